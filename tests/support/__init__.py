@@ -1,0 +1,1 @@
+"""Test support: fixtures for PostgreSQL, a browser and a live server."""
