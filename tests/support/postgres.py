@@ -98,16 +98,18 @@ def server_answers(
     return True
 
 
-def find_or_start_server(mode: str | None = None) -> PostgresServer:
-    """Return the running server or a new private cluster, as `mode` (or the env) says."""
+def find_or_start_server(
+    mode: str | None = None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+) -> PostgresServer:
+    """Return the server at host:port or a new private cluster, as `mode` (or the env) says."""
     mode = mode or os.environ.get(MODE_VARIABLE, "auto") or "auto"
     if mode not in MODES:
         raise PostgresUnavailable(f"{MODE_VARIABLE}={mode!r}, expected one of {', '.join(MODES)}")
-    if mode != "private" and server_answers():
-        return PostgresServer(DEFAULT_HOST, DEFAULT_PORT)
+    if mode != "private" and server_answers(host, port):
+        return PostgresServer(host, port)
     if mode == "server":
         raise PostgresUnavailable(
-            f"{MODE_VARIABLE}=server but no PostgreSQL answers at {DEFAULT_HOST}:{DEFAULT_PORT} "
+            f"{MODE_VARIABLE}=server but no PostgreSQL answers at {host}:{port} "
             f"for user {SUPERUSER} with trust auth"
         )
     return start_private_cluster()

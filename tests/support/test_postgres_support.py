@@ -84,6 +84,25 @@ def test_forced_private_cluster_starts_serves_and_stops(monkeypatch: pytest.Monk
     )
 
 
+def test_auto_mode_falls_back_when_nothing_answers() -> None:
+    silent_port = postgres._free_port()  # bound and released: nothing listens there
+    server = postgres.find_or_start_server("auto", port=silent_port)
+    try:
+        assert server.private, f"auto mode found a server at 127.0.0.1:{silent_port}"
+        exercise(server)
+    finally:
+        server.stop()
+    assert server.directory is not None and not server.directory.exists()
+
+
+def test_server_mode_refuses_when_nothing_answers() -> None:
+    silent_port = postgres._free_port()
+    with pytest.raises(
+        postgres.PostgresUnavailable, match=f"no PostgreSQL answers at .*:{silent_port}"
+    ):
+        postgres.find_or_start_server("server", port=silent_port)
+
+
 def test_fixtures_use_and_stop_a_forced_private_cluster(tmp_path: Path) -> None:
     """Run a pytest session with the fallback forced and check that it cleaned up after itself."""
     report = tmp_path / "report.json"
