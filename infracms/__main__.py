@@ -1,0 +1,5 @@
+"""Allow `python -m infracms`."""
+
+from infracms.cli import main
+
+main()

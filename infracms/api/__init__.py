@@ -1,0 +1,16 @@
+"""The REST API under /api/v1: thin routers over ``services/``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from infracms.api import inventory, organisations, people
+
+
+def build_router() -> APIRouter:
+    """All /api/v1 routes."""
+    router = APIRouter(prefix="/api/v1")
+    router.include_router(organisations.router)
+    router.include_router(inventory.router)
+    router.include_router(people.router)
+    return router

@@ -1,0 +1,67 @@
+"""What API routes depend on: the database session, the settings, the acting identity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from infracms import db
+from infracms.config import Settings
+from infracms.errors import AuthenticationFailed
+from infracms.keys import Keyring, load_keyring
+from infracms.services import auth
+from infracms.services.context import Actor
+
+SESSION_COOKIE = "infracms_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for this request: writing requests take the write lock up front."""
+    write = request.method not in SAFE_METHODS
+    with db.session_scope(request.app.state.engine, write=write) as session:
+        yield session
+
+
+def get_keyring(settings: Annotated[Settings, Depends(get_settings)]) -> Keyring:
+    """The node's keyring, read from the key file."""
+    return load_keyring(settings)
+
+
+def request_id(request: Request) -> str | None:
+    """The id given to this request by the middleware."""
+    value: str | None = getattr(request.state, "request_id", None)
+    return value
+
+
+def get_actor(request: Request, session: Annotated[Session, Depends(get_session)]) -> Actor:
+    """Who is calling: a bearer token, or a web session (then unsafe methods need CSRF)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return auth.token_actor(
+            session=session, raw=header[7:].strip(), request_id=request_id(request)
+        )
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        info = auth.session_info(session=session, raw_token=cookie, request_id=request_id(request))
+        if info is not None:
+            if request.method not in SAFE_METHODS:
+                auth.check_csrf(info.csrf_token, request.headers.get(CSRF_HEADER))
+            return info.actor
+    raise AuthenticationFailed("sign in, or send an API token as `Authorization: Bearer …`")
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ActorDep = Annotated[Actor, Depends(get_actor)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+KeyringDep = Annotated[Keyring, Depends(get_keyring)]

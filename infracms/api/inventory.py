@@ -1,0 +1,141 @@
+"""/api/v1/orgs/{org}/hosts, /groups and /credentials: an organisation's inventory."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
+
+from infracms.api.deps import ActorDep, KeyringDep, SessionDep
+from infracms.models.credential import CredentialCreate, CredentialPublic
+from infracms.models.host import (
+    GroupCreate,
+    GroupPublic,
+    GroupUpdate,
+    HostCreate,
+    HostPublic,
+    HostUpdate,
+)
+from infracms.services import credentials, inventory
+from infracms.services.common import MAX_PAGE
+
+router = APIRouter(prefix="/orgs/{org}", tags=["inventory"])
+
+
+class HostPage(BaseModel):
+    """A page of hosts."""
+
+    items: list[HostPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("/hosts", response_model=HostPage)
+def list_hosts(
+    org: str,
+    session: SessionDep,
+    actor: ActorDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    search: Annotated[str | None, Query(max_length=63)] = None,
+) -> HostPage:
+    """A page of the organisation's hosts, by name."""
+    found = inventory.list_hosts(
+        session=session, actor=actor, organisation=org, limit=limit, offset=offset, search=search
+    )
+    return HostPage(items=found.items, total=found.total, limit=found.limit, offset=found.offset)
+
+
+@router.post("/hosts", response_model=HostPublic, status_code=status.HTTP_201_CREATED)
+def create_host(org: str, body: HostCreate, session: SessionDep, actor: ActorDep) -> HostPublic:
+    """Add a host."""
+    return inventory.create_host(session=session, actor=actor, organisation=org, data=body)
+
+
+@router.get("/hosts/{name}", response_model=HostPublic)
+def get_host(org: str, name: str, session: SessionDep, actor: ActorDep) -> HostPublic:
+    """One host."""
+    return inventory.get_host(session=session, actor=actor, organisation=org, name=name)
+
+
+@router.patch("/hosts/{name}", response_model=HostPublic)
+def update_host(
+    org: str, name: str, body: HostUpdate, session: SessionDep, actor: ActorDep
+) -> HostPublic:
+    """Change a host."""
+    return inventory.update_host(
+        session=session, actor=actor, organisation=org, name=name, data=body
+    )
+
+
+@router.delete("/hosts/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_host(org: str, name: str, session: SessionDep, actor: ActorDep) -> None:
+    """Remove a host from the inventory."""
+    inventory.delete_host(session=session, actor=actor, organisation=org, name=name)
+
+
+@router.get("/groups", response_model=list[GroupPublic])
+def list_groups(org: str, session: SessionDep, actor: ActorDep) -> list[GroupPublic]:
+    """The organisation's groups."""
+    return inventory.list_groups(session=session, actor=actor, organisation=org)
+
+
+@router.post("/groups", response_model=GroupPublic, status_code=status.HTTP_201_CREATED)
+def create_group(org: str, body: GroupCreate, session: SessionDep, actor: ActorDep) -> GroupPublic:
+    """Add a group."""
+    return inventory.create_group(session=session, actor=actor, organisation=org, data=body)
+
+
+@router.get("/groups/{name}", response_model=GroupPublic)
+def get_group(org: str, name: str, session: SessionDep, actor: ActorDep) -> GroupPublic:
+    """One group."""
+    return inventory.get_group(session=session, actor=actor, organisation=org, name=name)
+
+
+@router.patch("/groups/{name}", response_model=GroupPublic)
+def update_group(
+    org: str, name: str, body: GroupUpdate, session: SessionDep, actor: ActorDep
+) -> GroupPublic:
+    """Change a group."""
+    return inventory.update_group(
+        session=session, actor=actor, organisation=org, name=name, data=body
+    )
+
+
+@router.delete("/groups/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_group(org: str, name: str, session: SessionDep, actor: ActorDep) -> None:
+    """Delete a group."""
+    inventory.delete_group(session=session, actor=actor, organisation=org, name=name)
+
+
+@router.get("/credentials", response_model=list[CredentialPublic])
+def list_credentials(org: str, session: SessionDep, actor: ActorDep) -> list[CredentialPublic]:
+    """The organisation's credentials: metadata only, never the secret."""
+    found = credentials.list_credentials(session=session, actor=actor, organisation=org)
+    return [CredentialPublic.model_validate(item) for item in found]
+
+
+@router.post("/credentials", response_model=CredentialPublic, status_code=status.HTTP_201_CREATED)
+def create_credential(
+    org: str, body: CredentialCreate, session: SessionDep, actor: ActorDep, keyring: KeyringDep
+) -> CredentialPublic:
+    """Store a credential, encrypted at rest."""
+    created = credentials.create_credential(
+        session=session, actor=actor, keyring=keyring, organisation=org, data=body
+    )
+    return CredentialPublic.model_validate(created)
+
+
+@router.get("/credentials/{name}", response_model=CredentialPublic)
+def get_credential(org: str, name: str, session: SessionDep, actor: ActorDep) -> CredentialPublic:
+    """One credential's metadata."""
+    found = credentials.get_credential(session=session, actor=actor, organisation=org, name=name)
+    return CredentialPublic.model_validate(found)
+
+
+@router.delete("/credentials/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_credential(org: str, name: str, session: SessionDep, actor: ActorDep) -> None:
+    """Delete a credential that no host uses."""
+    credentials.delete_credential(session=session, actor=actor, organisation=org, name=name)

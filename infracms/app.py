@@ -1,0 +1,47 @@
+"""The web application: ``create_app(settings)`` builds it; nothing happens at import."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from infracms import __version__, api, web
+from infracms.api import problems
+from infracms.config import Settings
+from infracms.db import make_engine
+from infracms.middleware import BodyTooLarge, GuardMiddleware
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A FastAPI app serving the API under /api/v1 and the web pages under /."""
+    app = FastAPI(
+        title="infracms",
+        version=__version__,
+        description="A self-hosted, federated content management system for infrastructure.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings)
+    problems.install(app)
+    app.add_exception_handler(BodyTooLarge, _body_too_large)
+    app.include_router(api.build_router())
+    web.install(app)
+    app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+async def _healthz() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    return problems.problem_response(
+        {
+            "type": "about:blank",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": "the body is over the configured limit",
+        }
+    )

@@ -1,0 +1,42 @@
+"""Errors raised when audit data does not verify.
+
+    AuditVerificationError      a proof, note, checkpoint or export does not verify
+    ├── BadCheckpointError      one checkpoint of an export is bad (``.number``, ``.size``)
+    └── BadEntryError           one entry of an export is bad (``.position``, ``.reason``)
+
+Every message says what was expected and what came instead. Parsing untrusted input
+(a note, a key, a checkpoint, an export line) that is malformed raises
+``AuditVerificationError`` too: for a verifier, malformed and forged are both "no".
+Programming errors (formatting a checkpoint with a bad origin, a negative index)
+raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+EntryProblem = Literal[
+    "malformed", "modified", "deleted", "inserted", "reordered", "duplicated", "unsigned"
+]
+
+
+class AuditVerificationError(Exception):
+    """Audit data (a proof, a signed note, a checkpoint, an export) does not verify."""
+
+
+class BadCheckpointError(AuditVerificationError):
+    """Checkpoint number ``number`` (0-based, in export order) of size ``size`` is bad."""
+
+    def __init__(self, message: str, *, number: int, size: int | None) -> None:
+        super().__init__(message)
+        self.number = number
+        self.size = size
+
+
+class BadEntryError(AuditVerificationError):
+    """The entry at ``position`` of an export is bad, for ``reason``."""
+
+    def __init__(self, message: str, *, position: int, reason: EntryProblem) -> None:
+        super().__init__(message)
+        self.position = position
+        self.reason: EntryProblem = reason

@@ -1,0 +1,50 @@
+"""The `infracms` command: thin wrappers over ``services/``.
+
+Errors from the exception tree become a message on stderr and the exit code the error
+class names, in one place (:func:`main`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from infracms.cli import inventory, people, setup
+from infracms.errors import InfracmsError
+
+app = typer.Typer(
+    name="infracms",
+    help="A self-hosted, federated content management system for infrastructure.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+setup.register(app)
+app.add_typer(people.user_app, name="user")
+app.add_typer(people.org_app, name="org")
+app.add_typer(people.member_app, name="member")
+app.add_typer(inventory.host_app, name="host")
+app.add_typer(inventory.credential_app, name="credential")
+
+
+def main() -> None:
+    """Run the command line, mapping infracms errors to messages and exit codes."""
+    try:
+        app(standalone_mode=False)
+    except InfracmsError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        for field, message in exc.errors.items():
+            typer.echo(f"  {field}: {message}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click's usage errors carry their own exit code
+        code = getattr(exc, "exit_code", None)
+        show = getattr(exc, "show", None)
+        if code is not None and callable(show):
+            show()
+            sys.exit(code)
+        raise

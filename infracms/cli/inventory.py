@@ -1,0 +1,143 @@
+"""`infracms host …` and `infracms credential …`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from infracms.cli.common import cli_actor, emit, read_session, settings, write_session
+from infracms.errors import InvalidInput
+from infracms.keys import load_keyring
+from infracms.models.credential import CredentialKind, CredentialPublic
+from infracms.services import credentials, inventory
+
+host_app = typer.Typer(help="Hosts.", no_args_is_help=True)
+credential_app = typer.Typer(help="Credentials (SSH keys, passwords).", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="print JSON")
+
+
+def parse_variables(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs as a dict; values that parse as JSON are taken as JSON."""
+    variables: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"{pair!r} is not key=value", errors={"var": "expected key=value"})
+        try:
+            variables[key] = json.loads(value)
+        except ValueError:
+            variables[key] = value
+    return variables
+
+
+@host_app.command("add")
+def host_add(
+    organisation: str,
+    name: str,
+    address: str,
+    port: int = typer.Option(22, help="SSH port"),
+    user: str = typer.Option("root", help="SSH user"),
+    group: list[str] = typer.Option([], help="group name (repeatable)"),
+    var: list[str] = typer.Option([], help="host variable key=value (repeatable)"),
+    credential: str | None = typer.Option(None, help="credential name"),
+    host_key: str | None = typer.Option(None, help="pinned host key, e.g. 'ssh-ed25519 AAAA…'"),
+) -> None:
+    """Add a host to ORGANISATION."""
+    data = {
+        "name": name,
+        "address": address,
+        "ssh_port": port,
+        "ssh_user": user,
+        "groups": group,
+        "variables": parse_variables(var),
+        "credential": credential,
+        "host_key": host_key,
+    }
+    with write_session() as session:
+        host = inventory.create_host(
+            session=session, actor=cli_actor(), organisation=organisation, data=data
+        )
+    typer.echo(f"added host {host.name} ({host.address}:{host.ssh_port})")
+
+
+@host_app.command("list")
+def host_list(
+    organisation: str,
+    as_json: bool = JSON,
+    limit: int = typer.Option(500, help="at most this many"),
+    offset: int = typer.Option(0, help="skip this many"),
+) -> None:
+    """List the hosts of ORGANISATION."""
+    with read_session() as session:
+        found = inventory.list_hosts(
+            session=session,
+            actor=cli_actor(),
+            organisation=organisation,
+            limit=limit,
+            offset=offset,
+        )
+    if as_json:
+        emit(found.items, as_json=True)
+        return
+    for host in found.items:
+        typer.echo(f"{host.name}\t{host.address}:{host.ssh_port}\t{','.join(host.groups)}")
+    typer.echo(f"({len(found.items)} of {found.total})", err=True)
+
+
+@host_app.command("show")
+def host_show(organisation: str, name: str, as_json: bool = JSON) -> None:
+    """Show one host."""
+    with read_session() as session:
+        host = inventory.get_host(
+            session=session, actor=cli_actor(), organisation=organisation, name=name
+        )
+    emit(host, as_json=as_json)
+
+
+@host_app.command("remove")
+def host_remove(organisation: str, name: str) -> None:
+    """Remove a host from the inventory (nothing is done to the machine)."""
+    with write_session() as session:
+        inventory.delete_host(
+            session=session, actor=cli_actor(), organisation=organisation, name=name
+        )
+    typer.echo(f"removed host {name}")
+
+
+@credential_app.command("add")
+def credential_add(
+    organisation: str,
+    name: str,
+    kind: CredentialKind = typer.Option(..., help="ssh_key or password"),
+    key_file: Path | None = typer.Option(None, help="private key file (for ssh_key)"),
+    username: str | None = typer.Option(None, help="login name the credential is for"),
+) -> None:
+    """Store a credential; a password is read from standard input."""
+    secret = key_file.read_text() if key_file else sys.stdin.read().rstrip("\n")
+    with write_session() as session:
+        credential = credentials.create_credential(
+            session=session,
+            actor=cli_actor(),
+            keyring=load_keyring(settings()),
+            organisation=organisation,
+            data={"name": name, "kind": kind, "username": username, "secret": secret},
+        )
+    typer.echo(
+        f"stored credential {credential.name}"
+        + (f" ({credential.fingerprint})" if credential.fingerprint else "")
+    )
+
+
+@credential_app.command("list")
+def credential_list(organisation: str, as_json: bool = JSON) -> None:
+    """List the credentials of ORGANISATION (metadata only)."""
+    with read_session() as session:
+        found = credentials.list_credentials(
+            session=session, actor=cli_actor(), organisation=organisation
+        )
+    emit([CredentialPublic.model_validate(c) for c in found], as_json=as_json)

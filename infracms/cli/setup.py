@@ -1,0 +1,111 @@
+"""`infracms init`, `serve`, `worker`, `beat`, `db upgrade` and `secrets rotate`."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+import typer
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from infracms import db
+from infracms.cli.common import engine, settings
+from infracms.errors import ConfigurationError
+from infracms.services import setup as setup_service
+
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+secrets_app = typer.Typer(help="Secrets at rest.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main app."""
+    app.command()(init)
+    app.command()(serve)
+    app.command()(worker)
+    app.command()(beat)
+    app.add_typer(db_app, name="db")
+    app.add_typer(secrets_app, name="secrets")
+
+
+def init() -> None:
+    """Create the data directory, key files, database and first admin; reuse what exists."""
+    current = settings()
+    report = setup_service.initialise(current, engine())
+    typer.echo(f"data directory: {current.data_dir.resolve()}")
+    typer.echo("encryption key: " + ("created" if report.created_keyring else "kept"))
+    typer.echo("identity key:   " + ("created" if report.created_identity else "kept"))
+    if report.admin_password:
+        typer.echo(f"admin account created: user 'admin', password {report.admin_password}")
+        typer.echo("(shown once; set INFRACMS_ADMIN_PASSWORD to choose it)")
+    elif report.created_admin:
+        typer.echo("admin account created: user 'admin' (password from INFRACMS_ADMIN_PASSWORD)")
+
+
+def serve(
+    host: str = typer.Option(None, help="address to listen on (INFRACMS_LISTEN_HOST)"),
+    port: int = typer.Option(None, help="port to listen on (INFRACMS_LISTEN_PORT)"),
+) -> None:
+    """Serve the web UI and API."""
+    import uvicorn
+
+    from infracms.app import create_app
+
+    current = settings()
+    _require_current_schema()
+    uvicorn.run(
+        create_app(current),
+        host=host or current.listen_host,
+        port=port or current.listen_port,
+        log_level=current.log_level,
+        proxy_headers=False,
+    )
+
+
+def worker() -> None:
+    """Run a worker for queued runs (runs arrive with the runs feature; until then it idles)."""
+    _idle("worker")
+
+
+def beat() -> None:
+    """Run the scheduler for periodic jobs (catalog sync, checkpoints; idles until they exist)."""
+    _idle("beat")
+
+
+def _idle(name: str) -> None:
+    _require_current_schema()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    typer.echo(f"{name}: connected; no queued work kinds are enabled yet. Ctrl-C to stop.")
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply database migrations."""
+    db.upgrade(settings(), revision)
+    typer.echo(f"database at {revision}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every secret under a new key; the old key file is kept as *.previous."""
+    report = setup_service.rotate_secrets(settings(), engine())
+    typer.echo(
+        f"re-encrypted {report.resealed} secret(s) under key {report.new_key} "
+        f"(was {', '.join(report.old_keys)})"
+    )
+
+
+def _require_current_schema() -> None:
+    current = settings()
+    head = ScriptDirectory.from_config(db.alembic_config(current)).get_current_head()
+    with engine().connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    if revision != head:
+        raise ConfigurationError(
+            f"the database is at {revision or 'no revision'}, expected {head}: "
+            "run `infracms init` or `infracms db upgrade`"
+        )

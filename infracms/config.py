@@ -1,0 +1,96 @@
+"""Settings, read from the environment with the ``INFRACMS_`` prefix.
+
+Nothing is read at import time: call :func:`get_settings` (cached) or build a
+:class:`Settings` yourself in tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "changethis", "secret", "placeholder", "xxx"}
+)
+
+
+class Settings(BaseSettings):
+    """Everything a node is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="INFRACMS_", extra="ignore")
+
+    environment: Literal["development", "production"] = "production"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    broker_url: str | None = None
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    identity_key_file: Path | None = None
+    admin_password: SecretStr | None = None
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8000, ge=1, le=65535)
+    node_name: str = "infracms.local"
+    base_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    login_attempts: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+    session_hours: int = Field(default=12, ge=1)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.secret_key is None or self.environment == "development":
+            return self
+        value = self.secret_key.get_secret_value()
+        if value.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "INFRACMS_SECRET_KEY is a placeholder: generate one with `infracms init`"
+            )
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError("INFRACMS_SECRET_KEY must be base64 of 32 random bytes") from exc
+        if len(raw) != 32:
+            raise ValueError(f"INFRACMS_SECRET_KEY decodes to {len(raw)} bytes, expected 32")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'infracms.db').resolve()}"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        """Where the encryption key file lives."""
+        return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def resolved_identity_key_file(self) -> Path:
+        """Where the node's Ed25519 identity key lives."""
+        return self.identity_key_file or self.data_dir / "node_ed25519.pem"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite."""
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get the Secure flag when the node is served over TLS."""
+        return self.base_url.startswith("https://")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,137 @@
+"""People: users, their roles in organisations, web sessions, API tokens, login attempts."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from pydantic import field_validator
+from sqlalchemy import Enum, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from infracms.models.base import UTCDateTime, created_field, id_field
+
+
+class Role(enum.StrEnum):
+    """What a person may do in one organisation."""
+
+    owner = "owner"
+    operator = "operator"
+    editor = "editor"
+    viewer = "viewer"
+    auditor = "auditor"
+
+
+ROLE_TYPE = Enum(Role, native_enum=False, length=16)
+
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.@-]{1,62}$"
+
+
+class UserBase(SQLModel):
+    username: str = Field(min_length=2, max_length=63, regex=USERNAME_PATTERN)
+    display_name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=254, regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class UserCreate(UserBase):
+    password: str = Field(min_length=12, max_length=1024)
+    is_admin: bool = False
+
+    @field_validator("password")
+    @classmethod
+    def _not_trivial(cls, value: str) -> str:
+        if len(set(value)) < 4:
+            raise ValueError("is too simple: use at least four different characters")
+        return value
+
+
+class User(UserBase, table=True):
+    id: uuid.UUID = id_field()
+    username: str = Field(max_length=63, unique=True, index=True)
+    password_hash: str = Field(max_length=512)
+    is_admin: bool = False
+    is_active: bool = True
+    created_at: datetime = created_field()
+
+
+class UserPublic(UserBase):
+    id: uuid.UUID
+    is_admin: bool
+    is_active: bool
+    created_at: datetime
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("user_id", "organisation_id"),)
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    organisation_id: uuid.UUID = Field(
+        foreign_key="organisation.id", index=True, ondelete="CASCADE"
+    )
+    role: Role = Field(sa_type=ROLE_TYPE)
+    created_at: datetime = created_field()
+
+
+class MembershipSet(SQLModel):
+    username: str = Field(min_length=1, max_length=63)
+    role: Role
+
+
+class MembershipPublic(SQLModel):
+    user_id: uuid.UUID
+    username: str
+    organisation_id: uuid.UUID
+    role: Role
+
+
+class WebSession(SQLModel, table=True):
+    id: uuid.UUID = id_field()
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    csrf_token: str = Field(max_length=64)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    created_at: datetime = created_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiTokenBase(SQLModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role = Field(sa_type=ROLE_TYPE)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiTokenCreate(ApiTokenBase):
+    organisation: str = Field(min_length=1, max_length=63)
+
+
+class ApiToken(ApiTokenBase, table=True):
+    id: uuid.UUID = id_field()
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(max_length=16)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    organisation_id: uuid.UUID = Field(
+        foreign_key="organisation.id", index=True, ondelete="CASCADE"
+    )
+    created_at: datetime = created_field()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiTokenPublic(ApiTokenBase):
+    id: uuid.UUID
+    prefix: str
+    organisation_id: uuid.UUID
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiTokenIssued(ApiTokenPublic):
+    token: str = Field(description="shown once; store it now")
+
+
+class LoginAttempt(SQLModel, table=True):
+    id: uuid.UUID = id_field()
+    username: str = Field(max_length=63, index=True)
+    client: str = Field(max_length=64, index=True)
+    succeeded: bool
+    at: datetime = Field(sa_type=UTCDateTime, index=True)

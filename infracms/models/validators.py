@@ -1,0 +1,55 @@
+"""Field checks shared by the Create and Update shapes."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,61}[a-z0-9])?$")
+HOSTNAME_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+RESERVED_VARIABLE_PREFIXES = ("ansible_", "infracms_")
+
+
+def check_name(value: str) -> str:
+    """A short name: lower-case letters, digits, `-`, `_` and `.`, at most 63 characters."""
+    if not NAME_RE.match(value):
+        raise ValueError(
+            "must be 1-63 lower-case letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def check_address(value: str) -> str:
+    """An IPv4 or IPv6 address, or a DNS host name."""
+    value = value.strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    name = value.rstrip(".")
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(HOSTNAME_LABEL_RE.match(label) for label in labels):
+        raise ValueError(f"{value!r} is neither an IP address nor a valid host name")
+    if labels[-1].isdigit():
+        raise ValueError(f"{value!r} is not a valid IP address")
+    return name.lower()
+
+
+def check_username(value: str) -> str:
+    """A POSIX-style login name."""
+    if not USERNAME_RE.match(value):
+        raise ValueError("must be a login name: lower-case letters, digits, '_', '.', '-'")
+    return value
+
+
+def check_variables(value: dict[str, object]) -> dict[str, object]:
+    """Host or group variables: identifier keys that do not override connection settings."""
+    for key in value:
+        if not VARIABLE_RE.match(key):
+            raise ValueError(f"variable name {key!r} is not an identifier")
+        if key.startswith(RESERVED_VARIABLE_PREFIXES):
+            raise ValueError(f"variable name {key!r} is reserved")
+    return value

@@ -1,0 +1,88 @@
+"""Authorisation, decided here and nowhere else: (actor, action, organisation) → allow or deny.
+
+Node admins may do everything. Everyone else acts through a role in one organisation;
+the matrix below lists, for each action, the roles allowed it. Node-level actions
+(no organisation) are for admins only.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+
+from infracms.errors import PermissionDenied
+from infracms.models.user import Role
+from infracms.services.context import Actor
+
+
+class Action(enum.StrEnum):
+    """Everything that can be allowed or denied."""
+
+    org_create = "org.create"
+    org_read = "org.read"
+    org_update = "org.update"
+    org_delete = "org.delete"
+    user_create = "user.create"
+    user_list = "user.list"
+    member_read = "member.read"
+    member_manage = "member.manage"
+    host_read = "host.read"
+    host_write = "host.write"
+    group_read = "group.read"
+    group_write = "group.write"
+    credential_read = "credential.read"
+    credential_write = "credential.write"
+    token_create = "token.create"
+    audit_read = "audit.read"
+
+
+ALL_ROLES = frozenset(Role)
+EDITORS = frozenset({Role.owner, Role.operator, Role.editor})
+
+ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
+    Action.org_create: frozenset(),
+    Action.org_read: ALL_ROLES,
+    Action.org_update: frozenset({Role.owner}),
+    Action.org_delete: frozenset(),
+    Action.user_create: frozenset(),
+    Action.user_list: frozenset(),
+    Action.member_read: ALL_ROLES,
+    Action.member_manage: frozenset({Role.owner}),
+    Action.host_read: ALL_ROLES,
+    Action.host_write: EDITORS,
+    Action.group_read: ALL_ROLES,
+    Action.group_write: EDITORS,
+    Action.credential_read: ALL_ROLES,
+    Action.credential_write: frozenset({Role.owner, Role.operator}),
+    Action.token_create: ALL_ROLES,
+    Action.audit_read: frozenset({Role.owner, Role.auditor}),
+}
+
+NODE_ACTIONS = frozenset({Action.org_create, Action.user_create, Action.user_list})
+
+
+def is_allowed(actor: Actor, action: Action, organisation_id: uuid.UUID | None) -> bool:
+    """Whether `actor` may do `action` in the organisation (None for node-level actions)."""
+    if actor.is_admin:
+        return True
+    if action in NODE_ACTIONS or organisation_id is None:
+        return False
+    role = actor.role_in(organisation_id)
+    return role is not None and role in ROLE_ACTIONS[action]
+
+
+def authorize(actor: Actor, action: Action, organisation_id: uuid.UUID | None) -> None:
+    """Raise PermissionDenied unless `actor` may do `action` in the organisation."""
+    if is_allowed(actor, action, organisation_id):
+        return
+    if action in NODE_ACTIONS or organisation_id is None:
+        raise PermissionDenied(f"{action} is for node administrators only")
+    role = actor.role_in(organisation_id)
+    if role is None:
+        raise PermissionDenied(f"{actor.name} is not a member of this organisation")
+    raise PermissionDenied(f"the role {role} may not {action}")
+
+
+def role_covers(granter: Role, granted: Role) -> bool:
+    """Whether everything `granted` may do, `granter` may do too (for scoping tokens)."""
+    return all(granter in roles for roles in ROLE_ACTIONS.values() if granted in roles)

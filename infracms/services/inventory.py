@@ -1,0 +1,398 @@
+"""Hosts and nested groups: the inventory of an organisation."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from infracms.errors import Conflict, InvalidInput, NotFound
+from infracms.models.credential import Credential
+from infracms.models.host import (
+    GroupCreate,
+    GroupPublic,
+    GroupUpdate,
+    Host,
+    HostCreate,
+    HostGroup,
+    HostGroupLink,
+    HostPublic,
+    HostUpdate,
+)
+from infracms.models.organisation import Organisation
+from infracms.services import audit
+from infracms.services.authz import Action, authorize
+from infracms.services.common import Page, commit, organisation_by_name, page, parse
+from infracms.services.context import Actor
+from infracms.sshkeys import host_key_fingerprint
+
+HOST_FIELDS = ("name", "address", "ssh_port", "ssh_user", "host_key", "variables")
+
+
+# --- hosts -------------------------------------------------------------------------
+
+
+def create_host(*, session: Session, actor: Actor, organisation: str, data: Any) -> HostPublic:
+    """Add a host to an organisation's inventory."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_write, org.id)
+    host_in = parse(HostCreate, data)
+    if _host(session, org.id, host_in.name) is not None:
+        raise Conflict(
+            f"a host called {host_in.name!r} exists already in {org.name}",
+            errors={"name": "is already taken"},
+        )
+    host = Host.model_validate(
+        host_in,
+        update={
+            "organisation_id": org.id,
+            "credential_id": _credential_id(session, org.id, host_in.credential),
+        },
+    )
+    groups = _groups_named(session, org.id, host_in.groups)
+    session.add(host)
+    session.add_all(HostGroupLink(host_id=host.id, group_id=group.id) for group in groups)
+    public = _host_public(host, host_in.credential, sorted(host_in.groups))
+    audit.record(
+        session,
+        actor=actor,
+        action="host.create",
+        subject=f"host:{org.name}/{host.name}",
+        organisation_id=org.id,
+        payload={"after": _host_snapshot(public)},
+    )
+    commit(session, conflict=f"a host called {host.name!r} exists already in {org.name}")
+    return public
+
+
+def update_host(
+    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+) -> HostPublic:
+    """Change a host's connection settings, groups or variables."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_write, org.id)
+    update = parse(HostUpdate, data)
+    host = _host_or_404(session, org, name)
+    before = describe_host(session, host)
+    changes = update.model_dump(exclude_unset=True, exclude={"credential", "groups"})
+    host.sqlmodel_update(changes)
+    if "credential" in update.model_fields_set:
+        host.credential_id = _credential_id(session, org.id, update.credential)
+    if update.groups is not None:
+        _replace_groups(session, host, _groups_named(session, org.id, update.groups))
+    session.add(host)
+    session.flush()
+    after = describe_host(session, host)
+    audit.record(
+        session,
+        actor=actor,
+        action="host.update",
+        subject=f"host:{org.name}/{host.name}",
+        organisation_id=org.id,
+        payload=audit.changes(_host_snapshot(before), _host_snapshot(after)),
+    )
+    commit(session)
+    return after
+
+
+def delete_host(*, session: Session, actor: Actor, organisation: str, name: str) -> None:
+    """Remove a host from the inventory (nothing is done to the machine)."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_write, org.id)
+    host = _host_or_404(session, org, name)
+    audit.record(
+        session,
+        actor=actor,
+        action="host.delete",
+        subject=f"host:{org.name}/{host.name}",
+        organisation_id=org.id,
+        payload={"before": _host_snapshot(describe_host(session, host))},
+    )
+    _replace_groups(session, host, [])
+    session.delete(host)
+    commit(session)
+
+
+def get_host(*, session: Session, actor: Actor, organisation: str, name: str) -> HostPublic:
+    """One host, as the API and pages show it."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_read, org.id)
+    return describe_host(session, _host_or_404(session, org, name))
+
+
+def list_hosts(
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    limit: int = 50,
+    offset: int = 0,
+    search: str | None = None,
+) -> Page[HostPublic]:
+    """A page of an organisation's hosts, by name."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_read, org.id)
+    where = [Host.organisation_id == org.id]
+    if search:
+        where.append(col(Host.name).contains(search.lower()))
+    rows = page(session, Host, where=where, order_by=Host.name, limit=limit, offset=offset)
+    items = _describe_hosts(session, rows.items)
+    return Page(items=items, total=rows.total, limit=rows.limit, offset=rows.offset)
+
+
+def describe_host(session: Session, host: Host) -> HostPublic:
+    """A host with its credential's name and its groups' names."""
+    return _describe_hosts(session, [host])[0]
+
+
+def _describe_hosts(session: Session, hosts: list[Host]) -> list[HostPublic]:
+    ids = [host.id for host in hosts]
+    groups: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if ids:
+        links = session.exec(
+            select(HostGroupLink.host_id, HostGroup.name)
+            .join(HostGroup, HostGroupLink.group_id == HostGroup.id)  # type: ignore[arg-type]
+            .where(col(HostGroupLink.host_id).in_(ids))
+        ).all()
+        for host_id, group_name in links:
+            groups[host_id].append(group_name)
+    credential_ids = {host.credential_id for host in hosts if host.credential_id}
+    names = dict(
+        session.exec(
+            select(Credential.id, Credential.name).where(col(Credential.id).in_(credential_ids))
+        ).all()
+        if credential_ids
+        else []
+    )
+    return [
+        _host_public(host, names.get(host.credential_id), sorted(groups[host.id])) for host in hosts
+    ]
+
+
+def _host_public(host: Host, credential: str | None, groups: list[str]) -> HostPublic:
+    fingerprint = host_key_fingerprint(host.host_key) if host.host_key else None
+    return HostPublic(
+        **host.model_dump(),
+        credential=credential,
+        groups=groups,
+        host_key_fingerprint=fingerprint,
+    )
+
+
+def _host_snapshot(host: HostPublic) -> dict[str, Any]:
+    return host.model_dump(include={*HOST_FIELDS, "credential", "groups"})
+
+
+def _host(session: Session, organisation_id: uuid.UUID, name: str) -> Host | None:
+    return session.exec(
+        select(Host).where(Host.organisation_id == organisation_id, Host.name == name)
+    ).first()
+
+
+def _host_or_404(session: Session, org: Organisation, name: str) -> Host:
+    host = _host(session, org.id, name)
+    if host is None:
+        raise NotFound(f"no host called {name!r} in {org.name}")
+    return host
+
+
+def _credential_id(
+    session: Session, organisation_id: uuid.UUID, name: str | None
+) -> uuid.UUID | None:
+    if not name:
+        return None
+    found = session.exec(
+        select(Credential.id).where(
+            Credential.organisation_id == organisation_id, Credential.name == name
+        )
+    ).first()
+    if found is None:
+        raise InvalidInput(
+            f"no credential called {name!r}", errors={"credential": "no such credential"}
+        )
+    return found
+
+
+def _groups_named(
+    session: Session, organisation_id: uuid.UUID, names: list[str]
+) -> list[HostGroup]:
+    if not names:
+        return []
+    found = session.exec(
+        select(HostGroup).where(
+            HostGroup.organisation_id == organisation_id, col(HostGroup.name).in_(names)
+        )
+    ).all()
+    missing = sorted(set(names) - {group.name for group in found})
+    if missing:
+        raise InvalidInput(
+            f"no such groups: {', '.join(missing)}",
+            errors={"groups": f"unknown group(s): {', '.join(missing)}"},
+        )
+    return list(found)
+
+
+def _replace_groups(session: Session, host: Host, groups: list[HostGroup]) -> None:
+    for link in session.exec(select(HostGroupLink).where(HostGroupLink.host_id == host.id)):
+        session.delete(link)
+    session.flush()
+    session.add_all(HostGroupLink(host_id=host.id, group_id=group.id) for group in groups)
+
+
+# --- groups ------------------------------------------------------------------------
+
+
+def create_group(*, session: Session, actor: Actor, organisation: str, data: Any) -> GroupPublic:
+    """Add a group, optionally inside a parent group."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.group_write, org.id)
+    group_in = parse(GroupCreate, data)
+    if _group(session, org.id, group_in.name) is not None:
+        raise Conflict(
+            f"a group called {group_in.name!r} exists already in {org.name}",
+            errors={"name": "is already taken"},
+        )
+    parent = _parent(session, org.id, group_in.parent)
+    group = HostGroup.model_validate(
+        group_in,
+        update={"organisation_id": org.id, "parent_id": parent.id if parent else None},
+    )
+    session.add(group)
+    session.flush()
+    public = describe_group(session, group)
+    audit.record(
+        session,
+        actor=actor,
+        action="group.create",
+        subject=f"group:{org.name}/{group.name}",
+        organisation_id=org.id,
+        payload={
+            "after": public.model_dump(include={"name", "description", "parent", "variables"})
+        },
+    )
+    commit(session)
+    return public
+
+
+def update_group(
+    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+) -> GroupPublic:
+    """Change a group's description, parent or variables; refuses to make a cycle."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.group_write, org.id)
+    update = parse(GroupUpdate, data)
+    group = _group_or_404(session, org, name)
+    fields = {"name", "description", "parent", "variables"}
+    before = describe_group(session, group).model_dump(include=fields)
+    if "parent" in update.model_fields_set:
+        parent = _parent(session, org.id, update.parent)
+        _refuse_cycle(session, group, parent)
+        group.parent_id = parent.id if parent else None
+    group.sqlmodel_update(update.model_dump(exclude_unset=True, exclude={"parent"}))
+    session.add(group)
+    session.flush()
+    public = describe_group(session, group)
+    audit.record(
+        session,
+        actor=actor,
+        action="group.update",
+        subject=f"group:{org.name}/{group.name}",
+        organisation_id=org.id,
+        payload=audit.changes(before, public.model_dump(include=fields)),
+    )
+    commit(session)
+    return public
+
+
+def delete_group(*, session: Session, actor: Actor, organisation: str, name: str) -> None:
+    """Delete a group with no child groups; its hosts stay."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.group_write, org.id)
+    group = _group_or_404(session, org, name)
+    public = describe_group(session, group)
+    if public.children:
+        raise Conflict(f"group {name!r} has child groups: {', '.join(public.children)}")
+    audit.record(
+        session,
+        actor=actor,
+        action="group.delete",
+        subject=f"group:{org.name}/{group.name}",
+        organisation_id=org.id,
+        payload={"before": public.model_dump(include={"name", "description", "parent"})},
+    )
+    for link in session.exec(select(HostGroupLink).where(HostGroupLink.group_id == group.id)):
+        session.delete(link)
+    session.delete(group)
+    commit(session)
+
+
+def list_groups(*, session: Session, actor: Actor, organisation: str) -> list[GroupPublic]:
+    """An organisation's groups, by name."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.group_read, org.id)
+    groups = session.exec(
+        select(HostGroup).where(HostGroup.organisation_id == org.id).order_by(HostGroup.name)
+    ).all()
+    return [_group_public(group, groups) for group in groups]
+
+
+def get_group(*, session: Session, actor: Actor, organisation: str, name: str) -> GroupPublic:
+    """One group, with its parent and children."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.group_read, org.id)
+    return describe_group(session, _group_or_404(session, org, name))
+
+
+def describe_group(session: Session, group: HostGroup) -> GroupPublic:
+    """A group with its parent's and children's names."""
+    siblings = session.exec(
+        select(HostGroup).where(HostGroup.organisation_id == group.organisation_id)
+    ).all()
+    return _group_public(group, siblings)
+
+
+def _group_public(group: HostGroup, all_groups: Any) -> GroupPublic:
+    by_id = {other.id: other for other in all_groups}
+    parent = by_id.get(group.parent_id) if group.parent_id else None
+    children = sorted(other.name for other in all_groups if other.parent_id == group.id)
+    return GroupPublic(
+        **group.model_dump(), parent=parent.name if parent else None, children=children
+    )
+
+
+def _group(session: Session, organisation_id: uuid.UUID, name: str) -> HostGroup | None:
+    return session.exec(
+        select(HostGroup).where(
+            HostGroup.organisation_id == organisation_id, HostGroup.name == name
+        )
+    ).first()
+
+
+def _group_or_404(session: Session, org: Organisation, name: str) -> HostGroup:
+    group = _group(session, org.id, name)
+    if group is None:
+        raise NotFound(f"no group called {name!r} in {org.name}")
+    return group
+
+
+def _parent(session: Session, organisation_id: uuid.UUID, name: str | None) -> HostGroup | None:
+    if not name:
+        return None
+    parent = _group(session, organisation_id, name)
+    if parent is None:
+        raise InvalidInput(f"no group called {name!r}", errors={"parent": "no such group"})
+    return parent
+
+
+def _refuse_cycle(session: Session, group: HostGroup, parent: HostGroup | None) -> None:
+    seen: set[uuid.UUID] = set()
+    while parent is not None and parent.id not in seen:
+        if parent.id == group.id:
+            raise InvalidInput(
+                "a group cannot be inside itself",
+                errors={"parent": f"{group.name} would contain itself"},
+            )
+        seen.add(parent.id)
+        parent = session.get(HostGroup, parent.parent_id) if parent.parent_id else None
