@@ -57,12 +57,48 @@ class GuardMiddleware:
         if refusal is not None:
             await _reply(send, *refusal)
             return
+        if "content-length" not in headers and "transfer-encoding" in headers:
+            buffered = await self._buffer(receive)
+            if buffered is None:
+                await _reply(send, 413, "Payload too large", self._too_large)
+                return
+            receive = buffered
         await self.app(scope, self._limited(receive), self._with_headers(send, request_id))
+
+    @property
+    def _too_large(self) -> str:
+        return f"bodies are limited to {self.max_body_bytes} bytes"
+
+    async def _buffer(self, receive: Receive) -> Receive | None:
+        """Read a streamed body whole (up to the limit) so an oversized one is refused cleanly."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body_bytes:
+                return None
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str] | None:
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            return 413, "Payload too large", f"bodies are limited to {self.max_body_bytes} bytes"
+            return 413, "Payload too large", self._too_large
         has_body = scope["method"] in ("POST", "PUT", "PATCH") and (
             (length is not None and length != "0") or "transfer-encoding" in headers
         )

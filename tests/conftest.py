@@ -1,1 +1,73 @@
+"""Fixtures shared by the whole suite: a fresh node (settings, engine, admin) per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from infracms.app import create_app
+from infracms.config import Settings
+from infracms.db import make_engine
+from infracms.services.setup import initialise
+
 pytest_plugins = ["tests.support.postgres", "tests.support.browser"]
+
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def make_settings(data_dir: Path, database_url: str | None = None, **extra: object) -> Settings:
+    """Settings for a throwaway node, with cheap password hashing."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        admin_password=ADMIN_PASSWORD,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A new node's settings on SQLite."""
+    return make_settings(tmp_path / "var")
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """The new node, initialised: keys, migrations, admin."""
+    engine = make_engine(settings)
+    initialise(settings, engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """A new node's settings, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return make_settings(tmp_path / "var")
+    url = request.getfixturevalue("fresh_postgres_database")
+    return make_settings(tmp_path / "var", database_url=url)
+
+
+@pytest.fixture
+def any_engine(any_db_settings: Settings) -> Iterator[Engine]:
+    """An initialised node on SQLite or PostgreSQL."""
+    engine = make_engine(any_db_settings)
+    initialise(any_db_settings, engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """An API client for the node (not signed in)."""
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield client
+    app.state.engine.dispose()

@@ -1,0 +1,174 @@
+"""The whole authorisation matrix, cell by cell, through the real service functions.
+
+For each role, each action, and both the actor's own organisation and another one,
+the operation is really attempted against a database; the expected outcome comes
+from the table below, written out independently of ``services/authz.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from infracms.config import Settings
+from infracms.db import session_scope
+from infracms.errors import PermissionDenied
+from infracms.keys import load_keyring
+from infracms.models import Role
+from infracms.services import auth, credentials, inventory, organisations, users
+from infracms.services.authz import ROLE_ACTIONS, Action, authorize
+from infracms.services.context import Actor
+from tests.helpers import ADMIN, make_org, make_user
+
+O, P, E, V, A = Role.owner, Role.operator, Role.editor, Role.viewer, Role.auditor
+
+# What each role may do in its own organisation; nobody may do anything in another one.
+EXPECTED: dict[Action, set[Role]] = {
+    Action.org_create: set(),
+    Action.org_read: {O, P, E, V, A},
+    Action.org_update: {O},
+    Action.org_delete: set(),
+    Action.user_create: set(),
+    Action.user_list: set(),
+    Action.member_read: {O, P, E, V, A},
+    Action.member_manage: {O},
+    Action.host_read: {O, P, E, V, A},
+    Action.host_write: {O, P, E},
+    Action.group_read: {O, P, E, V, A},
+    Action.group_write: {O, P, E},
+    Action.credential_read: {O, P, E, V, A},
+    Action.credential_write: {O, P},
+    Action.token_create: {O, P, E, V, A},
+    Action.audit_read: {O, A},
+}
+
+Operation = Callable[[Session, Actor, str], Any]
+
+
+def _fresh() -> str:
+    return f"n{uuid.uuid4().hex[:10]}"
+
+
+def operations(settings: Settings) -> dict[Action, Operation]:
+    """One real service call per action, given (session, actor, organisation name)."""
+    keyring = load_keyring(settings)
+    return {
+        Action.org_create: lambda s, a, o: organisations.create_organisation(
+            session=s, actor=a, data={"name": _fresh()}
+        ),
+        Action.org_read: lambda s, a, o: organisations.get_organisation(session=s, actor=a, name=o),
+        Action.org_update: lambda s, a, o: organisations.update_organisation(
+            session=s, actor=a, name=o, data={"title": _fresh()}
+        ),
+        Action.org_delete: lambda s, a, o: organisations.delete_organisation(
+            session=s, actor=a, name=o
+        ),
+        Action.user_create: lambda s, a, o: users.create_user(
+            session=s,
+            actor=a,
+            settings=settings,
+            data={"username": _fresh(), "password": "a-long-password-1"},
+        ),
+        Action.user_list: lambda s, a, o: users.list_users(session=s, actor=a),
+        Action.member_read: lambda s, a, o: users.list_members(session=s, actor=a, organisation=o),
+        Action.member_manage: lambda s, a, o: users.set_membership(
+            session=s, actor=a, organisation=o, data={"username": "bystander", "role": "viewer"}
+        ),
+        Action.host_read: lambda s, a, o: inventory.list_hosts(session=s, actor=a, organisation=o),
+        Action.host_write: lambda s, a, o: inventory.create_host(
+            session=s, actor=a, organisation=o, data={"name": _fresh(), "address": "192.0.2.1"}
+        ),
+        Action.group_read: lambda s, a, o: inventory.list_groups(
+            session=s, actor=a, organisation=o
+        ),
+        Action.group_write: lambda s, a, o: inventory.create_group(
+            session=s, actor=a, organisation=o, data={"name": _fresh()}
+        ),
+        Action.credential_read: lambda s, a, o: credentials.list_credentials(
+            session=s, actor=a, organisation=o
+        ),
+        Action.credential_write: lambda s, a, o: credentials.create_credential(
+            session=s,
+            actor=a,
+            keyring=keyring,
+            organisation=o,
+            data={"name": _fresh(), "kind": "password", "secret": "s3cret-value"},
+        ),
+        Action.token_create: lambda s, a, o: auth.issue_token(
+            session=s, actor=a, data={"name": "t", "role": "viewer", "organisation": o}
+        ),
+        Action.audit_read: lambda s, a, o: authorize(a, Action.audit_read, _org_id(s, o)),
+    }
+
+
+def _org_id(session: Session, name: str) -> uuid.UUID:
+    return organisations.get_organisation(session=session, actor=ADMIN, name=name).id
+
+
+def test_expected_table_covers_every_action() -> None:
+    assert set(EXPECTED) == set(Action), "every action needs an expected row"
+    assert set(ROLE_ACTIONS) == set(Action)
+
+
+def _actor_for(engine: Engine, role: Role, org_id: uuid.UUID) -> Actor:
+    # the token action needs a real user, so every actor is backed by one
+    with session_scope(engine) as session:
+        user = users.user_by_name(session, "matrix")
+    return Actor(kind="user", id=str(user.id), name="matrix", roles={org_id: role}, user_id=user.id)
+
+
+def test_every_role_action_and_organisation(settings: Settings, engine: Engine) -> None:
+    own_id = make_org(engine, "own")
+    make_org(engine, "other")
+    make_user(engine, settings, "matrix")
+    make_user(engine, settings, "bystander")
+    ops = operations(settings)
+    outcomes: list[str] = []
+    for role, action, target in itertools.product(Role, Action, ("own", "other")):
+        if action is Action.org_delete:
+            continue  # checked below on throwaway organisations
+        expected = target == "own" and role in EXPECTED[action]
+        actor = _actor_for(engine, role, own_id)
+        with session_scope(engine, write=True) as session:
+            allowed = _attempt(ops[action], session, actor, target)
+        if allowed != expected:
+            outcomes.append(f"{role} {action} in {target}: expected {expected}, got {allowed}")
+    assert outcomes == []
+
+
+def test_org_delete_is_for_admins_only(settings: Settings, engine: Engine) -> None:
+    make_user(engine, settings, "matrix")
+    for role in Role:
+        org_id = make_org(engine, f"doomed-{role}")
+        actor = _actor_for(engine, role, org_id)
+        with session_scope(engine, write=True) as session, pytest.raises(PermissionDenied):
+            organisations.delete_organisation(
+                session=session, actor=actor, name=f"doomed-{role}"
+            )
+        with session_scope(engine, write=True) as session:
+            organisations.delete_organisation(session=session, actor=ADMIN, name=f"doomed-{role}")
+
+
+def test_admin_may_do_everything(settings: Settings, engine: Engine) -> None:
+    make_org(engine, "own")
+    make_user(engine, settings, "bystander")
+    ops = operations(settings)
+    for action, op in ops.items():
+        if action in (Action.org_delete, Action.token_create):
+            continue  # delete would remove the org; tokens are issued to users, not the node
+        with session_scope(engine, write=True) as session:
+            assert _attempt(op, session, ADMIN, "own"), action
+
+
+def _attempt(op: Operation, session: Session, actor: Actor, organisation: str) -> bool:
+    try:
+        op(session, actor, organisation)
+    except PermissionDenied:
+        return False
+    return True
