@@ -26,7 +26,7 @@ from infracms.services.authz import ROLE_ACTIONS, Action, authorize
 from infracms.services.context import Actor
 from tests.helpers import ADMIN, make_org, make_user
 
-O, P, E, V, A = Role.owner, Role.operator, Role.editor, Role.viewer, Role.auditor
+O, P, E, V, A = Role.owner, Role.operator, Role.editor, Role.viewer, Role.auditor  # noqa: E741
 
 # What each role may do in its own organisation; nobody may do anything in another one.
 EXPECTED: dict[Action, set[Role]] = {
