@@ -15,9 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-EntryProblem = Literal[
-    "malformed", "modified", "deleted", "inserted", "reordered", "duplicated", "unsigned"
-]
+EntryProblem = Literal["malformed", "modified", "deleted", "inserted", "reordered"]
 
 
 class AuditVerificationError(Exception):
