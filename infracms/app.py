@@ -32,6 +32,13 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app for the settings in the environment (uvicorn's factory, for --workers)."""
+    from infracms.config import get_settings
+
+    return create_app(get_settings())
+
+
 async def _healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 

@@ -17,6 +17,7 @@ PACKAGES=(
 	chromium        # the e2e tests' browser, driven by Playwright
 	golang-go       # interop checker for checkpoints
 	golang-golang-x-mod-dev  # golang.org/x/mod/sumdb/{note,tlog}
+	wrk             # HTTP load for bench/api_reads.py
 )
 # Installed without recommends: docker-compose recommends a whole Docker engine.
 PACKAGES_NO_RECOMMENDS=(

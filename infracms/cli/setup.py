@@ -46,20 +46,22 @@ def init() -> None:
 def serve(
     host: str = typer.Option(None, help="address to listen on (INFRACMS_LISTEN_HOST)"),
     port: int = typer.Option(None, help="port to listen on (INFRACMS_LISTEN_PORT)"),
+    workers: int = typer.Option(1, min=1, max=64, help="server processes"),
 ) -> None:
     """Serve the web UI and API."""
     import uvicorn
 
-    from infracms.app import create_app
-
     current = settings()
     _require_current_schema()
     uvicorn.run(
-        create_app(current),
+        "infracms.app:app_from_environment",
+        factory=True,
+        workers=workers,
         host=host or current.listen_host,
         port=port or current.listen_port,
         log_level=current.log_level,
         proxy_headers=False,
+        access_log=False,
     )
 
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +59,14 @@ def live_server(
     env: Mapping[str, str] | None = None,
     module: str = "infracms",
     timeout: float = READY_TIMEOUT,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[str]:
     """Serve `settings` with ``python -m <module> serve`` and yield its base URL."""
     port = _free_port()
     base_url = f"http://{HOST}:{port}"
     child_env = _child_env(settings, env or {}, port, base_url)
     command = [sys.executable, "-m", module, "serve", "--host", HOST, "--port", str(port)]
+    command.extend(extra_args)
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             command,
