@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,14 +20,18 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for this request: writing requests take the write lock up front."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for this request: writing requests take the write lock up front.
+
+    Opening and closing a session does no I/O worth a thread hop (the queries run in
+    the sync routes and dependencies, in the thread pool), so this stays on the loop.
+    """
     write = request.method not in SAFE_METHODS
     with db.session_scope(request.app.state.engine, write=write) as session:
         yield session

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_
 from sqlmodel import Session, col, func, select
 
 from infracms.config import Settings
@@ -30,6 +31,7 @@ from infracms.models.user import (
     ApiTokenIssued,
     ApiTokenPublic,
     LoginAttempt,
+    Membership,
     User,
     WebSession,
 )
@@ -241,13 +243,20 @@ def token_actor(*, session: Session, raw: str, request_id: str | None = None) ->
     """The actor an API token stands for: its user, limited to the token's organisation
     and to the lesser of the token's role and the user's current one."""
     row = session.exec(
-        select(ApiToken, User)
+        select(ApiToken, User, Membership.role)
         .join(User, ApiToken.user_id == User.id)  # type: ignore[arg-type]
+        .outerjoin(
+            Membership,
+            and_(
+                Membership.user_id == User.id,  # type: ignore[arg-type]
+                Membership.organisation_id == ApiToken.organisation_id,  # type: ignore[arg-type]
+            ),
+        )
         .where(ApiToken.token_hash == token_hash(raw))
     ).first()
     if row is None:
         raise AuthenticationFailed("unknown API token")
-    token, user = row
+    token, user, current = row
     now: datetime = utcnow()
     if token.revoked_at is not None:
         raise AuthenticationFailed("this API token has been revoked")
@@ -255,7 +264,6 @@ def token_actor(*, session: Session, raw: str, request_id: str | None = None) ->
         raise AuthenticationFailed("this API token has expired")
     if not user.is_active:
         raise AuthenticationFailed("the token's user is disabled")
-    current = roles_of(session, user.id).get(token.organisation_id)
     roles = {}
     if user.is_admin or (current is not None and role_covers(current, token.role)):
         roles = {token.organisation_id: token.role}
