@@ -1,0 +1,115 @@
+"""Errors on pages, mapped in one place.
+
+A form whose values a service refuses (InvalidInput, Conflict) is shown again with
+the user's values, a summary and each message beside its field: `submit` does that.
+Everything else becomes a page, for HTML requests only: a signed-out browser is sent
+to /login, PermissionDenied is a 403 page, NotFound a 404 page. Paths under /api/
+keep the problem+json responses of ``api/problems.py``: its handlers are called for them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from infracms.errors import AuthenticationFailed, Conflict, InfracmsError, InvalidInput
+from infracms.web.session import login_url
+from infracms.web.templating import render
+
+API_PREFIX = "/api/"
+FORM_ERRORS = (InvalidInput, Conflict)
+
+
+@dataclass(frozen=True)
+class FormProblem:
+    """Why a form was refused: a summary, and a message for each field by its form name."""
+
+    summary: str
+    status: int
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, exc: InfracmsError) -> FormProblem:
+        """The problem a service error describes; `groups.0` is reported on `groups`."""
+        errors: dict[str, str] = {}
+        for key, message in exc.errors.items():
+            errors.setdefault(key.split(".")[0], message)
+        return cls(summary=exc.detail, status=exc.status, errors=errors)
+
+
+def submit(
+    session: Session,
+    action: Callable[[], Response],
+    on_error: Callable[[FormProblem], Response],
+) -> Response:
+    """Run a form's `action`; if a service refuses the values, show the form again."""
+    try:
+        return action()
+    except FORM_ERRORS as exc:
+        session.rollback()  # nothing the refused action flushed may show on the page
+        return on_error(FormProblem.of(exc))
+
+
+def redirect(url: str) -> RedirectResponse:
+    """See other: after a form post, or to /login."""
+    return RedirectResponse(url, status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    """Render errors of page requests as pages; leave /api/ to the problem handlers."""
+    for kind, page_handler in (
+        (InfracmsError, _infracms_page),
+        (StarletteHTTPException, _http_page),
+        (RequestValidationError, _validation_page),
+    ):
+        api_handler = app.exception_handlers.get(kind)
+        if api_handler is None:
+            raise RuntimeError(f"install the API's handler for {kind.__name__} before the pages")
+        app.add_exception_handler(kind, _dispatch(api_handler, page_handler))
+
+
+def _dispatch(
+    api_handler: Callable[[Request, Any], Any], page_handler: Callable[[Request, Any], Response]
+) -> Callable[[Request, Exception], Any]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith(API_PREFIX):
+            result = api_handler(request, exc)
+            response: Response = await result if inspect.isawaitable(result) else result
+            return response
+        return page_handler(request, exc)
+
+    return handle
+
+
+def _infracms_page(request: Request, exc: InfracmsError) -> Response:
+    if isinstance(exc, AuthenticationFailed):
+        return redirect(login_url(request))
+    return error_page(request, exc.status, exc.title, exc.detail)
+
+
+def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
+    titles = {404: "Page not found", 405: "Method not allowed"}
+    title = titles.get(exc.status_code, str(exc.detail))
+    detail = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
+    response = error_page(request, exc.status_code, title, detail)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def _validation_page(request: Request, exc: RequestValidationError) -> Response:
+    wrong = ", ".join(str(error["loc"][-1]) for error in exc.errors())
+    return error_page(request, 400, "Bad request", f"This address has wrong values: {wrong}.")
+
+
+def error_page(request: Request, status: int, title: str, detail: str) -> Response:
+    """A page that says what went wrong."""
+    context = {"title": title, "detail": detail, "status": status}
+    return render(request, "error.html", context, status=status)

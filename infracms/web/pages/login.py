@@ -1,0 +1,94 @@
+"""/login and /logout: opening and closing a web session."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from infracms.api.deps import SESSION_COOKIE, SessionDep, SettingsDep
+from infracms.errors import AuthenticationFailed, RateLimited
+from infracms.services import auth
+from infracms.web.errors import redirect
+from infracms.web.forms import text
+from infracms.web.session import (
+    LOGIN_CSRF_COOKIE,
+    Form,
+    Poster,
+    clear_cookie,
+    login_csrf,
+    login_csrf_ok,
+    safe_next,
+    set_login_csrf,
+    set_session_cookie,
+)
+from infracms.web.templating import render
+
+router = APIRouter()
+
+
+@router.get("/login")
+def login_form(
+    request: Request, session: SessionDep, settings: SettingsDep, next: str = "/"
+) -> Response:
+    """The sign-in form (or straight on, when already signed in)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and auth.session_info(session=session, raw_token=cookie):
+        return redirect(safe_next(next))
+    return _form(request, settings, next=safe_next(next))
+
+
+@router.post("/login")
+def login(request: Request, session: SessionDep, settings: SettingsDep, form: Form) -> Response:
+    """Check the password, set the session cookie and go on to `next`."""
+    username, next_url = text(form, "username"), safe_next(text(form, "next"))
+    if not login_csrf_ok(request, text(form, "csrf_token")):
+        message = "The sign-in form had expired. Please sign in again."
+        return _form(
+            request, settings, next=next_url, username=username, message=message, status=403
+        )
+    try:
+        result = auth.login(
+            session=session,
+            settings=settings,
+            username=username,
+            password=text(form, "password", strip=False),
+            client=request.client.host if request.client else "unknown",
+        )
+    except RateLimited as exc:
+        message = f"Too many failed sign-ins: {exc.detail}."
+        return _form(
+            request, settings, next=next_url, username=username, message=message, status=429
+        )
+    except AuthenticationFailed:
+        message = "Wrong user name or password."
+        return _form(
+            request, settings, next=next_url, username=username, message=message, status=401
+        )
+    response = redirect(next_url)
+    set_session_cookie(response, settings, result.token)
+    clear_cookie(response, settings, LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep, settings: SettingsDep, me: Poster) -> Response:
+    """End the session and forget the cookie."""
+    auth.logout(session=session, raw_token=request.cookies.get(SESSION_COOKIE, ""))
+    response = redirect("/login")
+    clear_cookie(response, settings, SESSION_COOKIE)
+    return response
+
+
+def _form(
+    request: Request,
+    settings: SettingsDep,
+    *,
+    next: str,
+    username: str = "",
+    message: str = "",
+    status: int = 200,
+) -> Response:
+    csrf = login_csrf(request)
+    context = {"next": next, "username": username, "message": message, "csrf": csrf}
+    response = render(request, "login.html", context, status=status)
+    set_login_csrf(response, settings, csrf)
+    return response

@@ -1,0 +1,133 @@
+"""Who is signed in to the pages: the session cookie, the CSRF check, safe redirects."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, Request, Response
+from starlette.datastructures import FormData
+
+from infracms.api.deps import SESSION_COOKIE, SessionDep, request_id
+from infracms.config import Settings
+from infracms.errors import AuthenticationFailed
+from infracms.models.user import UserPublic
+from infracms.services import auth
+from infracms.services.context import Actor
+
+LOGIN_CSRF_COOKIE = "infracms_login_csrf"
+CSRF_FIELD = "csrf_token"
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """The signed-in user of a page, as an actor for services, with the session's CSRF token.
+
+    `user` is a copy, not a row: error pages render after the database session has closed.
+    """
+
+    actor: Actor
+    user: UserPublic
+    csrf_token: str
+
+
+def current_user(request: Request, session: SessionDep) -> WebUser:
+    """The signed-in user, or AuthenticationFailed (which sends the browser to /login)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    info = None
+    if cookie:
+        info = auth.session_info(session=session, raw_token=cookie, request_id=request_id(request))
+    if info is None:
+        raise AuthenticationFailed("sign in to continue")
+    user = UserPublic.model_validate(info.user)
+    me = WebUser(actor=info.actor, user=user, csrf_token=info.csrf_token)
+    request.state.web_user = me
+    return me
+
+
+async def read_form(request: Request) -> FormData:
+    """The submitted form (read once; FastAPI caches dependencies per request)."""
+    return await request.form()
+
+
+SignedIn = Annotated[WebUser, Depends(current_user)]
+Form = Annotated[FormData, Depends(read_form)]
+
+
+def checked_user(me: SignedIn, form: Form) -> WebUser:
+    """The signed-in user of a form post that carries the session's CSRF token."""
+    given = form.get(CSRF_FIELD)
+    auth.check_csrf(me.csrf_token, given if isinstance(given, str) else None)
+    return me
+
+
+Poster = Annotated[WebUser, Depends(checked_user)]
+
+
+def safe_next(value: str | None) -> str:
+    """`value` if it is a path on this site, else "/": never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def login_url(request: Request) -> str:
+    """Where to send a signed-out browser: /login, coming back here after (for GETs)."""
+    if request.method != "GET":
+        return "/login"
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return "/login" if here == "/" else f"/login?next={quote(here, safe='')}"
+
+
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    """Give the browser its session cookie: HttpOnly, SameSite=Lax, Secure over TLS."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_hours * 3600,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+
+
+def clear_cookie(response: Response, settings: Settings, name: str) -> None:
+    """Make the browser forget a cookie set by `set_session_cookie` or `login_csrf`."""
+    response.delete_cookie(
+        name, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies
+    )
+
+
+def login_csrf(request: Request) -> str:
+    """The pre-session CSRF value of the login form: the browser's cookie, or a fresh one."""
+    current = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    return current if 32 <= len(current) <= 64 else secrets.token_urlsafe(32)
+
+
+def set_login_csrf(response: Response, settings: Settings, value: str) -> None:
+    """Store the login form's CSRF value in a cookie (double submit)."""
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        value,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+
+
+def login_csrf_ok(request: Request, given: str | None) -> bool:
+    """Whether the login form's hidden field matches the browser's CSRF cookie."""
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not cookie or not given:
+        return False
+    return hmac.compare_digest(cookie.encode(), given.encode())

@@ -1,0 +1,89 @@
+"""Rendering pages: the Jinja2 environment, the navigation, and `render`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+NO_STORE = {"cache-control": "no-store"}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One link of the top navigation; `section` marks it current."""
+
+    label: str
+    href: str
+    section: str
+    admin_only: bool = False
+
+
+# The top navigation, in order. New features (audit, modules, runs) add their item here.
+NAV: list[NavItem] = [
+    NavItem("Organisations", "/orgs", "orgs"),
+    NavItem("Users", "/users", "users", admin_only=True),
+    NavItem("API tokens", "/tokens", "tokens"),
+]
+
+
+# Messages shown after a form redirects (`?notice=key`); unknown keys show nothing.
+NOTICES = {
+    "host-created": "Host added.",
+    "host-deleted": "Host removed from the inventory.",
+    "group-created": "Group added.",
+    "group-deleted": "Group deleted.",
+    "credential-created": "Credential stored. Its secret is sealed and will not be shown.",
+    "credential-deleted": "Credential deleted.",
+    "member-saved": "Role saved.",
+    "member-removed": "Member removed.",
+    "user-created": "User created.",
+    "token-revoked": "Token revoked: it no longer works.",
+    "saved": "Changes saved.",
+}
+
+
+def make_templates() -> Jinja2Templates:
+    """The page templates, autoescaped, failing loudly on an undefined name."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["sentence"] = _sentence
+    return Jinja2Templates(env=env)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _sentence(value: str) -> str:
+    """A service message as a sentence: a capital first letter, a full stop at the end."""
+    value = value.strip()
+    if not value:
+        return value
+    value = value[0].upper() + value[1:]
+    return value if value[-1] in ".!?:" else value + "."
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    """A page: `template` with `context`, the signed-in user and the navigation."""
+    me = getattr(request.state, "web_user", None)
+    nav = [item for item in NAV if me and (me.actor.is_admin or not item.admin_only)]
+    full = {"me": me, "nav": nav, "section": "", "problem": None, **(context or {})}
+    full["notice"] = NOTICES.get(str(full.get("notice", "")), "")
+    templates: Jinja2Templates = request.app.state.web_templates
+    return templates.TemplateResponse(request, template, full, status_code=status, headers=NO_STORE)
