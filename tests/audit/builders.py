@@ -23,8 +23,10 @@ def entry_fields(index: int, **changes: object) -> EntryFields:
     """A plausible entry for position ``index``."""
     values: dict[str, object] = {
         "index": index,
-        "time": BASE_TIME + timedelta(seconds=index, microseconds=index),
-        "actor": Actor(kind="user", id=f"user-{index % 7}", name=["alice", "bob", "chloé"][index % 3]),
+        "time": BASE_TIME + timedelta(seconds=index % 86_400, microseconds=index % 1_000_000),
+        "actor": Actor(
+            kind="user", id=f"user-{index % 7}", name=["alice", "bob", "chloé"][index % 3]
+        ),
         "organisation": ORGANISATION if index % 2 else None,
         "action": ["definition.save", "run.apply", "host.create"][index % 3],
         "subject": f"definition:{index % 11}",
@@ -49,7 +51,10 @@ class Log:
         return [LeafHash(self.store[NodeId(0, i)]) for i in range(len(self.entries))]
 
     def append(self, count: int) -> None:
-        new = [entry_bytes(entry_fields(i)) for i in range(len(self.entries), len(self.entries) + count)]
+        new = [
+            entry_bytes(entry_fields(i))
+            for i in range(len(self.entries), len(self.entries) + count)
+        ]
         result = integrate(len(self.entries), dict_reader(self.store), [hash_leaf(d) for d in new])
         self.store.update(result.stored)
         self.entries.extend(new)
