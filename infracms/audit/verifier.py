@@ -184,20 +184,25 @@ def _read_checkpoints(
 
 def _open_checkpoint(number: int, line: bytes, key: TrustedKey, origin: str) -> _Checkpoint:
     """One checkpoint line: JSON, then a signed note by ``key`` holding a checkpoint body."""
-    size = None
     try:
         signed = json.loads(line)["checkpoint"]
-        if not isinstance(signed, str):
-            raise CheckFailed("the checkpoint is not a string")
-        body_origin, size, root = checkpoint_body(signed[: signed.rfind("\n\n") + 1])
-        text = open_signed(signed, key)
-        if checkpoint_body(text) != (body_origin, size, root):
-            raise CheckFailed("the signed text differs from the body read")
-    except (ValueError, KeyError, TypeError, CheckFailed) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise BadCheckpointError(
-            f"checkpoint {number}{'' if size is None else f' (size {size})'}: {exc}",
+            f"checkpoint {number}: expected a checkpoint line, got {line[:60]!r}",
             number=number,
-            size=size,
+            size=None,
+        ) from exc
+    size = None
+    try:
+        if not isinstance(signed, str):
+            raise CheckFailed(f"the checkpoint is a {type(signed).__name__}, expected a string")
+        body_origin, size, root = checkpoint_body(signed[: signed.rfind("\n\n") + 1])
+        if checkpoint_body(open_signed(signed, key)) != (body_origin, size, root):
+            raise CheckFailed("the signed text differs from the body read")
+    except CheckFailed as exc:
+        at = "" if size is None else f" (size {size})"
+        raise BadCheckpointError(
+            f"checkpoint {number}{at}: {exc}", number=number, size=size
         ) from exc
     if body_origin != origin:
         raise BadCheckpointError(
