@@ -37,9 +37,11 @@ def tree_levels(leaves: bytes) -> list[bytes]:
     sha256 = hashlib.sha256
     levels = [leaves]
     while len(levels[-1]) >= 2 * SIZE:
-        below = levels[-1]
-        pairs = range(0, len(below) - 2 * SIZE + 1, 2 * SIZE)
-        levels.append(b"".join([sha256(b"\x01" + below[i : i + 2 * SIZE]).digest() for i in pairs]))
+        below, level = levels[-1], bytearray()
+        extend = level.extend
+        for i in range(0, len(below) - 2 * SIZE + 1, 2 * SIZE):
+            extend(sha256(b"\x01" + below[i : i + 2 * SIZE]).digest())
+        levels.append(bytes(level))
     return levels
 
 

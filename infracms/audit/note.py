@@ -122,12 +122,12 @@ class Verifier:
         return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Signer:
-    """One Ed25519 private key with its name: signs notes."""
+    """One Ed25519 private key with its name: signs notes. Compared by identity."""
 
     name: str
-    private_key: Ed25519PrivateKey = field(repr=False, compare=False)
+    private_key: Ed25519PrivateKey = field(repr=False)
 
     def __post_init__(self) -> None:
         if not is_valid_key_name(self.name):

@@ -255,17 +255,17 @@ def _scan_entries(stream: Iterator[bytes], size: int) -> tuple[bytes, _Stop | No
     Returns the packed leaf hashes, and the line it stopped at, if it did.
     """
     match, sha256 = _ENTRY_START.match, hashlib.sha256
-    hashes: list[bytes] = []
-    append = hashes.append
+    packed = bytearray()  # 32 bytes a leaf, not a million small objects
+    extend = packed.extend
     for position, line in enumerate(stream):
         data = line[:-1] if line.endswith(b"\n") else line
         start = match(data)
         if start is None or not data.endswith(_ENTRY_END):
-            return b"".join(hashes), _Stop(position, None, line)
+            return bytes(packed), _Stop(position, None, line)
         if int(start[1]) != position or position >= size:
-            return b"".join(hashes), _Stop(position, int(start[1]), line)
-        append(sha256(b"\x00" + data).digest())
-    return b"".join(hashes), None
+            return bytes(packed), _Stop(position, int(start[1]), line)
+        extend(sha256(b"\x00" + data).digest())
+    return bytes(packed), None
 
 
 def _line_hash(line: bytes) -> bytes:

@@ -8,15 +8,18 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
+from infracms.audit._verifier_core import root_at, tree_levels
 from infracms.audit.checkpoint import Checkpoint, sign_checkpoint
+from infracms.audit.entry import Actor, entry_bytes
 from infracms.audit.errors import AuditVerificationError, BadCheckpointError, BadEntryError
-from infracms.audit.merkle import hash_leaf, root_of
+from infracms.audit.merkle import NodeId, dict_reader, hash_leaf, integrate, root_of
 from infracms.audit.note import Signer
 from infracms.audit.verifier import verify_export, verify_export_file
-from tests.audit.builders import ORIGIN, Log, build_log
+from tests.audit.builders import ORIGIN, Log, build_log, entry_fields
 
 BATCHES = [1, 63, 64, 100, 72]  # checkpoints at 1, 64, 128, 228, 300
 SIZES = [1, 64, 128, 228, 300]
@@ -207,7 +210,7 @@ def test_an_entry_rewritten_with_its_leaf_hash_is_narrowed_to_a_checkpoint(log: 
         signer=log.signer, entries=entries, store=dict(log.store), checkpoints=log.checkpoints
     )
     leaf = hash_leaf(entries[150])
-    forged.store[type(next(iter(forged.store)))(0, 150)] = leaf
+    forged.store[NodeId(0, 150)] = leaf
     error = failure(log, forged.export().splitlines(keepends=True))
     assert isinstance(error, BadCheckpointError), error
     assert (error.number, error.size) == (3, 228) and "[128, 228)" in str(error)
@@ -217,7 +220,7 @@ def test_a_corrupt_leaf_hash_list_with_intact_entries_is_reported(log: Log) -> N
     forged = Log(
         signer=log.signer, entries=log.entries, store=dict(log.store), checkpoints=log.checkpoints
     )
-    forged.store[type(next(iter(forged.store)))(0, 200)] = hash_leaf(b"nothing")
+    forged.store[NodeId(0, 200)] = hash_leaf(b"nothing")
     error = failure(log, forged.export().splitlines(keepends=True))
     assert "leaf-hash list is corrupt, its entries are intact" in str(error), error
 
@@ -266,8 +269,6 @@ def test_the_verifier_imports_none_of_the_writers_code() -> None:
 
 
 def test_the_verifiers_hashing_agrees_with_the_writers() -> None:
-    from infracms.audit._verifier_core import root_at, tree_levels
-
     for size in [0, 1, 2, 3, 7, 8, 9, 100]:
         leaves = [hash_leaf(b"%d" % i) for i in range(size)]
         levels = tree_levels(b"".join(leaves))
@@ -277,3 +278,17 @@ def test_the_verifiers_hashing_agrees_with_the_writers() -> None:
 
 def test_stream_from_a_file_object(log: Log, lines: list[bytes]) -> None:
     assert verify_export(io.BytesIO(b"".join(lines)), log.signer.verifier().key_string).size == 300
+
+
+def test_entries_with_quotes_backslashes_and_unicode_verify(signer: Signer) -> None:
+    log = Log(signer=signer)
+    awkward = [
+        replace(entry_fields(0), actor=Actor(kind="peer", id=None, name='O"Brien \\ \u2603')),
+        replace(entry_fields(1), action='a\n"b"\\', subject="\u2028\u00e9\U0001f600"),
+        replace(entry_fields(2), payload={"\u00e9": ['"', "\\", "\t"], "e": {"": None}}),
+    ]
+    log.entries = [entry_bytes(fields) for fields in awkward]
+    result = integrate(0, dict_reader({}), [hash_leaf(e) for e in log.entries])
+    log.store = dict(result.stored)
+    log.checkpoints = [sign_checkpoint(Checkpoint(ORIGIN, 3, result.root), signer)]
+    assert verify(log, log.export().splitlines(keepends=True)).entries == 3
