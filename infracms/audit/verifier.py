@@ -50,7 +50,12 @@ _ENTRY_START = re.compile(
     rb'"kind":"(?:user|token|peer|system)","name":' + _STRING + rb"\},"
     rb'"index":(0|[1-9][0-9]{0,15}),'
 )
-"""The start of every canonical v1 entry: RFC 8785 sorts ``action`` < ``actor`` < ``index``."""
+"""The start of every canonical v1 entry: RFC 8785 sorts ``action`` < ``actor`` < ``index``.
+
+The verifier reads an entry's index from this fixed prefix instead of parsing the
+whole JSON (which costs 4-7 us an entry, most of the 10 s budget at a million
+entries); the rest of the entry is covered by its leaf hash.
+"""
 _ENTRY_END = b',"v":1}'
 
 
@@ -300,10 +305,11 @@ def _diagnose(
             reason="deleted",
         )
     if first is not None:
+        listed = base64.b64encode(leaves[first * SIZE : (first + 1) * SIZE]).decode()
         raise AuditVerificationError(
-            f"the export's leaf hash {first} is {leaves[first * SIZE : (first + 1) * SIZE].hex()}"
-            f", but entry {first} hashes to {seen[first].hex()}, and the entries match every "
-            "signed root: the export's leaf-hash list is corrupt, its entries are intact"
+            f"the export lists leaf hash {listed} for entry {first}, but the entry hashes to "
+            f"{base64.b64encode(seen[first]).decode()}, and the entries match every signed "
+            "root: the export's leaf-hash list is corrupt, its entries are intact"
         )
 
 
