@@ -32,7 +32,7 @@ def org_groups(
     context = {
         "view": view,
         "tab": "groups",
-        "by_name": {group.name: group for group in groups},
+        "children": {group.name: [g for g in groups if g.parent == group.name] for group in groups},
         "roots": [group for group in groups if group.parent is None],
         "notice": notice,
     }

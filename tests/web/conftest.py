@@ -1,0 +1,106 @@
+"""Fixtures of the page tests: a fresh node, and a browser-like client that signs in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from infracms.app import create_app
+from infracms.config import Settings
+from infracms.db import make_engine
+from infracms.services.setup import initialise
+
+ADMIN_PASSWORD = "correct horse battery staple"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Site:
+    """A TestClient used like a browser: it keeps cookies and sends each form's CSRF field."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.csrf = ""
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        response = self.client.get(url, follow_redirects=False, **kwargs)
+        self._remember_csrf(response)
+        return response
+
+    def post(self, url: str, data: dict[str, Any], *, csrf: str | None = None) -> httpx.Response:
+        """Post a form; `csrf` replaces the page's token ("" sends none)."""
+        token = self.csrf if csrf is None else csrf
+        body = {**data, "csrf_token": token} if token else dict(data)
+        response = self.client.post(url, data=body, follow_redirects=False)
+        self._remember_csrf(response)
+        return response
+
+    def login(
+        self, username: str = "admin", password: str = ADMIN_PASSWORD, next: str = "/"
+    ) -> httpx.Response:
+        """Fill in and submit the login form."""
+        self.get(f"/login?next={next}")
+        response = self.post("/login", {"username": username, "password": password, "next": next})
+        self.get("/")  # picks up the session's CSRF token
+        return response
+
+    def _remember_csrf(self, response: httpx.Response) -> None:
+        found = CSRF_RE.search(response.text)
+        if found:
+            self.csrf = found.group(1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        admin_password=ADMIN_PASSWORD,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    engine = make_engine(settings)
+    initialise(settings, engine)
+    engine.dispose()
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def engine(app: FastAPI) -> Engine:
+    """The app's own engine, to check what was written."""
+    found: Engine = app.state.engine
+    return found
+
+
+@pytest.fixture
+def site(app: FastAPI) -> Iterator[Site]:
+    """A signed-out browser."""
+    with TestClient(app) as client:
+        yield Site(client)
+
+
+@pytest.fixture
+def admin(site: Site) -> Site:
+    """A browser signed in as the node's admin."""
+    response = site.login()
+    assert response.status_code == 303, response.text
+    return site
+
+
+@pytest.fixture
+def other_site(app: FastAPI) -> Iterator[Site]:
+    """A second browser, for a second user."""
+    with TestClient(app) as client:
+        yield Site(client)
