@@ -10,9 +10,10 @@ from infracms.api import problems
 from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.middleware import BodyTooLarge, GuardMiddleware
+from infracms.plugins import Plugins
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
     """A FastAPI app serving the API under /api/v1 and the web pages under /."""
     app = FastAPI(
         title="infracms",
@@ -23,6 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings)
+    app.state.plugins = plugins or Plugins.load()
     problems.install(app)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.include_router(api.build_router())

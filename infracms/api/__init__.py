@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from infracms.api import inventory, organisations, people
+from infracms.api import inventory, modules, organisations, people
 
 
 def build_router() -> APIRouter:
@@ -13,4 +13,5 @@ def build_router() -> APIRouter:
     router.include_router(organisations.router)
     router.include_router(inventory.router)
     router.include_router(people.router)
+    router.include_router(modules.router)
     return router

@@ -12,6 +12,7 @@ from infracms import db
 from infracms.config import Settings
 from infracms.errors import AuthenticationFailed
 from infracms.keys import Keyring, load_keyring
+from infracms.plugins import Plugins
 from infracms.services import auth
 from infracms.services.context import Actor
 
@@ -35,6 +36,12 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     write = request.method not in SAFE_METHODS
     with db.session_scope(request.app.state.engine, write=write) as session:
         yield session
+
+
+async def get_plugins(request: Request) -> Plugins:
+    """The plugin manager and module registry loaded at start-up."""
+    plugins: Plugins = request.app.state.plugins
+    return plugins
 
 
 def get_keyring(settings: Annotated[Settings, Depends(get_settings)]) -> Keyring:
@@ -69,3 +76,4 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
+PluginsDep = Annotated[Plugins, Depends(get_plugins)]

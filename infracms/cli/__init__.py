@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from infracms.cli import inventory, people, setup
+from infracms.cli import content, inventory, people, setup
 from infracms.errors import InfracmsError
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
     help="A self-hosted, federated content management system for infrastructure.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 setup.register(app)
 app.add_typer(people.user_app, name="user")
@@ -25,6 +26,8 @@ app.add_typer(people.org_app, name="org")
 app.add_typer(people.member_app, name="member")
 app.add_typer(inventory.host_app, name="host")
 app.add_typer(inventory.credential_app, name="credential")
+app.add_typer(content.module_app, name="module")
+app.add_typer(content.definition_app, name="definition")
 
 
 def main() -> None:

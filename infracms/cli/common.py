@@ -6,15 +6,19 @@ import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 import typer
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from infracms import db
 from infracms.config import Settings, get_settings
+from infracms.errors import ConfigurationError
 from infracms.services.context import Actor, system_actor
 
 
@@ -23,8 +27,9 @@ def settings() -> Settings:
     return get_settings()
 
 
+@lru_cache(maxsize=1)
 def engine() -> Engine:
-    """An engine for the configured database."""
+    """An engine for the configured database (one per command)."""
     return db.make_engine(settings())
 
 
@@ -33,9 +38,23 @@ def cli_actor() -> Actor:
     return system_actor(f"cli:{getpass.getuser()}")
 
 
+def require_current_schema() -> None:
+    """Refuse to work on a database that is not at the latest migration."""
+    current = settings()
+    head = ScriptDirectory.from_config(db.alembic_config(current)).get_current_head()
+    with engine().connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    if revision != head:
+        raise ConfigurationError(
+            f"the database is at {revision or 'no revision'}, expected {head}: "
+            "run `infracms init` or `infracms db upgrade`"
+        )
+
+
 @contextmanager
 def write_session() -> Iterator[Session]:
     """A writing session for one command."""
+    require_current_schema()
     with db.session_scope(engine(), write=True) as session:
         yield session
 
@@ -43,6 +62,7 @@ def write_session() -> Iterator[Session]:
 @contextmanager
 def read_session() -> Iterator[Session]:
     """A reading session for one command."""
+    require_current_schema()
     with db.session_scope(engine()) as session:
         yield session
 

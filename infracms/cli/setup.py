@@ -7,12 +7,9 @@ import signal
 import threading
 
 import typer
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from infracms import db
-from infracms.cli.common import engine, settings
-from infracms.errors import ConfigurationError
+from infracms.cli.common import engine, require_current_schema, settings
 from infracms.services import setup as setup_service
 
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -52,7 +49,7 @@ def serve(
     import uvicorn
 
     current = settings()
-    _require_current_schema()
+    require_current_schema()
     uvicorn.run(
         "infracms.app:app_from_environment",
         factory=True,
@@ -76,7 +73,7 @@ def beat() -> None:
 
 
 def _idle(name: str) -> None:
-    _require_current_schema()
+    require_current_schema()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     typer.echo(f"{name}: connected; no queued work kinds are enabled yet. Ctrl-C to stop.")
@@ -99,15 +96,3 @@ def secrets_rotate() -> None:
         f"re-encrypted {report.resealed} secret(s) under key {report.new_key} "
         f"(was {', '.join(report.old_keys)})"
     )
-
-
-def _require_current_schema() -> None:
-    current = settings()
-    head = ScriptDirectory.from_config(db.alembic_config(current)).get_current_head()
-    with engine().connect() as connection:
-        revision = MigrationContext.configure(connection).get_current_revision()
-    if revision != head:
-        raise ConfigurationError(
-            f"the database is at {revision or 'no revision'}, expected {head}: "
-            "run `infracms init` or `infracms db upgrade`"
-        )

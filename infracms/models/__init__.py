@@ -5,6 +5,7 @@ Importing this package registers every table on ``SQLModel.metadata`` (for Alemb
 
 from infracms.models.audit import AuditEntry, AuditHead
 from infracms.models.credential import Credential, CredentialKind
+from infracms.models.definition import AvailableModule, Definition, EnabledModule, Revision
 from infracms.models.host import Host, HostGroup, HostGroupLink
 from infracms.models.organisation import Organisation
 from infracms.models.user import ApiToken, LoginAttempt, Membership, Role, User, WebSession
@@ -13,14 +14,18 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuditHead",
+    "AvailableModule",
     "Credential",
     "CredentialKind",
+    "Definition",
+    "EnabledModule",
     "Host",
     "HostGroup",
     "HostGroupLink",
     "LoginAttempt",
     "Membership",
     "Organisation",
+    "Revision",
     "Role",
     "User",
     "WebSession",

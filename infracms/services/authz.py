@@ -34,6 +34,10 @@ class Action(enum.StrEnum):
     credential_write = "credential.write"
     token_create = "token.create"
     audit_read = "audit.read"
+    module_make_available = "module.make_available"
+    module_enable = "module.enable"
+    definition_read = "definition.read"
+    definition_write = "definition.write"
 
 
 ALL_ROLES = frozenset(Role)
@@ -56,9 +60,15 @@ ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.credential_write: frozenset({Role.owner, Role.operator}),
     Action.token_create: ALL_ROLES,
     Action.audit_read: frozenset({Role.owner, Role.auditor}),
+    Action.module_make_available: frozenset(),
+    Action.module_enable: frozenset({Role.owner}),
+    Action.definition_read: ALL_ROLES,
+    Action.definition_write: EDITORS,
 }
 
-NODE_ACTIONS = frozenset({Action.org_create, Action.user_create, Action.user_list})
+NODE_ACTIONS = frozenset(
+    {Action.org_create, Action.user_create, Action.user_list, Action.module_make_available}
+)
 
 
 def is_allowed(actor: Actor, action: Action, organisation_id: uuid.UUID | None) -> bool:

@@ -21,10 +21,20 @@ from infracms.db import session_scope
 from infracms.errors import PermissionDenied
 from infracms.keys import load_keyring
 from infracms.models import Role
-from infracms.services import auth, credentials, inventory, organisations, users
+from infracms.plugins import Plugins
+from infracms.services import (
+    auth,
+    credentials,
+    definitions,
+    inventory,
+    modules,
+    organisations,
+    users,
+)
 from infracms.services.authz import ROLE_ACTIONS, Action, authorize
 from infracms.services.context import Actor
 from tests.helpers import ADMIN, make_org, make_user
+from tests.services.test_modules import FAKES
 
 O, P, E, V, A = Role.owner, Role.operator, Role.editor, Role.viewer, Role.auditor  # noqa: E741
 
@@ -46,6 +56,10 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.credential_write: {O, P},
     Action.token_create: {O, P, E, V, A},
     Action.audit_read: {O, A},
+    Action.module_make_available: set(),
+    Action.module_enable: {O},
+    Action.definition_read: {O, P, E, V, A},
+    Action.definition_write: {O, P, E},
 }
 
 Operation = Callable[[Session, Actor, str], Any]
@@ -58,7 +72,24 @@ def _fresh() -> str:
 def operations(settings: Settings) -> dict[Action, Operation]:
     """One real service call per action, given (session, actor, organisation name)."""
     keyring = load_keyring(settings)
+    plugins = Plugins.load(builtins=FAKES, entry_points=False)
     return {
+        Action.module_make_available: lambda s, a, o: modules.set_available(
+            session=s, actor=a, plugins=plugins, name="site", available=True
+        ),
+        Action.module_enable: lambda s, a, o: modules.enable_module(
+            session=s, actor=a, plugins=plugins, organisation=o, name="base"
+        ),
+        Action.definition_read: lambda s, a, o: definitions.list_definitions(
+            session=s, actor=a, organisation=o
+        ),
+        Action.definition_write: lambda s, a, o: definitions.create_definition(
+            session=s,
+            actor=a,
+            plugins=plugins,
+            organisation=o,
+            data={"name": _fresh(), "module": "base", "target": {"host": "h"}},
+        ),
         Action.org_create: lambda s, a, o: organisations.create_organisation(
             session=s, actor=a, data={"name": _fresh()}
         ),
@@ -123,9 +154,28 @@ def _actor_for(engine: Engine, role: Role, org_id: uuid.UUID) -> Actor:
     return Actor(kind="user", id=str(user.id), name="matrix", roles={org_id: role}, user_id=user.id)
 
 
+def _prepare_modules(engine: Engine, *organisations: str) -> None:
+    plugins = Plugins.load(builtins=FAKES, entry_points=False)
+    with session_scope(engine, write=True) as session:
+        modules.set_available(
+            session=session, actor=ADMIN, plugins=plugins, name="base", available=True
+        )
+        for org in organisations:
+            modules.enable_module(
+                session=session, actor=ADMIN, plugins=plugins, organisation=org, name="base"
+            )
+            inventory.create_host(
+                session=session,
+                actor=ADMIN,
+                organisation=org,
+                data={"name": "h", "address": "192.0.2.9"},
+            )
+
+
 def test_every_role_action_and_organisation(settings: Settings, engine: Engine) -> None:
     own_id = make_org(engine, "own")
     make_org(engine, "other")
+    _prepare_modules(engine, "own", "other")
     make_user(engine, settings, "matrix")
     make_user(engine, settings, "bystander")
     ops = operations(settings)
@@ -148,15 +198,14 @@ def test_org_delete_is_for_admins_only(settings: Settings, engine: Engine) -> No
         org_id = make_org(engine, f"doomed-{role}")
         actor = _actor_for(engine, role, org_id)
         with session_scope(engine, write=True) as session, pytest.raises(PermissionDenied):
-            organisations.delete_organisation(
-                session=session, actor=actor, name=f"doomed-{role}"
-            )
+            organisations.delete_organisation(session=session, actor=actor, name=f"doomed-{role}")
         with session_scope(engine, write=True) as session:
             organisations.delete_organisation(session=session, actor=ADMIN, name=f"doomed-{role}")
 
 
 def test_admin_may_do_everything(settings: Settings, engine: Engine) -> None:
     make_org(engine, "own")
+    _prepare_modules(engine, "own")
     make_user(engine, settings, "bystander")
     ops = operations(settings)
     for action, op in ops.items():

@@ -1,0 +1,55 @@
+"""The module plugin contract: every hook, declared once, with what it must return.
+
+Implement hooks with ``@infracms.hookspecs.hookimpl`` in a module or plugin object and
+register it through the ``infracms.modules`` entry point group (built-in modules are
+registered the same way, from ``infracms/plugins.py``). Hooks are called with keyword
+arguments; an implementation may accept fewer arguments than the spec. Hooks that take
+a ``module`` are called for every module: return None for modules that are not yours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from infracms.modules.contract import Module, ModuleSettings, Offering
+    from infracms.modules.targets import DefinitionUse, Target
+
+PROJECT = "infracms"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_modules() -> list[type[Module]]:  # type: ignore[empty-body]
+    """Return the Module classes this package provides."""
+
+
+@hookspec
+def validate_settings(  # type: ignore[empty-body]
+    module: type[Module], settings: ModuleSettings, target: Target
+) -> dict[str, str] | None:
+    """Return problems with these settings on this target as {field: message}, or None."""
+
+
+@hookspec
+def extra_variables(  # type: ignore[empty-body]
+    module: type[Module], settings: Mapping[str, Any], host: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Return variables derived for one host (`name`, `variables`) to merge into the
+    module's published settings (plain data), or None."""
+
+
+@hookspec
+def catalog_offerings(module: type[Module]) -> list[Offering] | None:  # type: ignore[empty-body]
+    """Return the offerings this module provides to peers, or None."""
+
+
+@hookspec
+def refuse_disable(  # type: ignore[empty-body]
+    module: type[Module], organisation: str, definitions: list[DefinitionUse]
+) -> str | None:
+    """Return why the module may not be disabled in this organisation now, or None."""
