@@ -119,7 +119,8 @@ def test_a_misspelled_hook_fails_start_up(tmp_path: Path) -> None:
         "[infracms.modules]\ntypo = typo_mod\n"
     )
     (site / "typo_mod.py").write_text(
-        "from infracms.hookspecs import hookimpl\n\n@hookimpl\ndef register_module():\n    return []\n"
+        "from infracms.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef register_module():\n    return []\n"
     )
     data = tmp_path / "var"
     assert run(site, data, "init").returncode == 0
