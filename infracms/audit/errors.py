@@ -9,16 +9,21 @@ Every message says what was expected and what came instead. Parsing untrusted in
 ``AuditVerificationError`` too: for a verifier, malformed and forged are both "no".
 Programming errors (formatting a checkpoint with a bad origin, a negative index)
 raise ``ValueError``.
+
+``AuditVerificationError`` is ``infracms.errors.AuditVerificationError`` subclassed,
+so the API answers 422 and the CLI exits with code 7 wherever one escapes.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from infracms import errors
+
 EntryProblem = Literal["malformed", "modified", "deleted", "inserted", "reordered"]
 
 
-class AuditVerificationError(Exception):
+class AuditVerificationError(errors.AuditVerificationError):
     """Audit data (a proof, a signed note, a checkpoint, an export) does not verify."""
 
 
