@@ -26,6 +26,9 @@ from infracms.web.templating import render
 
 API_PREFIX = "/api/"
 FORM_ERRORS = (InvalidInput, Conflict)
+# Details that only say "some fields are wrong": the form says it better.
+GENERIC_DETAILS = frozenset({"the request has invalid fields", "the form has invalid fields"})
+FIELDS_SUMMARY = "Please correct the fields marked below."
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class FormProblem:
         errors: dict[str, str] = {}
         for key, message in exc.errors.items():
             errors.setdefault(key.split(".")[0], message)
-        return cls(summary=exc.detail, status=exc.status, errors=errors)
+        summary = FIELDS_SUMMARY if exc.detail in GENERIC_DETAILS and errors else exc.detail
+        return cls(summary=summary, status=exc.status, errors=errors)
 
 
 def submit(

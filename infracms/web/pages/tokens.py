@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
 from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
@@ -51,7 +51,7 @@ def revoke_token(token_id: uuid.UUID, session: SessionDep, me: Poster) -> Respon
 
 
 def _end_of(value: str) -> datetime | None:
-    """A token valid through the given day (UTC) expires at the midnight after it."""
+    """A token valid through the given day (UTC) expires at its last second."""
     if not value:
         return None
     try:
@@ -60,7 +60,7 @@ def _end_of(value: str) -> datetime | None:
         raise InvalidInput(
             "the expiry date is not a date", errors={"expires_at": "must be a date like 2030-12-31"}
         ) from exc
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
 def _page(
