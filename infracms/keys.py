@@ -172,3 +172,35 @@ def load_identity(settings: Settings) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigurationError(f"{path} is not an Ed25519 private key")
     return key
+
+
+AUDIT_KEY_FILE = "audit-hmac.key"
+AUDIT_KEY_BYTES = 32
+
+
+def audit_key_path(settings: Settings) -> Path:
+    """Where the key that HMACs secrets in audit payloads lives."""
+    return settings.data_dir / AUDIT_KEY_FILE
+
+
+def ensure_audit_key(settings: Settings) -> bool:
+    """Create the audit HMAC key file if there is none."""
+    path = audit_key_path(settings)
+    if path.exists():
+        return False
+    write_private_file(path, base64.b64encode(secrets.token_bytes(AUDIT_KEY_BYTES)) + b"\n")
+    return True
+
+
+def load_audit_key(settings: Settings) -> bytes:
+    """The key that replaces secrets in audit payloads by an HMAC (``audit.entry.redact``)."""
+    path = audit_key_path(settings)
+    try:
+        key = base64.b64decode(path.read_bytes().strip(), validate=True)
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"no audit key at {path}: run `infracms init`") from exc
+    except binascii.Error as exc:
+        raise ConfigurationError(f"{path} is not base64") from exc
+    if len(key) != AUDIT_KEY_BYTES:
+        raise ConfigurationError(f"{path} holds {len(key)} bytes, expected {AUDIT_KEY_BYTES}")
+    return key
