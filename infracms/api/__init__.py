@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from infracms.api import inventory, modules, organisations, people
+from infracms.api import audit, inventory, modules, organisations, people
 
 
 def build_router() -> APIRouter:
@@ -14,4 +14,5 @@ def build_router() -> APIRouter:
     router.include_router(inventory.router)
     router.include_router(people.router)
     router.include_router(modules.router)
+    router.include_router(audit.router)
     return router

@@ -433,6 +433,8 @@ def consistency_proof(
 def export_lines(*, session: Session, actor: Actor, settings: Settings) -> Iterator[bytes]:
     """The export file of the whole log up to the latest checkpoint (node admins only)."""
     authorize(actor, Action.audit_read, None)
+    if store.latest_checkpoint(session) is None:
+        raise NotFound("no checkpoint is signed yet: nothing can be exported")
     return exporter.export_lines(
         session, origin=settings.node_name, verifier_key=verifier_key(settings)
     )
