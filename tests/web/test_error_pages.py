@@ -70,6 +70,7 @@ def test_pages_have_no_inline_script_or_style(admin: Site, engine: Engine) -> No
         assert not re.search(r"<script(?![^>]*\bsrc=)", html)
         assert not re.search(r"\sstyle=|<style|\son[a-z]+=", html)
         assert "http://" not in html and "https://" not in html, "no third-party links"
+        assert "=&#34;" not in html, "attributes are written as attributes, not escaped text"
 
 
 def test_static_files_are_served(site: Site) -> None:
