@@ -1,0 +1,1 @@
+"""The `backup` module: restic backups on a systemd timer."""

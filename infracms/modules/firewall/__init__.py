@@ -1,0 +1,1 @@
+"""The `firewall` module: an nftables rule set."""

@@ -1,0 +1,1 @@
+"""The `nginx_site` module: nginx virtual hosts."""

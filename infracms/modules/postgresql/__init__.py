@@ -1,0 +1,1 @@
+"""The `postgresql` module: a PostgreSQL server, its roles and databases."""

@@ -1,0 +1,247 @@
+"""`postgresql`: a PostgreSQL server with its databases, roles and client rules.
+
+Installs Debian's PostgreSQL, sets where it listens, creates the roles (passwords are
+secret references, hashed as SCRAM-SHA-256 on the controller so that the server and
+its logs never see them) and the databases, and writes pg_hba.conf. Databases and roles
+are never dropped: removing one from the settings leaves it in place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from infracms.hookspecs import hookimpl
+from infracms.modules.contract import Module, ModuleSettings, Offering, Plan, SecretRef
+from infracms.modules.fields import Network, Port, refuse_duplicates
+
+IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+RESERVED_ROLES = frozenset({"postgres", "public"})
+HBA_DATABASE_KEYWORDS = ("all", "sameuser", "samerole", "replication")
+
+
+def _identifier(value: str) -> str:
+    if not IDENTIFIER_RE.match(value) or value.startswith("pg_"):
+        raise ValueError(
+            f"{value!r}: expected 1-63 of a-z, 0-9 and '_', starting with a letter or '_', "
+            "not pg_..."
+        )
+    return value
+
+
+def _listen_address(value: str) -> str:
+    if value in ("*", "localhost"):
+        return value
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: expected *, localhost or an IP address") from exc
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
+class DatabaseRole(BaseModel):
+    """A role (a user, when it may log in)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Identifier = Field(description="role name")
+    password: SecretRef | None = Field(
+        default=None, description="the role's password (none: no password, peer login only)"
+    )
+    login: bool = Field(default=True, description="may log in")
+    createdb: bool = Field(default=False, description="may create databases")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_ROLES:
+            raise ValueError(f"{value!r} is PostgreSQL's own")
+        return value
+
+
+class Database(BaseModel):
+    """A database (UTF-8, the cluster's locale) and its owner."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Identifier = Field(description="database name")
+    owner: Identifier = Field(
+        default="postgres", description="the role that owns it (postgres or one of the roles)"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _not_keyword(cls, value: str) -> str:
+        if value in HBA_DATABASE_KEYWORDS or value in ("postgres", "template0", "template1"):
+            raise ValueError(f"{value!r} is a keyword or PostgreSQL's own database")
+        return value
+
+
+class HbaRule(BaseModel):
+    """One pg_hba.conf line: who may connect to what, from where, proving it how."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: Literal["local", "host", "hostssl", "hostnossl"] = Field(
+        default="hostssl", description="local socket, or TCP (with or without TLS)"
+    )
+    database: Identifier = Field(
+        default="all", description="a database name, or all, sameuser, samerole, replication"
+    )
+    user: Identifier = Field(default="all", description="a role name, or all")
+    address: Network | None = Field(
+        default=None, description="client network for TCP rules, e.g. 10.0.0.0/24"
+    )
+    method: Literal["scram-sha-256", "peer", "cert", "reject"] = Field(
+        default="scram-sha-256", description="how the client proves who it is"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if kind == "local" and value is not None:
+            raise ValueError("local (socket) rules take no address")
+        if kind not in (None, "local") and value is None:
+            raise ValueError(f"{kind} rules need the client network")
+        return value
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type")
+        if value == "peer" and kind != "local":
+            raise ValueError("peer works on local (socket) rules only")
+        if value == "cert" and kind != "hostssl":
+            raise ValueError("cert works on hostssl rules only")
+        return value
+
+
+class PostgresqlSettings(ModuleSettings):
+    """Settings of the `postgresql` module."""
+
+    listen_addresses: list[Annotated[str, AfterValidator(_listen_address)]] = Field(
+        default_factory=lambda: ["localhost"],
+        min_length=1,
+        max_length=20,
+        description="where the server listens: localhost, * (everywhere) or IP addresses",
+    )
+    port: Port = Field(default=5432, description="TCP port")
+    max_connections: int = Field(default=100, ge=10, le=10000, description="connection limit")
+    roles: list[DatabaseRole] = Field(default_factory=list, max_length=500, description="roles")
+    databases: list[Database] = Field(default_factory=list, max_length=500, description="databases")
+    hba: list[HbaRule] = Field(
+        default_factory=list,
+        max_length=500,
+        description="client rules, after the built-in local ones (postgres by peer)",
+    )
+
+    @field_validator("listen_addresses")
+    @classmethod
+    def _unique_addresses(cls, value: list[str]) -> list[str]:
+        refuse_duplicates(value, "listen addresses")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_roles(cls, value: list[DatabaseRole]) -> list[DatabaseRole]:
+        refuse_duplicates((role.name for role in value), "role names")
+        return value
+
+    @field_validator("databases")
+    @classmethod
+    def _databases(cls, value: list[Database], info: ValidationInfo) -> list[Database]:
+        refuse_duplicates((database.name for database in value), "database names")
+        roles = {role.name for role in info.data.get("roles", [])} | {"postgres"}
+        strangers = sorted({db.owner for db in value} - roles)
+        if strangers:
+            raise ValueError(f"owners that are not among the roles: {', '.join(strangers)}")
+        return value
+
+
+class Postgresql(Module):
+    """A PostgreSQL server."""
+
+    name = "postgresql"
+    version = "1.0.0"
+    title = "PostgreSQL"
+    description = (
+        "A PostgreSQL server: listen addresses, roles with secret passwords, databases "
+        "and client rules (pg_hba.conf)."
+    )
+    settings = PostgresqlSettings
+    role = Path(__file__).parent / "role"
+
+
+def _plan_parameters(max_connections: int) -> dict[str, object]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["database"],
+        "properties": {
+            "database": {
+                "type": "string",
+                "pattern": IDENTIFIER_RE.pattern,
+                "description": "name of the database (its owner role gets the same name)",
+            },
+            "allowed_networks": {
+                "type": "array",
+                "items": {"type": "string", "description": "a client network, e.g. 10.0.0.0/24"},
+                "maxItems": 10,
+                "default": [],
+                "description": "networks that may connect over TLS (empty: the provider's default)",
+            },
+            "connection_limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": max_connections,
+                "default": min(20, max_connections),
+                "description": "most connections at once",
+            },
+        },
+    }
+
+
+OFFERINGS = (
+    Offering(
+        name="managed-postgresql",
+        title="Managed PostgreSQL database",
+        description=(
+            "A PostgreSQL 15 database with its own owner role on the provider's servers, "
+            "reached over TLS with a password; the provider runs, updates and backs it up."
+        ),
+        plans=(
+            Plan(
+                name="small",
+                title="Small: 5 GB, up to 20 connections",
+                parameters=_plan_parameters(20),
+            ),
+            Plan(
+                name="large",
+                title="Large: 50 GB, up to 100 connections",
+                parameters=_plan_parameters(100),
+            ),
+        ),
+    ),
+)
+
+
+@hookimpl
+def register_modules() -> list[type[Module]]:
+    """Return the Module classes this package provides."""
+    return [Postgresql]
+
+
+@hookimpl
+def catalog_offerings(module: type[Module]) -> list[Offering] | None:
+    """Offer managed databases to peers."""
+    if module.name != Postgresql.name:
+        return None
+    return list(OFFERINGS)

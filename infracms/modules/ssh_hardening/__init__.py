@@ -1,0 +1,1 @@
+"""The `ssh_hardening` module: a hardened sshd configuration."""

@@ -1,0 +1,1 @@
+"""The `users` module: accounts, SSH keys and sudo rights."""

@@ -1,0 +1,1 @@
+"""The `wireguard` module: a WireGuard interface and its peers."""
