@@ -45,11 +45,8 @@ def export_lines(session: Session, *, origin: str, verifier_key: str) -> Iterato
     Run it inside one transaction (one ``session``) so the lines are of one moment.
     Raises ``StoreError`` before the first line if no checkpoint was signed yet.
     """
-    notes = list(
-        session.execute(
-            select(CHECKPOINTS.c.size, CHECKPOINTS.c.note).order_by(CHECKPOINTS.c.size)
-        ).tuples()
-    )
+    query = select(CHECKPOINTS.c.size, CHECKPOINTS.c.note).order_by(CHECKPOINTS.c.size)
+    notes = list(session.execute(query))
     if not notes:
         raise StoreError("no checkpoint is signed yet: nothing can be exported")
     size = int(notes[-1][0])
@@ -64,7 +61,7 @@ def _leaf_hash_lines(session: Session, size: int) -> Iterator[bytes]:
     """The stored level-0 hashes (keys ``0 … size-1``), 256 to a line."""
     query = select(HASHES.c.hash).where(HASHES.c.id < size).order_by(HASHES.c.id)
     chunk: list[bytes] = []
-    for (value,) in session.execute(query.execution_options(yield_per=CHUNK)).tuples():
+    for (value,) in session.execute(query.execution_options(yield_per=CHUNK)):
         chunk.append(bytes(value))
         if len(chunk) == LEAF_HASHES_PER_LINE:
             yield _json_line({"leaf_hashes": base64.b64encode(b"".join(chunk)).decode()})

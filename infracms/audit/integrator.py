@@ -95,10 +95,8 @@ class Integrator:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
             self.run_once()
             self._stop.wait(self.settle)
+            self._wake.wait(self.interval)
+            self._wake.clear()
         self.run_once()  # what was committed before shutdown gets signed

@@ -181,7 +181,7 @@ def hash_reader(session: Session) -> HashReader:
     def read(nodes: Sequence[NodeId], /) -> Sequence[Hash]:
         keys = [node_key(node) for node in nodes]
         query = select(HASHES.c.id, HASHES.c.hash).where(HASHES.c.id.in_(set(keys)))
-        found: dict[int, bytes] = {key: value for key, value in session.execute(query).tuples()}
+        found: dict[int, bytes] = {key: value for key, value in session.execute(query)}
         missing = [node for node, key in zip(nodes, keys, strict=True) if key not in found]
         if missing:
             raise StoreError(f"the stored hash of subtree {missing[0]} is missing")
