@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from infracms import __version__, api, web
-from infracms.api import audit, problems
+from infracms.api import audit, problems, runs
 from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.middleware import BodyTooLarge, GuardMiddleware
@@ -29,6 +29,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.include_router(api.build_router())
     audit.install_integrator(app)
+    runs.install_executor(app)
     web.install(app)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from infracms.api import audit, inventory, modules, organisations, people
+from infracms.api import audit, inventory, modules, organisations, people, runs
 
 
 def build_router() -> APIRouter:
@@ -15,4 +15,5 @@ def build_router() -> APIRouter:
     router.include_router(people.router)
     router.include_router(modules.router)
     router.include_router(audit.router)
+    router.include_router(runs.router)
     return router

@@ -8,6 +8,7 @@ from infracms.models.credential import Credential, CredentialKind
 from infracms.models.definition import AvailableModule, Definition, EnabledModule, Revision
 from infracms.models.host import Host, HostGroup, HostGroupLink
 from infracms.models.organisation import Organisation
+from infracms.models.run import HostLock, Run, RunEvent, RunKind, RunStatus
 from infracms.models.user import ApiToken, LoginAttempt, Membership, Role, User, WebSession
 
 __all__ = [
@@ -22,11 +23,16 @@ __all__ = [
     "Host",
     "HostGroup",
     "HostGroupLink",
+    "HostLock",
     "LoginAttempt",
     "Membership",
     "Organisation",
     "Revision",
     "Role",
+    "Run",
+    "RunEvent",
+    "RunKind",
+    "RunStatus",
     "User",
     "WebSession",
 ]

@@ -38,6 +38,9 @@ class Action(enum.StrEnum):
     module_enable = "module.enable"
     definition_read = "definition.read"
     definition_write = "definition.write"
+    run_read = "run.read"
+    run_plan = "run.plan"
+    run_apply = "run.apply"
 
 
 ALL_ROLES = frozenset(Role)
@@ -64,6 +67,9 @@ ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.module_enable: frozenset({Role.owner}),
     Action.definition_read: ALL_ROLES,
     Action.definition_write: EDITORS,
+    Action.run_read: ALL_ROLES,
+    Action.run_plan: EDITORS,
+    Action.run_apply: frozenset({Role.owner, Role.operator}),
 }
 
 NODE_ACTIONS = frozenset(

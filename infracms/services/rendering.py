@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import case
 from sqlmodel import Session, col, select
 
 from infracms.errors import Conflict
@@ -19,14 +20,20 @@ from infracms.services.context import Actor
 
 
 def host_settings(
-    *, session: Session, actor: Actor, plugins: Plugins, organisation: str
+    *,
+    session: Session,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    pinned: Mapping[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """{host: {module: settings}} for every host of the organisation a definition reaches."""
+    """{host: {module: settings}} for every host of the organisation a definition reaches:
+    the published revisions, or with `pinned` ({definition: revision}) only those."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.definition_read, org.id)
     hosts = _host_rows(session, org.id)
     parents = _group_parents(session, org.id)
-    definitions = _definition_rows(session, org.id)
+    definitions = _definition_rows(session, org.id, pinned)
     multiple = {name: module.multiple for name, module in plugins.registry.modules.items()}
     try:
         return render(hosts, parents, definitions, multiple, extra_variables_of(plugins))
@@ -76,13 +83,20 @@ def _group_parents(session: Session, organisation_id: Any) -> dict[str, str | No
     return {name: names.get(parent) for _, name, parent in groups}
 
 
-def _definition_rows(session: Session, organisation_id: Any) -> list[DefinitionRow]:
+def _definition_rows(
+    session: Session, organisation_id: Any, pinned: Mapping[str, int] | None = None
+) -> list[DefinitionRow]:
+    revision = Revision.number == Definition.published
+    if pinned is not None and not pinned:
+        return []
+    if pinned is not None:
+        revision = Revision.number == case(pinned, value=Definition.name, else_=-1)
     rows = session.exec(
         select(Definition, Revision.settings, Host.name, HostGroup.name)
         .join(
             Revision,
             (Revision.definition_id == Definition.id)  # type: ignore[arg-type]
-            & (Revision.number == Definition.published),
+            & revision,
         )
         .outerjoin(Host, Host.id == Definition.host_id)  # type: ignore[arg-type]
         .outerjoin(HostGroup, HostGroup.id == Definition.group_id)  # type: ignore[arg-type]

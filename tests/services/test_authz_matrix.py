@@ -29,6 +29,7 @@ from infracms.services import (
     inventory,
     modules,
     organisations,
+    runs,
     users,
 )
 from infracms.services.authz import ROLE_ACTIONS, Action, authorize
@@ -60,6 +61,9 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.module_enable: {O},
     Action.definition_read: {O, P, E, V, A},
     Action.definition_write: {O, P, E},
+    Action.run_read: {O, P, E, V, A},
+    Action.run_plan: {O, P, E},
+    Action.run_apply: {O, P},
 }
 
 Operation = Callable[[Session, Actor, str], Any]
@@ -83,12 +87,19 @@ def operations(settings: Settings) -> dict[Action, Operation]:
         Action.definition_read: lambda s, a, o: definitions.list_definitions(
             session=s, actor=a, organisation=o
         ),
+        Action.run_read: lambda s, a, o: runs.list_runs(session=s, actor=a, organisation=o),
+        Action.run_plan: lambda s, a, o: runs.create_run(
+            session=s, actor=a, plugins=plugins, organisation=o, data={"kind": "plan"}
+        ),
+        Action.run_apply: lambda s, a, o: runs.create_run(
+            session=s, actor=a, plugins=plugins, organisation=o, data={"kind": "apply"}
+        ),
         Action.definition_write: lambda s, a, o: definitions.create_definition(
             session=s,
             actor=a,
             plugins=plugins,
             organisation=o,
-            data={"name": _fresh(), "module": "base", "target": {"host": "h"}},
+            data={"name": _fresh(), "module": "site", "target": {"host": "h"}},
         ),
         Action.org_create: lambda s, a, o: organisations.create_organisation(
             session=s, actor=a, data={"name": _fresh()}
@@ -157,18 +168,26 @@ def _actor_for(engine: Engine, role: Role, org_id: uuid.UUID) -> Actor:
 def _prepare_modules(engine: Engine, *organisations: str) -> None:
     plugins = Plugins.load(builtins=FAKES, entry_points=False)
     with session_scope(engine, write=True) as session:
-        modules.set_available(
-            session=session, actor=ADMIN, plugins=plugins, name="base", available=True
-        )
+        for name in ("base", "site"):
+            modules.set_available(
+                session=session, actor=ADMIN, plugins=plugins, name=name, available=True
+            )
         for org in organisations:
             modules.enable_module(
-                session=session, actor=ADMIN, plugins=plugins, organisation=org, name="base"
+                session=session, actor=ADMIN, plugins=plugins, organisation=org, name="site"
             )
             inventory.create_host(
                 session=session,
                 actor=ADMIN,
                 organisation=org,
                 data={"name": "h", "address": "192.0.2.9"},
+            )
+            definitions.create_definition(
+                session=session,
+                actor=ADMIN,
+                plugins=plugins,
+                organisation=org,
+                data={"name": "d-base", "module": "base", "target": {"host": "h"}},
             )
 
 

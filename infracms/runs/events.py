@@ -1,0 +1,164 @@
+"""From ansible-runner events to stored run events: redacted, batched, with the recap.
+
+Events arrive one by one from the playbook; writing each in its own transaction costs
+more than the event (FIELD-NOTES), so they are buffered and written in batches, by a
+flusher thread every ``interval`` seconds or when ``batch`` events wait.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from infracms.models.base import utcnow
+
+MASK = "********"
+MAX_STDOUT = 16_384
+MAX_DATA = 16_384
+STATUS_BY_EVENT = {
+    "runner_on_ok": "ok",
+    "runner_item_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_item_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+    "runner_item_on_skipped": "skipped",
+    "runner_on_async_failed": "failed",
+}
+RECAP_KEYS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "rescued": "rescued",
+    "ignored": "ignored",
+}
+
+Writer = Callable[[uuid.UUID, list[dict[str, Any]]], None]
+
+
+class Redactor:
+    """Replaces known secret values wherever they appear."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        """`value` with every secret masked."""
+        for secret in self.secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+
+
+class EventSink:
+    """Collects a run's events and writes them through `writer` in batches."""
+
+    def __init__(
+        self,
+        run_id: uuid.UUID,
+        writer: Writer,
+        redactor: Redactor,
+        *,
+        batch: int = 500,
+        interval: float = 0.2,
+    ) -> None:
+        self.run_id = run_id
+        self.writer = writer
+        self.redactor = redactor
+        self.batch = batch
+        self.interval = interval
+        self.pending: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self.seq = 0
+        self.recap: dict[str, dict[str, int]] = {}
+        self.stdout_hash = hashlib.sha256()
+        self.thread = threading.Thread(
+            target=self._flush_loop, name=f"events-{run_id}", daemon=True
+        )
+
+    def __enter__(self) -> EventSink:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.wake.set()
+        self.thread.join(timeout=30)
+        self.flush()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Take one ansible-runner event."""
+        row = self._row(event)
+        with self.lock:
+            self.pending.append(row)
+            full = len(self.pending) >= self.batch
+        if full:
+            self.wake.set()
+
+    def flush(self) -> None:
+        """Write what is pending."""
+        with self.lock:
+            rows, self.pending = self.pending, []
+        if rows:
+            self.writer(self.run_id, rows)
+
+    def _flush_loop(self) -> None:
+        while not self.stopped.is_set():
+            self.wake.wait(self.interval)
+            self.wake.clear()
+            self.flush()
+
+    def _row(self, event: dict[str, Any]) -> dict[str, Any]:
+        data = event.get("event_data") or {}
+        name = str(event.get("event", "unknown"))
+        stdout = self.redactor.text(str(event.get("stdout") or ""))[:MAX_STDOUT]
+        self.stdout_hash.update(stdout.encode() + b"\n")
+        if name == "playbook_on_stats":
+            self._take_recap(data)
+        result = data.get("res") if isinstance(data.get("res"), dict) else {}
+        status = STATUS_BY_EVENT.get(name)
+        changed = bool(result.get("changed")) if status == "ok" else False
+        if status == "ok" and changed:
+            status = "changed"
+        self.seq += 1
+        return {
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "event": name[:64],
+            "host": (str(data["host"])[:63] if data.get("host") else None),
+            "task": (str(data["task"])[:500] if data.get("task") else None),
+            "status": status,
+            "changed": changed,
+            "stdout": stdout,
+            "data": self._data(data, result),
+            "created_at": utcnow(),
+        }
+
+    def _data(self, data: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        kept = {
+            "action": data.get("task_action"),
+            "play": data.get("play"),
+            "duration": data.get("duration"),
+            "msg": result.get("msg"),
+            "diff": result.get("diff"),
+            "rc": result.get("rc"),
+        }
+        kept = {k: v for k, v in kept.items() if v not in (None, "", [], {})}
+        text = self.redactor.text(json.dumps(kept, default=str))
+        if len(text) > MAX_DATA:
+            return {"truncated": True, "action": kept.get("action"), "size": len(text)}
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
+
+    def _take_recap(self, data: dict[str, Any]) -> None:
+        for source, target in RECAP_KEYS.items():
+            for host, count in (data.get(source) or {}).items():
+                self.recap.setdefault(str(host), {})[target] = int(count)

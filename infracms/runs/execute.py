@@ -1,0 +1,166 @@
+"""The one function every executor calls with a run id: claim, render, run, record.
+
+State lives in the database: a run is claimed only while queued (so a redelivered task
+does nothing), heartbeats renew its host locks while it runs, events are stored in
+batches, and its end is recorded and audited whatever happens. The private data dir
+(with the decrypted credentials) is removed when the run ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from infracms.config import Settings
+from infracms.db import session_scope
+from infracms.errors import InfracmsError
+from infracms.keys import load_keyring
+from infracms.models.run import RunStatus
+from infracms.plugins import Plugins
+from infracms.runs.adapter import RunResult, run_playbook
+from infracms.runs.events import EventSink, Redactor
+from infracms.runs.render import HostKeyMissing, render
+from infracms.services import runs as run_service
+from infracms.services.run_input import load_run_input
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 5.0
+STATUS_OF = {
+    "successful": RunStatus.succeeded,
+    "failed": RunStatus.failed,
+    "canceled": RunStatus.cancelled,
+    "timeout": RunStatus.timed_out,
+}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What executing a run needs from the process it runs in."""
+
+    settings: Settings
+    engine: Engine
+    plugins: Plugins
+    worker: str = f"{socket.gethostname()}"
+
+
+def execute_run(run_id: uuid.UUID, context: RunContext) -> RunStatus | None:
+    """Run `run_id` to its end; None if it was not ours to run (not queued any more)."""
+    with session_scope(context.engine, write=True) as session:
+        run = run_service.claim_run(session, run_id, context.worker)
+    if run is None or run.status is not RunStatus.running:
+        return None
+    try:
+        return _execute(run_id, context)
+    except Exception as exc:  # the run must end recorded, whatever went wrong
+        log.exception("run %s failed in the executor", run_id)
+        return _finish(context, run_id, RunStatus.failed, None, {}, None, _describe(exc))
+
+
+def _execute(run_id: uuid.UUID, context: RunContext) -> RunStatus:
+    with session_scope(context.engine) as session:
+        run = session.get(run_service.Run, run_id)
+        assert run is not None
+        loaded = load_run_input(
+            session,
+            run,
+            settings=context.settings,
+            plugins=context.plugins,
+            keyring=load_keyring(context.settings),
+        )
+    with tempfile.TemporaryDirectory(prefix="infracms-run-") as scratch:
+        spec = render(loaded.render, Path(scratch) / "run")
+        heartbeat = _Heartbeat(context, run_id)
+        sink = EventSink(run_id, _writer(context), Redactor(loaded.secrets))
+        with heartbeat, sink:
+            result = run_playbook(spec, on_event=sink, should_cancel=heartbeat.cancel_requested)
+    status = _status_of(result, heartbeat)
+    error = None if status is RunStatus.succeeded else _error_text(result, sink.recap)
+    return _finish(
+        context, run_id, status, result.rc, sink.recap, sink.stdout_hash.hexdigest(), error
+    )
+
+
+def _status_of(result: RunResult, heartbeat: _Heartbeat) -> RunStatus:
+    if heartbeat.cancelled:
+        return RunStatus.cancelled
+    return STATUS_OF.get(result.status, RunStatus.failed)
+
+
+def _error_text(result: RunResult, recap: dict[str, dict[str, int]]) -> str:
+    failed = sorted(h for h, c in recap.items() if c.get("failed"))
+    unreachable = sorted(h for h, c in recap.items() if c.get("unreachable"))
+    parts = [f"ansible-playbook ended {result.status} (rc {result.rc})"]
+    if failed:
+        parts.append(f"failed: {', '.join(failed)}")
+    if unreachable:
+        parts.append(f"unreachable: {', '.join(unreachable)}")
+    return "; ".join(parts)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, InfracmsError | HostKeyMissing):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}"
+
+
+def _finish(
+    context: RunContext,
+    run_id: uuid.UUID,
+    status: RunStatus,
+    rc: int | None,
+    recap: dict[str, dict[str, int]],
+    digest: str | None,
+    error: str | None,
+) -> RunStatus:
+    with session_scope(context.engine, write=True) as session:
+        run_service.finish_run(
+            session, run_id, status=status, rc=rc, recap=recap, stdout_sha256=digest, error=error
+        )
+    return status
+
+
+def _writer(context: RunContext) -> Any:
+    def write(run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+        with session_scope(context.engine, write=True) as session:
+            run_service.write_events(session, run_id, rows)
+
+    return write
+
+
+class _Heartbeat:
+    """Renews the run's heartbeat and locks, and notices cancellation, in the background."""
+
+    def __init__(self, context: RunContext, run_id: uuid.UUID) -> None:
+        self.context, self.run_id = context, run_id
+        self.cancelled = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+    def cancel_requested(self) -> bool:
+        return self.cancelled
+
+    def _loop(self) -> None:
+        while not self.stop.wait(
+            HEARTBEAT_SECONDS / 5 if not self.cancelled else HEARTBEAT_SECONDS
+        ):
+            try:
+                with session_scope(self.context.engine, write=True) as session:
+                    self.cancelled = run_service.heartbeat(session, self.run_id) or self.cancelled
+            except Exception:  # a missed beat is retried; the lock outlives a few
+                log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)

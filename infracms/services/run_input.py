@@ -1,0 +1,158 @@
+"""What a run needs, loaded and decrypted: hosts, credentials, settings with secrets resolved.
+
+Secret references in settings are resolved here, on the worker, and nowhere else:
+``{"$credential": NAME}`` is a credential of the run's organisation; ``{"$env": NAME}``
+an environment variable of the worker named ``INFRACMS_VAR_*``; ``{"$file": PATH}`` a
+file under the node's ``secrets/`` directory. Other variables and files are refused, so
+a definition cannot read the node's own keys. Every resolved secret is returned too, so
+events can be scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from infracms.config import Settings
+from infracms.errors import InvalidInput
+from infracms.keys import Keyring
+from infracms.models.credential import Credential
+from infracms.models.organisation import Organisation
+from infracms.models.run import Run, RunKind
+from infracms.plugins import Plugins
+from infracms.runs.render import CredentialInput, HostInput, RenderInput
+from infracms.services import rendering
+from infracms.services.context import system_actor
+from infracms.services.credentials import reveal
+from infracms.services.runs import hosts_of_run
+
+ENV_RE = re.compile(r"^INFRACMS_VAR_[A-Z0-9_]+$")
+REFERENCE_KEYS = frozenset({"$credential", "$env", "$file"})
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """The render input and the secret values it contains."""
+
+    render: RenderInput
+    secrets: frozenset[str]
+
+
+def load_run_input(
+    session: Session, run: Run, *, settings: Settings, plugins: Plugins, keyring: Keyring
+) -> RunInput:
+    """Everything the renderer needs for `run`."""
+    org = session.get(Organisation, run.organisation_id)
+    assert org is not None
+    pinned = {d["name"]: int(d["revision"]) for d in run.definitions}
+    per_host = rendering.host_settings(
+        session=session,
+        actor=system_actor("executor"),
+        plugins=plugins,
+        organisation=org.name,
+        pinned=pinned,
+    )
+    credentials = _credentials(session, org, keyring)
+    resolver = _Resolver(credentials, settings.data_dir / "secrets")
+    hosts = []
+    credential_names = {
+        c.id: c.name
+        for c in session.exec(select(Credential).where(Credential.organisation_id == org.id))
+    }
+    for host in hosts_of_run(session, run):
+        modules = _ordered(plugins, per_host.get(host.name, {}))
+        hosts.append(
+            HostInput(
+                name=host.name,
+                address=host.address,
+                port=host.ssh_port,
+                user=host.ssh_user,
+                host_key=host.host_key,
+                credential=credential_names.get(host.credential_id) if host.credential_id else None,
+                variables=host.variables,
+                modules=tuple(modules),
+                settings={m: resolver.resolve(per_host[host.name][m]) for m in modules},
+            )
+        )
+    render = RenderInput(
+        hosts=tuple(hosts),
+        credentials={
+            name: CredentialInput(kind=c[0], secret=c[1]) for name, c in credentials.items()
+        },
+        roles={name: module.role for name, module in plugins.registry.modules.items()},
+        check=run.kind is RunKind.plan,
+        timeout_seconds=run.timeout_seconds,
+    )
+    secrets = resolver.used | {secret for _, secret in credentials.values()}
+    return RunInput(render=render, secrets=frozenset(secrets))
+
+
+def _credentials(
+    session: Session, org: Organisation, keyring: Keyring
+) -> dict[str, tuple[str, str]]:
+    rows = session.exec(select(Credential).where(Credential.organisation_id == org.id)).all()
+    return {row.name: (str(row.kind), reveal(keyring, row)) for row in rows}
+
+
+def _ordered(plugins: Plugins, settings: Mapping[str, Any]) -> list[str]:
+    """The host's modules, each after the modules it requires."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        module = plugins.registry.get(name)
+        for dependency in module.requires if module else ():
+            if dependency.name in settings:
+                visit(dependency.name)
+        order.append(name)
+
+    for name in sorted(settings):
+        visit(name)
+    return order
+
+
+class _Resolver:
+    def __init__(self, credentials: Mapping[str, tuple[str, str]], secrets_dir: Path) -> None:
+        self.credentials = credentials
+        self.secrets_dir = secrets_dir.resolve()
+        self.used: set[str] = set()
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            if len(value) == 1 and set(value) <= REFERENCE_KEYS:
+                ((kind, target),) = value.items()
+                secret = self._one(kind, str(target))
+                self.used.add(secret)
+                return secret
+            return {key: self.resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        return value
+
+    def _one(self, kind: str, target: str) -> str:
+        if kind == "$credential":
+            if target not in self.credentials:
+                raise InvalidInput(f"no credential called {target!r} in this organisation")
+            return self.credentials[target][1]
+        if kind == "$env":
+            if not ENV_RE.match(target):
+                raise InvalidInput(
+                    f"$env references must name INFRACMS_VAR_* variables, not {target!r}"
+                )
+            if target not in os.environ:
+                raise InvalidInput(f"the worker has no environment variable {target}")
+            return os.environ[target]
+        path = Path(target).resolve()
+        if not path.is_relative_to(self.secrets_dir):
+            raise InvalidInput(f"$file references must be under {self.secrets_dir}, not {target}")
+        try:
+            return path.read_text().rstrip("\n")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {target}: {exc.strerror}") from exc

@@ -1,0 +1,463 @@
+"""Runs: ask for a plan or an apply, follow it, cancel it, re-run what failed.
+
+The lifecycle functions (claim, heartbeat, events, finish, fail, reap) are what the
+executors call through ``runs/execute.py``; every transition is audited. An apply holds
+a lock on each of its hosts (a row per host that its holder renews): a second apply on
+a locked host is refused with the holder named; a holder that stops renewing loses it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from infracms.errors import Conflict, InvalidInput, NotFound
+from infracms.models.base import utcnow
+from infracms.models.definition import Definition, EnabledModule
+from infracms.models.host import Host, HostGroup
+from infracms.models.organisation import Organisation
+from infracms.models.run import (
+    HostLock,
+    Run,
+    RunCreate,
+    RunEvent,
+    RunEventPublic,
+    RunKind,
+    RunStatus,
+)
+from infracms.plugins import Plugins
+from infracms.services import audit, rendering
+from infracms.services.authz import Action, authorize
+from infracms.services.common import Page, commit, organisation_by_name, page, parse
+from infracms.services.context import Actor, system_actor
+
+LOCK_SECONDS = 60
+STALE_SECONDS = 60
+FAILED_OUTCOMES = ("failed", "unreachable")
+
+
+def create_run(
+    *,
+    session: Session,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    data: Any,
+    parent: Run | None = None,
+) -> Run:
+    """Queue a plan or an apply of definitions on hosts; the caller submits it to an executor.
+
+    The run pins the published revision of every live definition of the chosen modules,
+    so what it applies is fixed when it is asked for, and a host gets its most specific
+    definition even when only a broader one was chosen.
+    """
+    org = organisation_by_name(session, organisation)
+    run_in = parse(RunCreate, data)
+    authorize(actor, Action.run_apply if run_in.kind is RunKind.apply else Action.run_plan, org.id)
+    live = _live_definitions(session, org)
+    chosen = _chosen(live, run_in.definitions)
+    modules = {d.module for d in chosen}
+    pinned = {d.name: d.published for d in live.values() if d.module in modules and d.published}
+    settings = rendering.host_settings(
+        session=session, actor=actor, plugins=plugins, organisation=org.name, pinned=pinned
+    )
+    hosts = _scope(session, org, run_in, chosen, settings)
+    if not hosts:
+        raise InvalidInput(
+            "nothing to run", errors={"hosts": "no definition applies to the chosen hosts"}
+        )
+    run = Run(
+        organisation_id=org.id,
+        kind=run_in.kind,
+        requested_by=actor.name,
+        timeout_seconds=run_in.timeout_seconds,
+        hosts=hosts,
+        definitions=[
+            {"name": name, "module": live[name].module, "revision": revision}
+            for name, revision in sorted(pinned.items())
+        ],
+        parent_id=parent.id if parent else None,
+    )
+    session.add(run)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"run.{run.kind}",
+        subject=f"run:{org.name}/{run.id}",
+        organisation_id=org.id,
+        payload={
+            "hosts": hosts,
+            "definitions": run.definitions,
+            "parent": parent.id if parent else None,
+        },
+    )
+    commit(session)
+    return run
+
+
+def _live_definitions(session: Session, org: Organisation) -> dict[str, Definition]:
+    query = select(Definition).where(
+        Definition.organisation_id == org.id,
+        col(Definition.retired_at).is_(None),
+        col(Definition.published).is_not(None),
+    )
+    return {d.name: d for d in session.exec(query)}
+
+
+def _chosen(live: dict[str, Definition], names: list[str] | None) -> list[Definition]:
+    if names is None:
+        return list(live.values())
+    unknown = sorted(set(names) - set(live))
+    if unknown:
+        raise InvalidInput(
+            "unknown definitions",
+            errors={"definitions": f"no such definitions: {', '.join(unknown)}"},
+        )
+    return [live[name] for name in names]
+
+
+def _scope(
+    session: Session,
+    org: Organisation,
+    run_in: RunCreate,
+    chosen: list[Definition],
+    settings: dict[str, Any],
+) -> list[str]:
+    from infracms.services.definitions import _hosts_of, target_of
+
+    hosts: set[str] = set()
+    for definition in chosen:
+        hosts |= set(_hosts_of(session, org, target_of(session, definition)))
+    hosts &= set(settings)
+    if run_in.hosts is not None:
+        unknown = set(run_in.hosts) - set(_host_names(session, org.id))
+        if unknown:
+            raise InvalidInput(
+                "unknown hosts", errors={"hosts": f"no such hosts: {', '.join(sorted(unknown))}"}
+            )
+        hosts &= set(run_in.hosts)
+    if run_in.groups is not None:
+        hosts &= _hosts_in_groups(session, org, run_in.groups)
+    return sorted(hosts)
+
+
+def _host_names(session: Session, organisation_id: uuid.UUID) -> list[str]:
+    return list(session.exec(select(Host.name).where(Host.organisation_id == organisation_id)))
+
+
+def _hosts_in_groups(session: Session, org: Organisation, names: list[str]) -> set[str]:
+    from infracms.models.definition import TargetRef
+    from infracms.services.definitions import _hosts_of
+
+    known = set(session.exec(select(HostGroup.name).where(HostGroup.organisation_id == org.id)))
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise InvalidInput(
+            "unknown groups", errors={"groups": f"no such groups: {', '.join(unknown)}"}
+        )
+    hosts: set[str] = set()
+    for name in names:
+        hosts |= set(_hosts_of(session, org, TargetRef(group=name)))
+    return hosts
+
+
+def cancel_run(*, session: Session, actor: Actor, organisation: str, run_id: uuid.UUID) -> Run:
+    """Ask a queued or running run to stop."""
+    org, run = _run_in(session, organisation, run_id)
+    authorize(actor, Action.run_apply if run.kind is RunKind.apply else Action.run_plan, org.id)
+    if run.status.finished:
+        raise Conflict(f"run {run.id} has already ended ({run.status})")
+    run.cancel_requested = True
+    if run.status is RunStatus.queued:
+        run.status, run.finished_at = RunStatus.cancelled, utcnow()
+    session.add(run)
+    audit.record(
+        session,
+        actor=actor,
+        action="run.cancel",
+        subject=f"run:{org.name}/{run.id}",
+        organisation_id=org.id,
+    )
+    commit(session)
+    return run
+
+
+def rerun_failed(
+    *, session: Session, actor: Actor, plugins: Plugins, organisation: str, run_id: uuid.UUID
+) -> Run:
+    """A new run of the same kind and definitions on the hosts that failed or were unreachable."""
+    _, parent = _run_in(session, organisation, run_id)
+    failed = sorted(
+        h for h, counts in parent.recap.items() if any(counts.get(k) for k in FAILED_OUTCOMES)
+    )
+    if not parent.status.finished or not failed:
+        raise Conflict(f"run {parent.id} has no failed hosts to run again")
+    data = {
+        "kind": parent.kind,
+        "hosts": failed,
+        "definitions": [d["name"] for d in parent.definitions],
+    }
+    return create_run(
+        session=session,
+        actor=actor,
+        plugins=plugins,
+        organisation=organisation,
+        data=data,
+        parent=parent,
+    )
+
+
+def get_run(*, session: Session, actor: Actor, organisation: str, run_id: uuid.UUID) -> Run:
+    """One run."""
+    org, run = _run_in(session, organisation, run_id)
+    authorize(actor, Action.run_read, org.id)
+    return run
+
+
+def list_runs(
+    *, session: Session, actor: Actor, organisation: str, limit: int = 50, offset: int = 0
+) -> Page[Run]:
+    """An organisation's runs, newest first."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.run_read, org.id)
+    return page(
+        session,
+        Run,
+        where=[Run.organisation_id == org.id],
+        order_by=col(Run.created_at).desc(),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def run_events(
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    run_id: uuid.UUID,
+    after: int = 0,
+    limit: int = 500,
+    host: str | None = None,
+) -> list[RunEventPublic]:
+    """A run's events after sequence number `after`, in order (pages of at most 5,000)."""
+    get_run(session=session, actor=actor, organisation=organisation, run_id=run_id)
+    if not 1 <= limit <= 5000:
+        raise InvalidInput("bad page", errors={"limit": "must be between 1 and 5000"})
+    query = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.seq > after)
+    if host is not None:
+        query = query.where(RunEvent.host == host)
+    rows = session.exec(query.order_by(RunEvent.seq).limit(limit)).all()
+    return [RunEventPublic.model_validate(row) for row in rows]
+
+
+def _run_in(session: Session, organisation: str, run_id: uuid.UUID) -> tuple[Organisation, Run]:
+    org = organisation_by_name(session, organisation)
+    run = session.get(Run, run_id)
+    if run is None or run.organisation_id != org.id:
+        raise NotFound(f"no run {run_id} in {org.name}")
+    return org, run
+
+
+# --- lifecycle, for the executors ------------------------------------------------------
+
+
+def claim_run(session: Session, run_id: uuid.UUID, worker: str) -> Run | None:
+    """Mark a queued run running and lock its hosts; None if it is not queued any more
+    (a redelivered task must not run twice). A locked host fails the run, named."""
+    run = session.exec(select(Run).where(Run.id == run_id).with_for_update()).first()
+    if run is None or run.status is not RunStatus.queued:
+        return None
+    org = session.get(Organisation, run.organisation_id)
+    assert org is not None
+    now = utcnow()
+    run.status, run.started_at, run.heartbeat_at, run.worker = RunStatus.running, now, now, worker
+    session.add(run)
+    if run.kind is RunKind.apply:
+        holder = _lock_hosts(session, run)
+        if holder is not None:
+            return _refuse(session, run, org, holder)
+    audit.record(
+        session,
+        actor=system_actor(worker),
+        action="run.start",
+        subject=f"run:{org.name}/{run.id}",
+        organisation_id=org.id,
+        payload={"worker": worker},
+    )
+    try:
+        session.commit()
+    except IntegrityError:  # another worker locked a host between our check and insert
+        session.rollback()
+        return _fail_locked_race(session, run_id)
+    return run
+
+
+def _lock_hosts(session: Session, run: Run) -> str | None:
+    """Take every host's lock, or the message naming who holds one."""
+    ids = dict(
+        session.exec(
+            select(Host.name, Host.id).where(
+                Host.organisation_id == run.organisation_id, col(Host.name).in_(run.hosts)
+            )
+        ).all()
+    )
+    now = utcnow()
+    held = session.exec(select(HostLock).where(col(HostLock.host_id).in_(list(ids.values())))).all()
+    names = {host_id: name for name, host_id in ids.items()}
+    for lock in held:
+        if lock.expires_at > now and lock.run_id != run.id:
+            return f"host {names[lock.host_id]} is being applied by run {lock.run_id}"
+        session.delete(lock)  # expired: its holder is gone
+    session.flush()
+    expires = now + timedelta(seconds=LOCK_SECONDS)
+    session.add_all(
+        HostLock(host_id=host_id, run_id=run.id, expires_at=expires) for host_id in ids.values()
+    )
+    session.flush()
+    return None
+
+
+def _refuse(session: Session, run: Run, org: Organisation, reason: str) -> None:
+    session.rollback()
+    fresh = session.get(Run, run.id)
+    assert fresh is not None
+    fresh.status, fresh.finished_at, fresh.error = RunStatus.failed, utcnow(), reason
+    session.add(fresh)
+    audit.record(
+        session,
+        actor=system_actor("executor"),
+        action="run.refused",
+        subject=f"run:{org.name}/{run.id}",
+        organisation_id=org.id,
+        payload={"reason": reason},
+    )
+    session.commit()
+    return None
+
+
+def _fail_locked_race(session: Session, run_id: uuid.UUID) -> None:
+    run = session.get(Run, run_id)
+    org = session.get(Organisation, run.organisation_id) if run else None
+    if run is not None and org is not None and run.status is RunStatus.queued:
+        _refuse(
+            session, run, org, "a host of this run was locked by another apply at the same moment"
+        )
+    return None
+
+
+def heartbeat(session: Session, run_id: uuid.UUID) -> bool:
+    """Renew a running run's heartbeat and host locks; whether cancellation was asked."""
+    now = utcnow()
+    session.execute(update(Run).where(col(Run.id) == run_id).values(heartbeat_at=now))
+    session.execute(
+        update(HostLock)
+        .where(col(HostLock.run_id) == run_id)
+        .values(expires_at=now + timedelta(seconds=LOCK_SECONDS))
+    )
+    cancel = session.exec(select(Run.cancel_requested).where(Run.id == run_id)).first()
+    session.commit()
+    return bool(cancel)
+
+
+def write_events(session: Session, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+    """Store a batch of events in one transaction."""
+    session.execute(insert(RunEvent), rows)
+    session.execute(update(Run).where(col(Run.id) == run_id).values(event_count=rows[-1]["seq"]))
+    session.commit()
+
+
+def finish_run(
+    session: Session,
+    run_id: uuid.UUID,
+    *,
+    status: RunStatus,
+    rc: int | None,
+    recap: dict[str, dict[str, int]],
+    stdout_sha256: str | None,
+    error: str | None = None,
+) -> Run:
+    """Record how a run ended, release its locks, and audit the outcome per host."""
+    run = session.get(Run, run_id)
+    assert run is not None
+    org = session.get(Organisation, run.organisation_id)
+    assert org is not None
+    run.status, run.rc, run.recap, run.finished_at = status, rc, recap, utcnow()
+    run.stdout_sha256, run.error = stdout_sha256, error
+    session.add(run)
+    session.execute(delete(HostLock).where(col(HostLock.run_id) == run_id))
+    audit.record(
+        session,
+        actor=system_actor(run.worker or "executor"),
+        action="run.finish",
+        subject=f"run:{org.name}/{run.id}",
+        organisation_id=org.id,
+        payload={
+            "status": status,
+            "rc": rc,
+            "recap": recap,
+            "definitions": run.definitions,
+            "stdout": {"sha256": stdout_sha256},
+            "error": error,
+        },
+    )
+    session.commit()
+    return run
+
+
+def reap_stale_runs(
+    session: Session, *, worker_prefix: str | None = None, stale_seconds: int = STALE_SECONDS
+) -> list[uuid.UUID]:
+    """Fail runs whose worker stopped renewing their heartbeat (or, with `worker_prefix`,
+    every running run of that worker: a restarted embedded executor), releasing locks."""
+    cutoff = utcnow() - timedelta(seconds=stale_seconds)
+    query = select(Run).where(Run.status == RunStatus.running)
+    if worker_prefix is not None:
+        query = query.where(col(Run.worker).startswith(worker_prefix))
+    else:
+        query = query.where(col(Run.heartbeat_at) < cutoff)
+    reaped = []
+    for run in session.exec(query).all():
+        seen = run.heartbeat_at.isoformat() if run.heartbeat_at else "never"
+        finish_run(
+            session,
+            run.id,
+            status=RunStatus.failed,
+            rc=None,
+            recap=run.recap,
+            stdout_sha256=None,
+            error=f"the worker {run.worker} was lost (last heartbeat {seen}); the run was stopped",
+        )
+        reaped.append(run.id)
+    return reaped
+
+
+def queued_runs(session: Session) -> list[uuid.UUID]:
+    """Runs waiting for an executor, oldest first."""
+    return list(
+        session.exec(select(Run.id).where(Run.status == RunStatus.queued).order_by(Run.created_at))
+    )
+
+
+def enabled_modules_of(session: Session, organisation_id: uuid.UUID) -> Iterable[str]:
+    """The modules an organisation has enabled."""
+    return session.exec(
+        select(EnabledModule.name).where(EnabledModule.organisation_id == organisation_id)
+    )
+
+
+def hosts_of_run(session: Session, run: Run) -> list[Host]:
+    """The hosts a run applies to."""
+    return list(
+        session.exec(
+            select(Host)
+            .where(Host.organisation_id == run.organisation_id, col(Host.name).in_(run.hosts))
+            .order_by(Host.name)
+        )
+    )
