@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from infracms.cli import audit, content, inventory, people, setup
+from infracms.cli import audit, content, inventory, people, runs, setup
 from infracms.errors import InfracmsError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(inventory.host_app, name="host")
 app.add_typer(inventory.credential_app, name="credential")
 app.add_typer(content.module_app, name="module")
 app.add_typer(content.definition_app, name="definition")
+app.add_typer(runs.run_app, name="run")
 app.add_typer(audit.audit_app, name="audit")
 
 
