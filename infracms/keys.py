@@ -204,3 +204,37 @@ def load_audit_key(settings: Settings) -> bytes:
     if len(key) != AUDIT_KEY_BYTES:
         raise ConfigurationError(f"{path} holds {len(key)} bytes, expected {AUDIT_KEY_BYTES}")
     return key
+
+
+def node_ssh_key_path(settings: Settings) -> Path:
+    """Where the node's own SSH key (used for hosts without a credential) lives."""
+    return settings.data_dir / "node_ssh_ed25519"
+
+
+def ensure_node_ssh_key(settings: Settings) -> bool:
+    """Create the node's SSH key pair if there is none."""
+    path = node_ssh_key_path(settings)
+    if path.exists():
+        return False
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    write_private_file(path, private)
+    return True
+
+
+def load_node_ssh_key(settings: Settings) -> tuple[str, str]:
+    """The node's SSH private key (OpenSSH text) and its public key line."""
+    path = node_ssh_key_path(settings)
+    try:
+        private = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"no node SSH key at {path}: run `infracms init`") from exc
+    key = serialization.load_ssh_private_key(private.encode(), password=None)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return private, f"{public.decode()} infracms@{settings.node_name}"

@@ -18,6 +18,7 @@ PACKAGES=(
 	golang-go       # interop checker for checkpoints
 	golang-golang-x-mod-dev  # golang.org/x/mod/sumdb/{note,tlog}
 	wrk             # HTTP load for bench/api_reads.py
+	sshpass         # bootstrapping a host with a one-time password
 )
 # Installed without recommends: docker-compose recommends a whole Docker engine.
 PACKAGES_NO_RECOMMENDS=(

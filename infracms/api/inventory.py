@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field, SecretStr
 
-from infracms.api.deps import ActorDep, KeyringDep, SessionDep
+from infracms.api.deps import ActorDep, KeyringDep, SessionDep, SettingsDep
 from infracms.models.credential import CredentialCreate, CredentialPublic
 from infracms.models.host import (
     GroupCreate,
@@ -17,6 +17,7 @@ from infracms.models.host import (
     HostPublic,
     HostUpdate,
 )
+from infracms.runs import bootstrap
 from infracms.services import credentials, inventory
 from infracms.services.common import MAX_PAGE
 
@@ -67,6 +68,63 @@ def update_host(
     """Change a host."""
     return inventory.update_host(
         session=session, actor=actor, organisation=org, name=name, data=body
+    )
+
+
+class ScanResult(BaseModel):
+    """The key a host presents."""
+
+    host_key: str
+    fingerprint: str
+
+
+class BootstrapRequest(BaseModel):
+    """A one-time password or key, and the fingerprint the sysadmin confirmed."""
+
+    fingerprint: str = Field(pattern=r"^SHA256:[A-Za-z0-9+/]{43}$")
+    password: SecretStr | None = None
+    private_key: SecretStr | None = None
+
+
+class BootstrapReply(BaseModel):
+    """How bootstrapping went."""
+
+    fingerprint: str
+    status: str
+    output: str
+
+
+@router.get("/hosts/{name}/scan", response_model=ScanResult)
+def scan_host(org: str, name: str, request: Request, actor: ActorDep) -> ScanResult:
+    """Ask the host for its SSH key, to confirm its fingerprint before bootstrapping."""
+    found = bootstrap.scan_host(
+        engine=request.app.state.engine, actor=actor, organisation=org, name=name
+    )
+    return ScanResult(host_key=found.host_key, fingerprint=found.fingerprint)
+
+
+@router.post("/hosts/{name}/bootstrap", response_model=BootstrapReply)
+def bootstrap_host(
+    org: str,
+    name: str,
+    body: BootstrapRequest,
+    request: Request,
+    actor: ActorDep,
+    settings: SettingsDep,
+) -> BootstrapReply:
+    """Pin the confirmed host key and install the node's SSH key with a one-time secret."""
+    result = bootstrap.bootstrap_host(
+        engine=request.app.state.engine,
+        settings=settings,
+        actor=actor,
+        organisation=org,
+        name=name,
+        fingerprint=body.fingerprint,
+        password=body.password.get_secret_value() if body.password else None,
+        private_key=body.private_key.get_secret_value() if body.private_key else None,
+    )
+    return BootstrapReply(
+        fingerprint=result.fingerprint, status=result.status, output=result.output
     )
 
 

@@ -9,10 +9,19 @@ from typing import Any
 
 import typer
 
-from infracms.cli.common import cli_actor, emit, read_session, settings, write_session
+from infracms.cli.common import (
+    cli_actor,
+    emit,
+    engine,
+    read_session,
+    require_current_schema,
+    settings,
+    write_session,
+)
 from infracms.errors import InvalidInput
 from infracms.keys import load_keyring
 from infracms.models.credential import CredentialKind, CredentialPublic
+from infracms.runs import bootstrap
 from infracms.services import credentials, inventory
 
 host_app = typer.Typer(help="Hosts.", no_args_is_help=True)
@@ -107,6 +116,50 @@ def host_remove(organisation: str, name: str) -> None:
             session=session, actor=cli_actor(), organisation=organisation, name=name
         )
     typer.echo(f"removed host {name}")
+
+
+@host_app.command("scan")
+def host_scan(organisation: str, name: str) -> None:
+    """Show the SSH key fingerprint a host presents."""
+    found = bootstrap.scan_host(
+        engine=engine(), actor=cli_actor(), organisation=organisation, name=name
+    )
+    typer.echo(f"{name} presents {found.host_key.split()[0]} {found.fingerprint}")
+
+
+@host_app.command("bootstrap")
+def host_bootstrap(
+    organisation: str,
+    name: str,
+    fingerprint: str | None = typer.Option(None, help="the fingerprint you confirmed (else asked)"),
+    key_file: Path | None = typer.Option(None, help="a private key that reaches the host once"),
+) -> None:
+    """Pin NAME's host key and install the node's SSH key (password read from stdin)."""
+    require_current_schema()
+    if fingerprint is None:
+        found = bootstrap.scan_host(
+            engine=engine(), actor=cli_actor(), organisation=organisation, name=name
+        )
+        typer.echo(f"{name} presents {found.fingerprint}")
+        if not typer.confirm("Is that the host's key?"):
+            raise typer.Abort()
+        fingerprint = found.fingerprint
+    secret = key_file.read_text() if key_file else None
+    password = None if key_file else sys.stdin.readline().rstrip("\n")
+    result = bootstrap.bootstrap_host(
+        engine=engine(),
+        settings=settings(),
+        actor=cli_actor(),
+        organisation=organisation,
+        name=name,
+        fingerprint=fingerprint,
+        password=password,
+        private_key=secret,
+    )
+    typer.echo(f"{name}: host key {result.fingerprint} pinned; node key install {result.status}")
+    if result.status != "succeeded":
+        typer.echo(result.output, err=True)
+        raise typer.Exit(1)
 
 
 @credential_app.command("add")

@@ -26,7 +26,7 @@ from infracms.services import audit
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor
-from infracms.sshkeys import host_key_fingerprint
+from infracms.sshkeys import host_key_fingerprint, normalise_host_key
 
 HOST_FIELDS = ("name", "address", "ssh_port", "ssh_user", "host_key", "variables")
 
@@ -95,6 +95,54 @@ def update_host(
     )
     commit(session)
     return after
+
+
+def pin_host_key(
+    *, session: Session, actor: Actor, organisation: str, name: str, host_key: str, source: str
+) -> HostPublic:
+    """Pin a host's SSH key (learned at bootstrap, or given), refusing a different one."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_write, org.id)
+    host = _host_or_404(session, org, name)
+    key = normalise_host_key(host_key)
+    if host.host_key and host.host_key != key:
+        raise Conflict(
+            f"host {name} has a pinned key {host_key_fingerprint(host.host_key)}, "
+            f"but presents {host_key_fingerprint(key)}: if the host was rebuilt, "
+            "remove the pinned key first"
+        )
+    if host.host_key == key:
+        return describe_host(session, host)
+    host.host_key = key
+    session.add(host)
+    audit.record(
+        session,
+        actor=actor,
+        action="host.pin_key",
+        subject=f"host:{org.name}/{host.name}",
+        organisation_id=org.id,
+        payload={"fingerprint": host_key_fingerprint(key), "source": source},
+    )
+    commit(session)
+    return describe_host(session, host)
+
+
+def record_bootstrap(
+    *, session: Session, actor: Actor, organisation: str, name: str, fingerprint: str, status: str
+) -> None:
+    """Audit that a host was bootstrapped (the node's key installed), or that it failed."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_write, org.id)
+    host = _host_or_404(session, org, name)
+    audit.record(
+        session,
+        actor=actor,
+        action="host.bootstrap",
+        subject=f"host:{org.name}/{host.name}",
+        organisation_id=org.id,
+        payload={"fingerprint": fingerprint, "status": status},
+    )
+    commit(session)
 
 
 def delete_host(*, session: Session, actor: Actor, organisation: str, name: str) -> None:

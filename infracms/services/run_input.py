@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from infracms.config import Settings
 from infracms.errors import InvalidInput
-from infracms.keys import Keyring
+from infracms.keys import Keyring, load_node_ssh_key
 from infracms.models.credential import Credential
 from infracms.models.organisation import Organisation
 from infracms.models.run import Run, RunKind
@@ -32,6 +32,7 @@ from infracms.services.context import system_actor
 from infracms.services.credentials import reveal
 from infracms.services.runs import hosts_of_run
 
+NODE_KEY = "__node__"  # hosts without a credential use the node's own SSH key
 ENV_RE = re.compile(r"^INFRACMS_VAR_[A-Z0-9_]+$")
 REFERENCE_KEYS = frozenset({"$credential", "$env", "$file"})
 
@@ -59,6 +60,7 @@ def load_run_input(
         pinned=pinned,
     )
     credentials = _credentials(session, org, keyring)
+    credentials[NODE_KEY] = ("ssh_key", load_node_ssh_key(settings)[0])
     resolver = _Resolver(credentials, settings.data_dir / "secrets")
     hosts = []
     credential_names = {
@@ -74,7 +76,7 @@ def load_run_input(
                 port=host.ssh_port,
                 user=host.ssh_user,
                 host_key=host.host_key,
-                credential=credential_names.get(host.credential_id) if host.credential_id else None,
+                credential=credential_names[host.credential_id] if host.credential_id else NODE_KEY,
                 variables=host.variables,
                 modules=tuple(modules),
                 settings={m: resolver.resolve(per_host[host.name][m]) for m in modules},

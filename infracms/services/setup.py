@@ -34,6 +34,7 @@ def initialise(settings: Settings, engine: Engine, *, admin_username: str = "adm
     created_keyring = keys.ensure_keyring(settings)
     created_identity = keys.ensure_identity(settings)
     keys.ensure_audit_key(settings)
+    keys.ensure_node_ssh_key(settings)
     db.upgrade(settings)
     with db.session_scope(engine, write=True) as session:
         if session.exec(select(User).where(User.is_admin)).first() is not None:
