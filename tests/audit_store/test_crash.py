@@ -49,13 +49,10 @@ def server_group(port: int) -> int:
             continue
         try:
             command = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            leader = os.getpgid(int(name)) == int(name)
         except OSError:
-            continue
-        if (
-            b"serve" in command
-            and str(port).encode() in command
-            and os.getpgid(int(name)) == int(name)
-        ):
+            continue  # gone meanwhile
+        if leader and b"serve" in command and str(port).encode() in command:
             return int(name)
     raise AssertionError(f"no infracms serve process for port {port}")
 
