@@ -1,0 +1,204 @@
+"""Runs in the database: scope, pinned revisions, locks, cancel, re-run, the reaper."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from infracms.db import session_scope
+from infracms.errors import Conflict, InvalidInput, PermissionDenied
+from infracms.models import HostLock, Role, Run, RunStatus
+from infracms.models.base import utcnow
+from infracms.plugins import Plugins
+from infracms.services import definitions, inventory, modules, runs
+from tests.helpers import ADMIN, make_org, member_actor
+from tests.services.test_modules import FAKES
+
+
+@pytest.fixture
+def plugins() -> Plugins:
+    return Plugins.load(builtins=FAKES, entry_points=False)
+
+
+@pytest.fixture
+def clinic(engine: Engine, plugins: Plugins) -> Engine:
+    make_org(engine, "clinic")
+    with session_scope(engine, write=True) as session:
+        for name in ("base", "motd"):
+            modules.set_available(
+                session=session, actor=ADMIN, plugins=plugins, name=name, available=True
+            )
+        modules.enable_module(
+            session=session, actor=ADMIN, plugins=plugins, organisation="clinic", name="motd"
+        )
+        inventory.create_group(
+            session=session, actor=ADMIN, organisation="clinic", data={"name": "web"}
+        )
+        for name in ("web1", "web2", "db1"):
+            inventory.create_host(
+                session=session,
+                actor=ADMIN,
+                organisation="clinic",
+                data={
+                    "name": name,
+                    "address": "192.0.2.1",
+                    "groups": ["web"] if name.startswith("web") else [],
+                },
+            )
+        definitions.create_definition(
+            session=session,
+            actor=ADMIN,
+            plugins=plugins,
+            organisation="clinic",
+            data={
+                "name": "motd-web",
+                "module": "motd",
+                "target": {"group": "web"},
+                "settings": {"message": "a"},
+            },
+        )
+        definitions.create_definition(
+            session=session,
+            actor=ADMIN,
+            plugins=plugins,
+            organisation="clinic",
+            data={"name": "base-db", "module": "base", "target": {"host": "db1"}, "settings": {}},
+        )
+    return engine
+
+
+def create(engine: Engine, plugins: Plugins, actor=ADMIN, **data: object) -> Run:  # type: ignore[no-untyped-def]
+    with session_scope(engine, write=True) as session:
+        return runs.create_run(
+            session=session, actor=actor, plugins=plugins, organisation="clinic", data=data
+        )
+
+
+def test_scope_and_pinned_revisions(clinic: Engine, plugins: Plugins) -> None:
+    everything = create(clinic, plugins, kind="apply")
+    assert everything.hosts == ["db1", "web1", "web2"]
+    assert {d["name"]: d["revision"] for d in everything.definitions} == {
+        "motd-web": 1,
+        "base-db": 1,
+    }
+    only_motd = create(
+        clinic, plugins, kind="plan", definitions=["motd-web"], hosts=["web2", "db1"]
+    )
+    assert only_motd.hosts == ["web2"]
+    assert [d["name"] for d in only_motd.definitions] == ["motd-web"]
+    with session_scope(clinic, write=True) as session:
+        definitions.save_revision(
+            session=session,
+            actor=ADMIN,
+            plugins=plugins,
+            organisation="clinic",
+            name="motd-web",
+            data={"settings": {"message": "b"}},
+        )
+    with session_scope(clinic) as session:
+        run = session.get(Run, only_motd.id)
+        assert run is not None and run.definitions[0]["revision"] == 1  # pinned when asked for
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"kind": "apply", "hosts": ["nowhere"]}, "hosts"),
+        ({"kind": "apply", "groups": ["nowhere"]}, "groups"),
+        ({"kind": "apply", "definitions": ["nowhere"]}, "definitions"),
+        ({"kind": "apply", "timeout_seconds": 1}, "timeout_seconds"),
+        ({"kind": "destroy"}, "kind"),
+    ],
+)
+def test_bad_run_requests(
+    clinic: Engine, plugins: Plugins, data: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        create(clinic, plugins, **data)
+    assert field in caught.value.errors
+
+
+def test_editors_plan_but_only_operators_apply(clinic: Engine, plugins: Plugins) -> None:
+    with session_scope(clinic) as session:
+        org_id = runs.organisation_by_name(session, "clinic").id
+    editor = member_actor(org_id, Role.editor)
+    assert create(clinic, plugins, actor=editor, kind="plan").status is RunStatus.queued
+    with pytest.raises(PermissionDenied):
+        create(clinic, plugins, actor=editor, kind="apply")
+    assert create(clinic, plugins, actor=member_actor(org_id, Role.operator), kind="apply")
+
+
+def test_a_locked_host_refuses_a_second_apply_naming_the_holder(
+    clinic: Engine, plugins: Plugins
+) -> None:
+    first = create(clinic, plugins, kind="apply", hosts=["web1"])
+    second = create(clinic, plugins, kind="apply", hosts=["web1", "web2"])
+    plan = create(clinic, plugins, kind="plan", hosts=["web1"])
+    with session_scope(clinic, write=True) as session:
+        assert runs.claim_run(session, first.id, "w1") is not None
+    with session_scope(clinic, write=True) as session:
+        assert runs.claim_run(session, second.id, "w2") is None
+        assert runs.claim_run(session, plan.id, "w2") is not None  # plans change nothing: no lock
+    with Session(clinic) as session:
+        refused = session.get(Run, second.id)
+        assert refused is not None and refused.status is RunStatus.failed
+        assert refused.error == f"host web1 is being applied by run {first.id}"
+        assert session.exec(select(HostLock)).all()[0].run_id == first.id
+    with session_scope(clinic, write=True) as session:
+        assert runs.claim_run(session, first.id, "w1") is None  # a redelivery does not run it twice
+
+
+def test_an_expired_lock_is_taken_over_and_the_reaper_fails_stale_runs(
+    clinic: Engine, plugins: Plugins
+) -> None:
+    first = create(clinic, plugins, kind="apply", hosts=["web1"])
+    with session_scope(clinic, write=True) as session:
+        runs.claim_run(session, first.id, "lost-worker")
+    with Session(clinic) as session:
+        for lock in session.exec(select(HostLock)):
+            lock.expires_at = utcnow() - timedelta(seconds=1)
+            session.add(lock)
+        run = session.get(Run, first.id)
+        assert run is not None
+        run.heartbeat_at = utcnow() - timedelta(minutes=5)
+        session.add(run)
+        session.commit()
+    with session_scope(clinic, write=True) as session:
+        assert runs.reap_stale_runs(session) == [first.id]
+    with Session(clinic) as session:
+        reaped = session.get(Run, first.id)
+        assert reaped is not None and reaped.status is RunStatus.failed
+        assert reaped.error is not None and "worker lost-worker was lost" in reaped.error
+        assert session.exec(select(HostLock)).all() == []
+    again = create(clinic, plugins, kind="apply", hosts=["web1"])
+    with session_scope(clinic, write=True) as session:
+        assert runs.claim_run(session, again.id, "w2") is not None
+
+
+def test_cancel_and_rerun_failed(clinic: Engine, plugins: Plugins) -> None:
+    queued = create(clinic, plugins, kind="plan")
+    with session_scope(clinic, write=True) as session:
+        cancelled = runs.cancel_run(
+            session=session, actor=ADMIN, organisation="clinic", run_id=queued.id
+        )
+        assert cancelled.status is RunStatus.cancelled
+        with pytest.raises(Conflict):
+            runs.cancel_run(session=session, actor=ADMIN, organisation="clinic", run_id=queued.id)
+    done = create(clinic, plugins, kind="apply")
+    with session_scope(clinic, write=True) as session:
+        runs.claim_run(session, done.id, "w")
+        runs.finish_run(
+            session,
+            done.id,
+            status=RunStatus.failed,
+            rc=4,
+            stdout_sha256=None,
+            recap={"web1": {"ok": 2}, "web2": {"unreachable": 1}, "db1": {"failed": 1}},
+        )
+        again = runs.rerun_failed(
+            session=session, actor=ADMIN, plugins=plugins, organisation="clinic", run_id=done.id
+        )
+    assert again.hosts == ["db1", "web2"] and again.parent_id == done.id
