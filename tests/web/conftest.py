@@ -100,7 +100,8 @@ def admin(site: Site) -> Site:
 
 
 @pytest.fixture
-def other_site(app: FastAPI) -> Iterator[Site]:
-    """A second browser, for a second user."""
-    with TestClient(app) as client:
-        yield Site(client)
+def other_site(site: Site, app: FastAPI) -> Iterator[Site]:
+    """A second browser, for a second user, on the app `site` started (one lifespan)."""
+    client = TestClient(app)
+    yield Site(client)
+    client.close()

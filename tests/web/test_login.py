@@ -87,7 +87,7 @@ def test_too_many_failures_show_the_rate_limit(tmp_path: Path) -> None:
         response = site.login()  # the right password, but too late
     limited.state.engine.dispose()
     assert response.status_code == 429
-    assert "Too many failed sign-ins" in response.text
+    assert "Too many failed logins; try again in" in response.text
     assert not set_cookie_headers(response, "infracms_session")
 
 

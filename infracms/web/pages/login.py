@@ -29,7 +29,7 @@ router = APIRouter()
 def login_form(
     request: Request, session: SessionDep, settings: SettingsDep, next: str = "/"
 ) -> Response:
-    """The sign-in form (or straight on, when already signed in)."""
+    """The login form (or straight on, when already signed in)."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and auth.session_info(session=session, raw_token=cookie):
         return redirect(safe_next(next))
@@ -41,7 +41,7 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, form: Fo
     """Check the password, set the session cookie and go on to `next`."""
     username, next_url = text(form, "username"), safe_next(text(form, "next"))
     if not login_csrf_ok(request, text(form, "csrf_token")):
-        message = "The sign-in form had expired. Please sign in again."
+        message = "The login form had expired. Please log in again."
         return _form(
             request, settings, next=next_url, username=username, message=message, status=403
         )
@@ -54,9 +54,8 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, form: Fo
             client=request.client.host if request.client else "unknown",
         )
     except RateLimited as exc:
-        message = f"Too many failed sign-ins: {exc.detail}."
         return _form(
-            request, settings, next=next_url, username=username, message=message, status=429
+            request, settings, next=next_url, username=username, message=exc.detail, status=429
         )
     except AuthenticationFailed:
         message = "Wrong user name or password."
