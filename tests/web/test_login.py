@@ -10,7 +10,9 @@ from sqlalchemy import Engine
 
 from infracms.app import create_app
 from infracms.config import Settings
-from infracms.models import LoginAttempt, WebSession
+from infracms.db import make_engine
+from infracms.models import LoginAttempt, Organisation, WebSession
+from infracms.services.setup import initialise
 from tests.helpers import count
 from tests.web.conftest import ADMIN_PASSWORD, Site
 
@@ -73,9 +75,6 @@ def test_too_many_failures_show_the_rate_limit(tmp_path: Path) -> None:
         admin_password=ADMIN_PASSWORD,
         login_attempts=2,
     )
-    from infracms.db import make_engine
-    from infracms.services.setup import initialise
-
     engine = make_engine(settings)
     initialise(settings, engine)
     engine.dispose()
@@ -132,8 +131,6 @@ def test_the_redirect_to_login_remembers_the_page(site: Site) -> None:
 
 
 def test_a_signed_out_post_is_sent_to_login_and_writes_nothing(site: Site, engine: Engine) -> None:
-    from infracms.models import Organisation
-
     response = site.post("/orgs", {"name": "sneaky"}, csrf="anything")
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
