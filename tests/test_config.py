@@ -44,3 +44,16 @@ def test_real_secret_is_accepted() -> None:
 def test_bad_port_is_refused() -> None:
     with pytest.raises(ValidationError):
         Settings(listen_port=70000)
+
+
+def test_user_names_emails_and_reserved_names_are_checked() -> None:
+    from infracms.models.host import HostCreate
+    from infracms.models.user import UserCreate
+
+    with pytest.raises(ValidationError, match="lower-case"):
+        UserCreate(username="Bad Name", password="a-long-password-1")
+    with pytest.raises(ValidationError, match="email"):
+        UserCreate(username="olga", password="a-long-password-1", email="nope")
+    assert UserCreate(username="olga", password="a-long-password-1", email="").email is None
+    with pytest.raises(ValidationError, match="reserved"):
+        HostCreate(name="new", address="10.0.0.1")

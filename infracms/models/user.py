@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from datetime import datetime
 
@@ -26,6 +27,7 @@ class Role(enum.StrEnum):
 ROLE_TYPE = Enum(Role, native_enum=False, length=16)
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.@-]{1,62}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class UserBase(SQLModel):
@@ -37,6 +39,25 @@ class UserBase(SQLModel):
 class UserCreate(UserBase):
     password: str = Field(min_length=12, max_length=1024)
     is_admin: bool = False
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not re.match(USERNAME_PATTERN, value):
+            raise ValueError(
+                "must be 2-63 lower-case letters, digits, '_', '.', '@' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(EMAIL_PATTERN, str(value)):
+            raise ValueError("is not an email address")
+        return value
 
     @field_validator("password")
     @classmethod

@@ -12,8 +12,13 @@ VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_VARIABLE_PREFIXES = ("ansible_", "infracms_")
 
 
+RESERVED_NAMES = frozenset({"new"})  # page URLs use /new for creation forms
+
+
 def check_name(value: str) -> str:
     """A short name: lower-case letters, digits, `-`, `_` and `.`, at most 63 characters."""
+    if value in RESERVED_NAMES:
+        raise ValueError(f"{value!r} is reserved; choose another name")
     if not NAME_RE.match(value):
         raise ValueError(
             "must be 1-63 lower-case letters, digits, '-', '_' or '.', "
