@@ -154,10 +154,16 @@ class StaticKeyResolver:
         return self._keys.get(key_id)
 
 
-def resolve_key(keys: KeyResolver, key_id: str, at: datetime) -> TrustedKey:
-    """The pinned key for ``key_id`` that is valid at ``at``, or a typed error."""
+def lookup_key(keys: KeyResolver, key_id: str) -> TrustedKey:
+    """The pinned key for ``key_id``, or ``UnknownKey``."""
     key = keys.resolve(key_id)
     if key is None:
         raise UnknownKey(f"key id {key_id!r} is not pinned for any peer", key_id=key_id)
+    return key
+
+
+def resolve_key(keys: KeyResolver, key_id: str, at: datetime) -> TrustedKey:
+    """The pinned key for ``key_id`` that is valid at ``at``, or a typed error."""
+    key = lookup_key(keys, key_id)
     key.check_valid_at(at)
     return key
