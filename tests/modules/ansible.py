@@ -1,11 +1,12 @@
 """Run a module's role with ansible-playbook, the way a run would hand it its settings.
 
-Variables go in as a YAML file whose strings are all tagged ``!unsafe``, as the
-renderer passes what users typed: Ansible must never template them.
+Variables go in as a JSON file whose strings are all marked unsafe, as the renderer
+passes what users typed: Ansible must never template them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -22,20 +23,19 @@ HOST_PYTHON = "/usr/bin/python3"
 RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
-class _UnsafeDumper(yaml.SafeDumper):
-    """Tags every string `!unsafe`."""
+def unsafe_json(data: Any) -> Any:
+    """`data` with every string wrapped as Ansible's unsafe JSON object.
 
-
-def _unsafe_string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("!unsafe", value, style="'")
-
-
-_UnsafeDumper.add_representer(str, _unsafe_string)
-
-
-def unsafe_yaml(data: Any) -> str:
-    """YAML of `data` with every string tagged !unsafe."""
-    return yaml.dump(data, Dumper=_UnsafeDumper, sort_keys=False)
+    ansible-core 2.19 re-resolves a YAML ``!unsafe "no"`` as the boolean False (and
+    ``!unsafe "22"`` as an int); ``{"__ansible_unsafe": "no"}`` in JSON stays a string.
+    """
+    if isinstance(data, str):
+        return {"__ansible_unsafe": data}
+    if isinstance(data, dict):
+        return {key: unsafe_json(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [unsafe_json(value) for value in data]
+    return data
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ class PlaybookRun:
         return self
 
 
-def _environment(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
+def _environment(tmp_path: Path, extra: dict[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ) | (extra or {})
     env.update(
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_RETRY_FILES_ENABLED="0",
@@ -76,13 +76,17 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 
 
 def run_playbook(
-    plays: list[dict[str, Any]], variables: dict[str, Any], tmp_path: Path, *options: str
+    plays: list[dict[str, Any]],
+    variables: dict[str, Any],
+    tmp_path: Path,
+    *options: str,
+    env: dict[str, str] | None = None,
 ) -> PlaybookRun:
     """Run `plays` on localhost over the local connection with `variables` as extra vars."""
     playbook = tmp_path / "playbook.yml"
     playbook.write_text(yaml.safe_dump(plays, sort_keys=False))
-    extra = tmp_path / "variables.yml"
-    extra.write_text(unsafe_yaml(variables))
+    extra = tmp_path / "variables.json"
+    extra.write_text(json.dumps(unsafe_json(variables)))
     command = [
         str(ANSIBLE_PLAYBOOK),
         "-i",
@@ -98,7 +102,7 @@ def run_playbook(
     ]
     done = subprocess.run(
         command,
-        env=_environment(tmp_path),
+        env=_environment(tmp_path, env),
         capture_output=True,
         text=True,
         timeout=600,
@@ -116,3 +120,12 @@ def render_play(template: Path, dest: Path) -> list[dict[str, Any]]:
     """A play that renders one of a role's templates to a local file."""
     task = {"ansible.builtin.template": {"src": str(template), "dest": str(dest), "mode": "0600"}}
     return [{"hosts": "all", "gather_facts": False, "tasks": [task]}]
+
+
+def render(module_role: Path, template: str, variables: dict[str, Any], tmp_path: Path) -> str:
+    """One of a role's templates rendered with `variables` (and the role's defaults)."""
+    defaults = yaml.safe_load((module_role / "defaults/main.yml").read_text()) or {}
+    out = tmp_path / "rendered"
+    play = render_play(module_role / "templates" / template, out)
+    run_playbook(play, defaults | variables, tmp_path).check()
+    return out.read_text()

@@ -166,3 +166,21 @@ def test_ansible_playbook_is_the_venv_one() -> None:
 
     done = subprocess.run([str(ANSIBLE_PLAYBOOK), "--version"], capture_output=True, text=True)
     assert "core 2.19" in done.stdout, done.stdout
+
+
+def test_user_strings_keep_their_type(tmp_path: Path) -> None:
+    """A typed "no", "22" or "null" reaches the role as that string."""
+    values = ["no", "22", "null", "{{ 7 * 6 }}"]
+    task = {
+        "ansible.builtin.copy": {
+            "content": "{{ values | map('type_debug') | join(' ') }}\n{{ values | join(' ') }}",
+            "dest": str(tmp_path / "out"),
+        }
+    }
+    run_playbook(
+        [{"hosts": "all", "gather_facts": False, "tasks": [task]}], {"values": values}, tmp_path
+    ).check()
+    assert (tmp_path / "out").read_text().splitlines() == [
+        "str str str str",
+        "no 22 null {{ 7 * 6 }}",
+    ]
