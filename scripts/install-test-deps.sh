@@ -13,6 +13,8 @@ PACKAGES=(
 	openssh-server  # sshd inside the test hosts' network namespaces
 	iproute2        # ip netns, veth
 	debootstrap     # the test hosts' root file system
+	systemd-container  # systemd-nspawn boots the test hosts with systemd as PID 1
+	dpkg-dev        # dpkg-scanpackages indexes the test hosts' local apt repository
 	util-linux      # runuser, unshare
 	chromium        # the e2e tests' browser, driven by Playwright
 	golang-go       # interop checker for checkpoints

@@ -24,6 +24,7 @@ leftovers of a killed earlier run are removed when the next one starts.
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import subprocess
 import time
@@ -137,6 +138,7 @@ class HostPool:
         """Find or build the root and repository, make the bridge, serve the repository."""
         if self.workdir is not None:
             return
+        check_machine()
         started = time.monotonic()
         self.root = hosts_image.ensure_root()
         repo = hosts_image.ensure_repo(self.root, self.repo_packages)
@@ -189,6 +191,34 @@ class HostPool:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
             hosts_net.remove_bridge_if_unused()
+
+
+# command: the Debian package that has it (scripts/install-test-deps.sh installs them)
+REQUIRED_COMMANDS = {
+    "debootstrap": "debootstrap",
+    "dpkg-scanpackages": "dpkg-dev",
+    "systemd-nspawn": "systemd-container",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "ip": "iproute2",
+    "nsenter": "util-linux",
+    "unshare": "util-linux",
+}
+
+
+class HostsUnavailable(RuntimeError):
+    """This machine cannot run test hosts (not root, or a package is missing)."""
+
+
+def check_machine() -> None:
+    """Raise HostsUnavailable naming what is missing: root, or Debian packages."""
+    if os.geteuid() != 0:
+        raise HostsUnavailable("test hosts need root (namespaces, mounts, debootstrap)")
+    missing = sorted({pkg for cmd, pkg in REQUIRED_COMMANDS.items() if not shutil.which(cmd)})
+    if missing:
+        raise HostsUnavailable(
+            f"missing Debian packages {', '.join(missing)}: run scripts/install-test-deps.sh"
+        )
 
 
 def write_known_hosts(hosts: Sequence[TestHost], path: Path) -> Path:

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -373,17 +374,17 @@ def _run_logged(command: list[str], label: str, env: dict[str, str] | None = Non
         env=env,
     ) as process:
         assert process.stdout is not None
+        # the output loop below ends when the process does: the timer bounds both
+        timer = threading.Timer(BUILD_TIMEOUT, process.kill)
+        timer.start()
         for line in process.stdout:
             count += 1
             tail = [*tail[-40:], line.rstrip()]
             if time.monotonic() - last > 5:
                 last = time.monotonic()
                 log(f"{label}: {line.rstrip()[:120]}")
-        try:
-            process.wait(timeout=BUILD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        process.wait()
+        timer.cancel()
     if process.returncode != 0:
         raise ImageBuildError(
             f"{' '.join(command)} exited {process.returncode}; last lines:\n" + "\n".join(tail)

@@ -164,10 +164,21 @@ def ensure_bridge() -> None:
 
 
 def remove_bridge_if_unused() -> None:
-    """Delete the bridge when no lease is left (another process may still use it)."""
+    """Delete the bridge when no host and no live pool is left (they may be another's)."""
     with state_lock():
-        if not list(STATE_DIR.glob("*.json")):
+        leases = list(STATE_DIR.glob("*.json"))
+        if not leases and not any(_pool_alive(folder) for folder in _pool_dirs()):
             ip("link", "del", BRIDGE, check=False)
+
+
+def _pool_dirs() -> list[Path]:
+    return list((STATE_DIR / "pools").glob("*-*-*"))
+
+
+def _pool_alive(folder: Path) -> bool:
+    """True when the process that made pool folder `folder` still runs."""
+    pid, start, _ = folder.name.split("-")
+    return alive([int(pid), int(start)])
 
 
 def create_namespace(lease: Lease) -> None:
@@ -284,9 +295,8 @@ def _clean_stale_locked() -> None:
     for number in _numbers(ip("-o", "link").stdout, rf"^\d+: {VETH_PREFIX}(\d+)[@:]"):
         if number not in leased:
             ip("link", "del", Lease(number).veth, check=False)
-    for folder in (STATE_DIR / "pools").glob("*-*-*"):
-        pid, start, _ = folder.name.split("-")
-        if not alive([int(pid), int(start)]):
+    for folder in _pool_dirs():
+        if not _pool_alive(folder):
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -230,6 +230,7 @@ def test_stop_leaves_nothing_behind(host_factory: HostFactory) -> None:
     hosts = host_factory(1) + host_factory(1, init="sshd")
     for host in hosts:
         scratch, pid = host._boot.scratch, host._boot.init_pid
+        assert pid is not None
         host.stop()
         assert leftovers(host.name, scratch) == []
         assert hosts_net.process_start(pid) is None, f"{host.name}'s init {pid} still runs"
