@@ -16,21 +16,20 @@ them, and they reveal nothing but hashes.
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
+import dataclasses
 import uuid
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-import rfc8785
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
 from infracms import keys
 from infracms.audit import exporter, integrator, merkle, store, tiles, views
-from infracms.audit.entry import Secret, redaction_of
 from infracms.audit.note import Signer, Verifier
+from infracms.audit.payload import payload_text
+from infracms.audit.store import EntryRecord
 from infracms.config import Settings
 from infracms.errors import AuthenticationFailed, ConfigurationError, InvalidInput, NotFound
 from infracms.models.audit import (
@@ -48,94 +47,17 @@ from infracms.services.authz import Action, authorize, is_allowed
 from infracms.services.common import Page, organisation_by_name
 from infracms.services.context import Actor
 
-SECRET_FIELDS = frozenset(
-    {
-        "password",
-        "passphrase",
-        "private_key",
-        "secret",
-        "ansible_password",
-        "ansible_ssh_pass",
-        "ansible_become_password",
-        "ansible_become_pass",
-    }
-)
-"""Payload keys whose values are never recorded, at any depth (compared in lower case)."""
-SECRET_SUFFIXES = ("password", "passwd", "passphrase", "_secret", "_pass", "_token", "private_key")
-"""Nor are values of keys ending so (``db_password``, ``api_token``)."""
-WITHHELD = {"redacted": "withheld"}
-"""What stands for a secret when no HMAC key is given."""
 _HEAD = "infracms.audit.head"
-_NUDGE = "infracms.audit.nudge"
+_PENDING = "infracms.audit.pending"
+_HOOKED = "infracms.audit.hooked"
 
 
 # --- appending -------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-ready copy of `value` (UUIDs, times and enums as strings; secrets kept)."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted((_plain(item) for item in value), key=str)
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
-    if isinstance(value, Secret):
-        return Secret(_plain(value.value))
-    return value
-
-
-def _marker(value: Any, hmac_key: bytes | None) -> Any:
-    """What stands for one secret value (``None`` stays ``None``: nothing is hidden there)."""
-    if value is None:
-        return None
-    return dict(WITHHELD) if hmac_key is None else redaction_of(value, hmac_key)
-
-
-def _redacted(value: Any, hmac_key: bytes | None, fields: Set[str]) -> Any:
-    """`value` with each Secret, and each value of a secret field, replaced by its marker."""
-    if isinstance(value, Secret):
-        return _marker(value.value, hmac_key)
-    if isinstance(value, dict):
-        return {
-            key: _marker(_unwrap(item), hmac_key)
-            if _is_secret_field(key, fields)
-            else _redacted(item, hmac_key, fields)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_redacted(item, hmac_key, fields) for item in value]
-    return value
-
-
-def _is_secret_field(key: str, fields: Set[str]) -> bool:
-    """Whether a payload key names a secret."""
-    lowered = key.lower()
-    return lowered in fields or lowered.endswith(SECRET_SUFFIXES)
-
-
-def _unwrap(value: Any) -> Any:
-    return value.value if isinstance(value, Secret) else value
-
-
-def canonical_payload(
-    payload: Mapping[str, Any],
-    *,
-    hmac_key: bytes | None = None,
-    secret_fields: Set[str] = SECRET_FIELDS,
-) -> str:
-    """The payload as RFC 8785 canonical JSON, secrets redacted (an HMAC if keyed)."""
-    redacted = _redacted(_plain(payload), hmac_key, secret_fields)
-    try:
-        return str(rfc8785.dumps(redacted).decode())
-    except rfc8785.CanonicalizationError as exc:
-        raise ValueError(f"audit payload cannot be canonical JSON: {exc}") from exc
+def canonical_payload(payload: Mapping[str, Any], *, hmac_key: bytes | None = None) -> str:
+    """The payload as recorded: sorted compact JSON, secrets redacted (``audit.payload``)."""
+    return payload_text(payload, hmac_key=hmac_key)
 
 
 def _locked_head(session: Session) -> AuditHead:
@@ -151,11 +73,27 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
-def _wake_integrator_on_commit(session: Session) -> None:
-    """After this session commits, nudge the integrators of this process."""
-    if not session.info.get(_NUDGE):
-        session.info[_NUDGE] = True
-        event.listen(session, "after_commit", lambda _session: integrator.notify_appended())
+def _insert_pending(session: Session, *_: Any) -> None:
+    """Before a flush: insert the entries recorded since the last one, in one statement."""
+    pending: list[EntryRecord] = session.info.pop(_PENDING, [])
+    if pending:
+        rows = [dataclasses.asdict(entry) for entry in pending]
+        session.connection().execute(insert(store.ENTRIES), rows)
+
+
+def _forget_pending(session: Session, *_: Any) -> None:
+    """After a rollback: entries recorded but not flushed belong to no transaction."""
+    session.info.pop(_PENDING, None)
+
+
+def _hook(session: Session) -> None:
+    """Once per session: insert entries at flush, drop them on rollback, wake on commit."""
+    if session.info.get(_HOOKED):
+        return
+    session.info[_HOOKED] = True
+    event.listen(session, "before_flush", _insert_pending)
+    event.listen(session, "after_rollback", _forget_pending)
+    event.listen(session, "after_commit", lambda _session: integrator.notify_appended())
 
 
 def record(
@@ -167,16 +105,19 @@ def record(
     organisation_id: uuid.UUID | None = None,
     payload: Mapping[str, Any] | None = None,
     hmac_key: bytes | None = None,
-) -> AuditEntry:
+) -> EntryRecord:
     """Append the audit entry of a change to the caller's transaction.
 
-    Secrets in `payload` (values wrapped in ``audit.entry.Secret``, or under a key in
-    ``SECRET_FIELDS``) are replaced by ``{"redacted": "hmac-sha256:…"}`` when
-    `hmac_key` is given (``keys.load_audit_key``), else by ``{"redacted": "withheld"}``.
+    The row is written at the transaction's next flush (at the latest its commit),
+    with every other entry recorded since, in one statement. Secrets in `payload`
+    (values wrapped in ``audit.entry.Secret``, or under a key naming a secret) become
+    ``{"redacted": "hmac-sha256:…"}`` when `hmac_key` is given
+    (``keys.load_audit_key``), else ``{"redacted": "withheld"}``.
     """
     text = canonical_payload(payload or {}, hmac_key=hmac_key)
+    _hook(session)
     head = _locked_head(session)
-    entry = AuditEntry(
+    entry = EntryRecord(
         index=head.size,
         time=utcnow(),
         actor_kind=actor.kind,
@@ -188,10 +129,8 @@ def record(
         payload=text,
         request_id=actor.request_id,
     )
-    head.size += 1
-    session.add(head)
-    session.add(entry)
-    _wake_integrator_on_commit(session)
+    head.size += 1  # makes the head dirty, so a flush (and _insert_pending) will come
+    session.info.setdefault(_PENDING, []).append(entry)
     return entry
 
 

@@ -57,7 +57,7 @@ def test_go_opens_every_stored_and_served_checkpoint(
         stored = store.list_checkpoints(session, limit=100, offset=0)
     served = admin.get(f"{API}/checkpoint").text
     assert served == stored[0].note
-    assert len(stored) >= 7
+    assert len(stored) >= 2
     for checkpoint in stored:
         opened = auditcheck({"op": "open", "verifier_key": key, "note": checkpoint.note})
         assert opened["error"] == "", opened
@@ -141,7 +141,7 @@ def test_go_reads_our_tiles_and_proves_entries_from_our_bundles(
 ) -> None:
     key = admin.get(f"{API}/key").text.strip()
     checkpoints = admin.get(f"{API}/checkpoints", params={"limit": 100}).json()["items"]
-    latest, old = checkpoints[0], checkpoints[3]
+    latest, old = checkpoints[0], checkpoints[len(checkpoints) // 2]
     size = latest["size"]
     entries = bundle_entries(admin, size)
     picks = sorted({0, 1, 255, 256, 300, 511, 512, size - 1})

@@ -8,16 +8,18 @@ import time
 
 import pytest
 import rfc8785
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlmodel import Session, func, select
 
 from infracms import keys
+from infracms.audit import store
 from infracms.audit.entry import Secret
 from infracms.audit.integrator import Integrator
 from infracms.audit.note import Signer
 from infracms.config import Settings
 from infracms.db import session_scope
 from infracms.models.audit import AuditCheckpoint, AuditEntry, AuditHead
+from infracms.models.base import utcnow
 from infracms.services import audit
 from tests.helpers import ADMIN, audit_size
 
@@ -74,15 +76,17 @@ def test_a_rolled_back_entry_frees_its_index(engine: Engine) -> None:
     assert kept.index == lost.index
 
 
-def test_payloads_are_rfc8785_canonical(engine: Engine) -> None:
-    payload = {"b": 1.5e-7, "a": "é\u2028", "n": [3, {"z": None, "y": True}]}
+def test_payloads_round_trip_and_their_leaf_is_rfc8785(engine: Engine) -> None:
+    payload = {"b": 1.5e-7, "a": "é\u2028😀", "n": [3, {"z": None, "y": True}], "\ue000": 1}
     record_one(engine, payload)
     with Session(engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "t.x")).one()
-    assert entry.payload == rfc8785.dumps(payload).decode()
+    assert json.loads(entry.payload) == payload
+    leaf = store.leaf_data(entry)
+    assert b'"payload":' + rfc8785.dumps(payload) + b',"request_id"' in leaf
 
 
-@pytest.mark.parametrize("bad", [2**60, float("nan"), object()])
+@pytest.mark.parametrize("bad", [2**60, -(2**53), float("nan"), float("inf"), object(), "\ud800"])
 def test_a_payload_that_cannot_be_canonical_fails_the_change(engine: Engine, bad: object) -> None:
     before = audit_size(engine)
     with pytest.raises((ValueError, TypeError)):
@@ -163,8 +167,12 @@ def test_entries_from_elsewhere_are_integrated_within_the_interval(
     try:
         wait_for(lambda: checkpoints(engine) == 1, 5)
         with session_scope(engine, write=True) as session:  # as another process would
-            audit.record(session, actor=ADMIN, action="t.far", subject="t:1")
-            session.info.clear()  # no after-commit nudge
+            head = session.get(AuditHead, 1)
+            assert head is not None
+            row = {"index": head.size, "time": utcnow(), "actor_kind": "system"}
+            row |= {"actor_name": "far", "action": "t.far", "subject": "t:1", "payload": "{}"}
+            head.size += 1
+            session.execute(insert(store.ENTRIES).values(**row))
             session.commit()
         took = wait_for(lambda: checkpoints(engine) == 2, 5)
     finally:
