@@ -41,7 +41,9 @@ class MemoryNonceStore:
             self._seen[(key_id, nonce)] = expires_at
             return True
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """How many nonces are remembered (expired ones may linger until the next check)."""
         return len(self._seen)
 
     def _purge(self, now: datetime) -> None:
