@@ -4,9 +4,11 @@ An entry gets the next index from the single ``audit_head`` row, which the appen
 transaction locks (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite writing
 transactions are serialised by ``BEGIN IMMEDIATE``), so indexes have no gaps and no
 duplicates even with many writer processes. The row is locked once per transaction,
-so a transaction appending a thousand entries queries it once. Hashing entries into
-the Merkle tree and signing checkpoints happen after commit (``audit/store.py``, run
-by ``audit/integrator.py``); a commit that appended wakes this process's integrator.
+and the entries a transaction records are inserted together at its next flush (its
+commit at the latest), so a transaction appending a thousand entries costs two
+statements. Hashing entries into the Merkle tree and signing checkpoints happen
+after commit (``audit/store.py``, run by ``audit/integrator.py``); a commit that
+appended wakes this process's integrator.
 
 Reading: an organisation's owners and auditors see its entries (``Action.audit_read``),
 node-level entries (no organisation) are for node admins only. Checkpoints, the
@@ -26,7 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
 from infracms import keys
-from infracms.audit import exporter, integrator, merkle, store, tiles, views
+from infracms.audit import exporter, integrator, store, tiles, views
 from infracms.audit.note import Signer, Verifier
 from infracms.audit.payload import payload_text
 from infracms.audit.store import EntryRecord
@@ -394,7 +396,3 @@ def read_tile(*, session: Session, actor: Actor | None, level: str, index: str) 
     except LookupError as exc:
         raise NotFound(str(exc)) from exc
 
-
-def leaf_hash_of(entry: AuditEntry) -> merkle.LeafHash:
-    """The leaf hash an entry row has now (``store.leaf_data``, RFC 9162 leaf hashing)."""
-    return merkle.hash_leaf(store.leaf_data(entry))
