@@ -40,7 +40,7 @@ PortOrRange = Annotated[int | str, AfterValidator(_port_or_range)]
 class FirewallRule(BaseModel):
     """Allow traffic to some ports, from anywhere or from some networks."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
     proto: Literal["tcp", "udp"] = Field(default="tcp", description="protocol")
     ports: list[PortOrRange] = Field(

@@ -48,7 +48,7 @@ Identifier = Annotated[str, AfterValidator(_identifier)]
 class DatabaseRole(BaseModel):
     """A role (a user, when it may log in)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
     name: Identifier = Field(description="role name")
     password: SecretRef | None = Field(
@@ -68,7 +68,7 @@ class DatabaseRole(BaseModel):
 class Database(BaseModel):
     """A database (UTF-8, the cluster's locale) and its owner."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
     name: Identifier = Field(description="database name")
     owner: Identifier = Field(
@@ -86,7 +86,7 @@ class Database(BaseModel):
 class HbaRule(BaseModel):
     """One pg_hba.conf line: who may connect to what, from where, proving it how."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
     type: Literal["local", "host", "hostssl", "hostnossl"] = Field(
         default="hostssl", description="local socket, or TCP (with or without TLS)"

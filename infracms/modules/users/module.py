@@ -87,7 +87,7 @@ PublicKey = Annotated[str, AfterValidator(_public_key)]
 class UserAccount(BaseModel):
     """One account and what it may do."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
     name: UnixName = Field(description="login name")
     comment: str = Field(default="", description="full name or purpose (GECOS)")

@@ -59,7 +59,7 @@ def _peer_name(value: str) -> str:
 class Peer(BaseModel):
     """Another WireGuard endpoint this interface talks to."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
     name: Annotated[str, AfterValidator(_peer_name)] = Field(description="who the peer is")
     public_key: Annotated[str, AfterValidator(wireguard_key)] = Field(
