@@ -51,7 +51,7 @@ def create_invitation(
 ) -> tuple[Invitation, str]:
     """A new one-time invitation and its token; the node stores the id until it is used."""
     invitation = Invitation(
-        id=invitation_id or secrets.token_urlsafe(16),
+        id=invitation_id or secrets.token_hex(16),
         inviter=inviter,
         url=url,
         fingerprint=key.key_id,

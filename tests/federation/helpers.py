@@ -88,6 +88,8 @@ class FakeNode:
     signed_catalog: SignedCatalog | None = None
     seen: list[HttpRequest] = field(default_factory=list)
     sign_answers: bool = True
+    open_paths: set[str] = field(default_factory=lambda: {IDENTITY_PATH})
+    """Paths the fake does not verify itself (identity; peering, which its route checks)."""
 
     def __post_init__(self) -> None:
         self.nonces = MemoryNonceStore(clock=self.clock)
@@ -119,7 +121,7 @@ class FakeNode:
         request = HttpRequest.from_httpx(raw)
         self.seen.append(request)
         path = urlsplit(request.url).path
-        if path != IDENTITY_PATH:
+        if path not in self.open_paths:
             try:
                 verify_request(
                     request,
