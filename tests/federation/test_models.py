@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from federation.broker import osb_catalog
 from federation.encoding import canonical_json, parse_json
 from federation.errors import MalformedMessage, UnsupportedVersion
 from federation.keys import key_id_of
@@ -34,7 +35,6 @@ from federation.models import (
     WireModel,
     load,
 )
-from federation.broker import osb_catalog
 from tests.federation.helpers import A_KEY, B_KEY, NOW, identity, make_catalog
 
 A = identity("a.example", A_KEY)
@@ -116,7 +116,7 @@ def test_unknown_members_are_ignored_for_minor_additions() -> None:
 
 
 def test_another_major_version_is_refused_as_unsupported() -> None:
-    with pytest.raises(UnsupportedVersion, match="infracms.node.v2"):
+    with pytest.raises(UnsupportedVersion, match=r"infracms\.node\.v2"):
         load(NodeIdentity, A.to_json_value() | {"format": "infracms.node.v2"}, "identity")
 
 

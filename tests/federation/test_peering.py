@@ -83,7 +83,7 @@ def test_identity_with_another_key_is_refused() -> None:
 
 def test_identity_with_another_url_is_refused() -> None:
     moved = identity("a.example", A_KEY, base_url="https://evil.example")
-    with pytest.raises(IdentityMismatch, match="evil.example"):
+    with pytest.raises(IdentityMismatch, match=r"evil\.example"):
         verify_invitation(_token(), inviter=moved, now=NOW)
 
 
