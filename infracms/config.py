@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     log_level: str = "info"
+    run_stale_seconds: int = Field(
+        default=60, ge=2, description="a running run with no heartbeat for this long is failed"
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
