@@ -62,23 +62,30 @@ def serve(
     )
 
 
-def worker() -> None:
-    """Run a worker for queued runs (runs arrive with the runs feature; until then it idles)."""
-    _idle("worker")
+def worker(
+    concurrency: int = typer.Option(2, min=1, max=64, help="runs at once (threads)"),
+) -> None:
+    """Run a Celery worker for queued runs (needs INFRACMS_BROKER_URL); SIGTERM lets runs end."""
+    from infracms.runs.celery_app import run_worker
+
+    require_current_schema()
+    run_worker(settings(), concurrency=concurrency, loglevel=settings().log_level)
 
 
-def beat() -> None:
-    """Run the scheduler for periodic jobs (catalog sync, checkpoints; idles until they exist)."""
-    _idle("beat")
+def beat(
+    reap_seconds: float = typer.Option(
+        15.0, min=0.1, help="how often to fail runs whose worker was lost"
+    ),
+) -> None:
+    """Run the periodic jobs: fail runs of lost workers, resend lost runs (needs a broker)."""
+    from infracms.runs.celery_app import beat_jobs, run_beat
 
-
-def _idle(name: str) -> None:
     require_current_schema()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    typer.echo(f"{name}: connected; no queued work kinds are enabled yet. Ctrl-C to stop.")
+    typer.echo(f"beat: reaping lost runs every {reap_seconds:g} s. Ctrl-C to stop.")
     with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+        run_beat(settings(), beat_jobs(reap_seconds=reap_seconds), stop)
 
 
 @db_app.command("upgrade")
