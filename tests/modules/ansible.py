@@ -116,16 +116,27 @@ def role_play(role: Path) -> list[dict[str, Any]]:
     return [{"hosts": "all", "gather_facts": False, "roles": [{"role": str(role)}]}]
 
 
-def render_play(template: Path, dest: Path) -> list[dict[str, Any]]:
-    """A play that renders one of a role's templates to a local file."""
-    task = {"ansible.builtin.template": {"src": str(template), "dest": str(dest), "mode": "0600"}}
-    return [{"hosts": "all", "gather_facts": False, "tasks": [task]}]
+def render_play(templates: dict[Path, Path]) -> list[dict[str, Any]]:
+    """A play that renders templates (source: destination) to local files."""
+    tasks = [
+        {"ansible.builtin.template": {"src": str(src), "dest": str(dest), "mode": "0600"}}
+        for src, dest in templates.items()
+    ]
+    return [{"hosts": "all", "gather_facts": False, "tasks": tasks}]
+
+
+def render_all(
+    module_role: Path, templates: list[str], variables: dict[str, Any], tmp_path: Path
+) -> dict[str, str]:
+    """Some of a role's templates rendered with `variables` and the role's defaults."""
+    defaults = yaml.safe_load((module_role / "defaults/main.yml").read_text()) or {}
+    out = tmp_path / "rendered"
+    out.mkdir(exist_ok=True)
+    plan = {module_role / "templates" / name: out / name for name in templates}
+    run_playbook(render_play(plan), defaults | variables, tmp_path).check()
+    return {name: (out / name).read_text() for name in templates}
 
 
 def render(module_role: Path, template: str, variables: dict[str, Any], tmp_path: Path) -> str:
     """One of a role's templates rendered with `variables` (and the role's defaults)."""
-    defaults = yaml.safe_load((module_role / "defaults/main.yml").read_text()) or {}
-    out = tmp_path / "rendered"
-    play = render_play(module_role / "templates" / template, out)
-    run_playbook(play, defaults | variables, tmp_path).check()
-    return out.read_text()
+    return render_all(module_role, [template], variables, tmp_path)[template]

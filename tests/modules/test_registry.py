@@ -14,7 +14,7 @@ from infracms.modules import BUILTIN_MODULES
 from infracms.modules.contract import Module
 from infracms.modules.targets import Target
 from infracms.plugins import Registry
-from tests.modules.ansible import render_play, role_play, run_playbook
+from tests.modules.ansible import render, role_play, run_playbook
 from tests.modules.samples import SAMPLES, role_variables
 
 NAMES = sorted(SAMPLES)
@@ -130,8 +130,8 @@ def test_role_layout(registry: Registry, name: str) -> None:
 def test_role_tasks_follow_the_conventions(registry: Registry, name: str) -> None:
     """Fully-qualified actions, named tasks, and commands that say when they change."""
     role = Path(registry.modules[name].role)
-    tasks = _tasks(yaml.safe_load((role / "tasks/main.yml").read_text()))
-    tasks += _tasks(yaml.safe_load((role / "handlers/main.yml").read_text()))
+    files = [*sorted((role / "tasks").glob("*.yml")), role / "handlers/main.yml"]
+    tasks = [task for path in files for task in _tasks(yaml.safe_load(path.read_text()))]
     for task in tasks:
         action = _action(task)
         assert task.get("name"), f"{name}: a task without a name: {task}"
@@ -154,10 +154,9 @@ def test_a_typed_template_lands_literally(registry: Registry, tmp_path: Path) ->
     """User values are data: a Jinja expression in one reaches the file as typed."""
     module = registry.modules["backup"]
     settings = SAMPLES["backup"] | {"exclude": ["{{ lookup('pipe', 'id') }}", "{% raw %}x"]}
-    out = tmp_path / "excludes"
-    template = Path(module.role) / "templates/excludes.j2"
-    run_playbook(render_play(template, out), role_variables(module, settings), tmp_path).check()
-    lines = out.read_text().splitlines()
+    variables = role_variables(module, settings)
+    text = render(Path(module.role), "excludes.j2", variables, tmp_path)
+    lines = text.splitlines()
     assert lines[1:] == ["{{ lookup('pipe', 'id') }}", "{% raw %}x"]
 
 

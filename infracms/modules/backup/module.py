@@ -103,7 +103,8 @@ class BackupSettings(ModuleSettings):
     @field_validator("s3_secret_access_key")
     @classmethod
     def _s3_pair(cls, value: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
-        if (value is None) != (info.data.get("s3_access_key_id") is None):
+        key_id = info.data.get("s3_access_key_id", ...)  # absent: refused already
+        if key_id is not ... and (value is None) != (key_id is None):
             raise ValueError("give both s3_access_key_id and s3_secret_access_key, or neither")
         return value
 
