@@ -52,6 +52,7 @@ from infracms.services.context import Actor
 _HEAD = "infracms.audit.head"
 _PENDING = "infracms.audit.pending"
 _HOOKED = "infracms.audit.hooked"
+_COLUMNS = tuple(field.name for field in dataclasses.fields(EntryRecord))
 
 
 # --- appending -------------------------------------------------------------------
@@ -79,7 +80,7 @@ def _insert_pending(session: Session, *_: Any) -> None:
     """Before a flush: insert the entries recorded since the last one, in one statement."""
     pending: list[EntryRecord] = session.info.pop(_PENDING, [])
     if pending:
-        rows = [dataclasses.asdict(entry) for entry in pending]
+        rows = [{name: getattr(entry, name) for name in _COLUMNS} for entry in pending]
         session.connection().execute(insert(store.ENTRIES), rows)
 
 
