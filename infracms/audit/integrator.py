@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -26,17 +25,16 @@ from infracms.audit.note import Signer
 log = logging.getLogger(__name__)
 
 INTERVAL = 0.5
-SETTLE = 0.1
-_wake_events: weakref.WeakSet[_Wake] = weakref.WeakSet()
-
-
-class _Wake(threading.Event):
-    """An event an integrator waits on (a class, so a weak set can hold it)."""
+SETTLE = 0.25
+_wake_events: set[threading.Event] = set()
+_wake_lock = threading.Lock()
 
 
 def notify_appended() -> None:
     """Wake every integrator of this process: entries were just committed."""
-    for event in list(_wake_events):
+    with _wake_lock:
+        events = list(_wake_events)
+    for event in events:
         event.set()
 
 
@@ -55,7 +53,7 @@ class Integrator:
         self.signer = signer
         self.interval = interval
         self.settle = settle
-        self._wake = _Wake()
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error = ""
@@ -64,7 +62,8 @@ class Integrator:
         """Start the thread (once)."""
         if self._thread is not None:
             return
-        _wake_events.add(self._wake)
+        with _wake_lock:
+            _wake_events.add(self._wake)
         self._thread = threading.Thread(target=self._run, name="audit-integrator", daemon=True)
         self._thread.start()
 
@@ -74,7 +73,8 @@ class Integrator:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        _wake_events.discard(self._wake)
+        with _wake_lock:
+            _wake_events.discard(self._wake)
 
     def nudge(self) -> None:
         """Integrate now rather than at the next interval."""
