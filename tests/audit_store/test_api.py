@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from infracms.audit.note import Verifier
 from infracms.audit.verifier import verify_export
 from infracms.config import Settings
 from infracms.db import session_scope
-from infracms.models import Role
+from infracms.models import AuditHead, Role
 from infracms.services import audit, inventory
 from tests.audit_store.conftest import append_entries
 from tests.conftest import ADMIN_PASSWORD
@@ -226,3 +227,26 @@ def test_hash_tiles_are_public_and_entry_bundles_for_admins(
     assert (
         as_user(node, engine, settings, "audrey").get(f"{API}/tile/entries/000").status_code == 403
     )
+
+
+def test_a_change_through_the_api_is_signed_within_a_second(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    make_org(engine, "clinic")
+    sign_in(client, engine, settings, "admin", ADMIN_PASSWORD)
+    key = verifier(client)
+    for number in range(3):
+        created = client.post(
+            "/api/v1/orgs/clinic/hosts", json={"name": f"web{number}", "address": "10.0.0.1"}
+        )
+        assert created.status_code == 201, created.text
+        done = time.monotonic()
+        with session_scope(engine) as session:
+            wanted = session.get(AuditHead, 1).size  # type: ignore[union-attr]
+        while True:
+            signed = open_checkpoint(client.get(f"{API}/checkpoint").text, key).size
+            took = time.monotonic() - done
+            if signed >= wanted or took > 1.0:
+                break
+            time.sleep(0.02)
+        assert signed >= wanted, f"entry {wanted - 1} not signed {took:.2f} s after its change"
