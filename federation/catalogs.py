@@ -9,11 +9,18 @@ ETag is ``"<base64url(SHA-256(those signed bytes))>"``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from federation.documents import open_envelope, read_signature, sign_document, verify_document
-from federation.encoding import CONTEXT_CATALOG, b64url_encode, canonical_json, signing_input
+from federation.encoding import (
+    CONTEXT_CATALOG,
+    SigningInput,
+    b64url_encode,
+    canonical_json,
+    signing_input,
+)
 from federation.errors import CatalogRollback, IdentityMismatch
 from federation.keys import KeyResolver, NodeKey, lookup_key
 from federation.models.base import load
@@ -25,22 +32,32 @@ CATALOG_MEDIA_TYPE = "application/json"
 
 @dataclass(frozen=True)
 class SignedCatalog:
-    """A catalog with its signature, as served and as a peer keeps its last good copy."""
+    """A catalog with its signature, as served and as a peer keeps its last good copy.
+
+    ``signed_bytes`` are the exact bytes the signature covers; the ETag and the
+    served body are computed once, since canonicalising a large catalog is not free.
+    """
 
     catalog: Catalog
-    payload: dict[str, Any]
+    payload: dict[str, Any] = field(repr=False)
     signature: DetachedSignature
+    signed_bytes: SigningInput = field(repr=False)
 
-    @property
+    @cached_property
     def etag(self) -> str:
         """The strong ETag: base64url SHA-256 of the signed bytes, in quotes."""
-        return catalog_etag(self.payload)
+        return f'"{b64url_encode(hashlib.sha256(self.signed_bytes).digest())}"'
 
-    def to_bytes(self) -> bytes:
+    @cached_property
+    def body(self) -> bytes:
         """The canonical JSON envelope, as served and stored."""
         return canonical_json(
             {"catalog": self.payload, "signature": self.signature.to_json_value()}
         )
+
+    def to_bytes(self) -> bytes:
+        """The canonical JSON envelope (same as ``body``)."""
+        return self.body
 
 
 def catalog_etag(payload: dict[str, Any]) -> str:
@@ -52,7 +69,8 @@ def catalog_etag(payload: dict[str, Any]) -> str:
 def sign_catalog(catalog: Catalog, key: NodeKey) -> SignedCatalog:
     """Sign a catalog with this node's key."""
     payload = catalog.to_json_value()
-    return SignedCatalog(catalog, payload, sign_document(CONTEXT_CATALOG, payload, key))
+    signature, signed = sign_document(CONTEXT_CATALOG, payload, key)
+    return SignedCatalog(catalog, payload, signature, signed)
 
 
 def verify_catalog(
@@ -67,12 +85,12 @@ def verify_catalog(
     key = lookup_key(keys, signature.keyid)
     if key.owner != node:
         raise IdentityMismatch(f"catalog of {node} is signed by a key of {key.owner}")
-    verify_document(CONTEXT_CATALOG, payload, signature, key, f"catalog of {node}")
+    signed = verify_document(CONTEXT_CATALOG, payload, signature, key, f"catalog of {node}")
     catalog = load(Catalog, payload, f"catalog of {node}")
     if catalog.node != node:
         raise IdentityMismatch(f"catalog names node {catalog.node!r}, expected {node!r}")
     key.check_valid_at(catalog.generated_at)
-    return SignedCatalog(catalog, payload, signature)
+    return SignedCatalog(catalog, payload, signature, signed)
 
 
 def check_catalog_progress(held: SignedCatalog | None, new: SignedCatalog) -> None:

@@ -10,27 +10,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.encoding import b64url_decode, b64url_encode, parse_json, signing_input
+from federation.encoding import (
+    SigningInput,
+    b64url_decode,
+    b64url_encode,
+    parse_json,
+    signing_input,
+)
 from federation.errors import MalformedMessage, SignatureInvalid
 from federation.keys import NodeKey, TrustedKey
 from federation.models.base import load
 from federation.models.peering import DetachedSignature
 
 
-def sign_document(context: str, payload: dict[str, Any], key: NodeKey) -> DetachedSignature:
-    """The detached signature of ``payload`` under ``context`` by ``key``."""
-    signature = key.sign(signing_input(context, payload))
-    return DetachedSignature(keyid=key.key_id, sig=b64url_encode(signature))
+def sign_document(
+    context: str, payload: dict[str, Any], key: NodeKey
+) -> tuple[DetachedSignature, SigningInput]:
+    """The detached signature of ``payload`` under ``context`` by ``key``, and the signed bytes."""
+    signed = signing_input(context, payload)
+    return DetachedSignature(keyid=key.key_id, sig=b64url_encode(key.sign(signed))), signed
 
 
 def verify_document(
     context: str, payload: dict[str, Any], signature: DetachedSignature, key: TrustedKey, what: str
-) -> None:
-    """Check a detached signature by ``key``; raise ``SignatureInvalid`` naming ``what``."""
+) -> SigningInput:
+    """Check a detached signature by ``key``; return the signed bytes, or ``SignatureInvalid``."""
     if signature.keyid != key.key_id:
         raise SignatureInvalid(f"{what} is signed by key {signature.keyid}, expected {key.key_id}")
     raw = b64url_decode(signature.sig, f"{what} signature")
-    key.verify(raw, signing_input(context, payload), what)
+    signed = signing_input(context, payload)
+    key.verify(raw, signed, what)
+    return signed
 
 
 def open_envelope(

@@ -65,8 +65,8 @@ def rotate_key(
     return SignedKeyRotation(
         rotation,
         payload,
-        sign_document(CONTEXT_KEY_ROTATION, payload, old),
-        sign_document(CONTEXT_KEY_ROTATION, payload, new),
+        sign_document(CONTEXT_KEY_ROTATION, payload, old)[0],
+        sign_document(CONTEXT_KEY_ROTATION, payload, new)[0],
     )
 
 
