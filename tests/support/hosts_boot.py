@@ -170,6 +170,23 @@ class HostBoot:
                 log(f"{self.lease.name}: launcher {self.process.pid} did not end")
 
 
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_HOST = 16  # seen: about 7 (systemd, journald, logind, dbus, sshd); a margin
+
+
+def ensure_inotify_instances(hosts: int) -> None:
+    """Raise the kernel's inotify instance limit so that `hosts` more systemd hosts boot.
+
+    Debian's default of 128 per user stops the 20th to 35th container here: its
+    systemd exits at once (nspawn exit status 255) without saying why.
+    """
+    limit = int(INOTIFY_LIMIT.read_text())
+    wanted = 1024 + INOTIFY_PER_HOST * (hosts + len(list(hosts_net.STATE_DIR.glob("*.json"))))
+    if limit < wanted:
+        INOTIFY_LIMIT.write_text(f"{wanted}\n")
+        log(f"raised fs.inotify.max_user_instances from {limit} to {wanted} for systemd hosts")
+
+
 def wait_ready(boots: list[HostBoot]) -> None:
     """Wait until each host's sshd sends its banner (and systemd has booted)."""
     deadline = time.monotonic() + READY_TIMEOUT

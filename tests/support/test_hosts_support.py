@@ -196,6 +196,9 @@ def test_sshd_init_hosts(host_factory: HostFactory, tmp_path: Path) -> None:
     known_hosts = write_known_hosts([host], tmp_path / "known_hosts")
     assert ssh(host, known_hosts, "true").returncode == 0
     inventory = write_inventory([host], tmp_path / "inventory.ini", known_hosts)
+    facts = ansible(inventory, "all", "-m", "ansible.builtin.setup", "-a", "filter=*service_mgr")
+    # Ansible names PID 1's command: not a manager it knows, so `service` uses init scripts
+    assert '"ansible_service_mgr": "sshd"' in facts.stdout, facts.stdout
     install = ansible(inventory, "all", "-m", "ansible.builtin.apt", "-a", "name=nginx")
     assert install.returncode == 0, f"apt through Ansible failed:\n{install.stdout}"
     # no systemd: apt started nginx from its /etc/init.d script, and so does `service`
