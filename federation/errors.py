@@ -168,3 +168,21 @@ class WitnessRefused(PeerAnswerError):
     def __init__(self, message: str, *, status_code: int, latest_size: int | None = None) -> None:
         super().__init__(message, status_code=status_code)
         self.latest_size = latest_size
+
+
+def http_status(error: FederationError) -> int:
+    """The status a node answers with when checking a peer's message fails (PROTOCOL.md 8).
+
+    400 for a message that does not parse, 401 for any failed check (nothing changed),
+    502 for a failure talking to a third node on the requester's behalf.
+    """
+    if isinstance(error, MalformedMessage):
+        return 400
+    if isinstance(error, VerificationError):
+        return 401
+    return 502
+
+
+def error_body(error: FederationError) -> dict[str, str]:
+    """The JSON error body, in the Open Service Broker shape: ``error`` and ``description``."""
+    return {"error": type(error).__name__, "description": str(error)}
