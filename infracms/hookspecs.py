@@ -29,14 +29,14 @@ def register_modules() -> list[type[Module]]:  # type: ignore[empty-body]
 
 
 @hookspec
-def validate_settings(  # type: ignore[empty-body]
+def validate_settings(
     module: type[Module], settings: ModuleSettings, target: Target
 ) -> dict[str, str] | None:
     """Return problems with these settings on this target as {field: message}, or None."""
 
 
 @hookspec
-def extra_variables(  # type: ignore[empty-body]
+def extra_variables(
     module: type[Module], settings: Mapping[str, Any], host: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     """Return variables derived for one host (`name`, `variables`) to merge into the
@@ -44,12 +44,12 @@ def extra_variables(  # type: ignore[empty-body]
 
 
 @hookspec
-def catalog_offerings(module: type[Module]) -> list[Offering] | None:  # type: ignore[empty-body]
+def catalog_offerings(module: type[Module]) -> list[Offering] | None:
     """Return the offerings this module provides to peers, or None."""
 
 
 @hookspec
-def refuse_disable(  # type: ignore[empty-body]
+def refuse_disable(
     module: type[Module], organisation: str, definitions: list[DefinitionUse]
 ) -> str | None:
     """Return why the module may not be disabled in this organisation now, or None."""

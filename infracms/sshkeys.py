@@ -63,7 +63,7 @@ def private_key_fingerprint(private_key: str) -> str:
             key = serialization.load_ssh_private_key(data, password=None)
         else:
             key = serialization.load_pem_private_key(data, password=None)
-        public = key.public_key().public_bytes(  # type: ignore[union-attr]
+        public = key.public_key().public_bytes(
             serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
         )
     except (ValueError, TypeError) as exc:

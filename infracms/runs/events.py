@@ -117,13 +117,15 @@ class EventSink:
             self.flush()
 
     def _row(self, event: dict[str, Any]) -> dict[str, Any]:
-        data = event.get("event_data") or {}
+        found = event.get("event_data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
         name = str(event.get("event", "unknown"))
         stdout = self.redactor.text(str(event.get("stdout") or ""))[:MAX_STDOUT]
         self.stdout_hash.update(stdout.encode() + b"\n")
         if name == "playbook_on_stats":
             self._take_recap(data)
-        result = data.get("res") if isinstance(data.get("res"), dict) else {}
+        res = data.get("res")
+        result: dict[str, Any] = res if isinstance(res, dict) else {}
         status = STATUS_BY_EVENT.get(name)
         changed = bool(result.get("changed")) if status == "ok" else False
         if status == "ok" and changed:

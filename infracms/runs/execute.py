@@ -23,7 +23,7 @@ from infracms.config import Settings
 from infracms.db import session_scope
 from infracms.errors import InfracmsError
 from infracms.keys import load_keyring
-from infracms.models.run import RunStatus
+from infracms.models.run import Run, RunStatus
 from infracms.plugins import Plugins
 from infracms.runs.adapter import RunResult, run_playbook
 from infracms.runs.events import EventSink, Redactor
@@ -66,7 +66,7 @@ def execute_run(run_id: uuid.UUID, context: RunContext) -> RunStatus | None:
 
 def _execute(run_id: uuid.UUID, context: RunContext) -> RunStatus:
     with session_scope(context.engine) as session:
-        run = session.get(run_service.Run, run_id)
+        run = session.get(Run, run_id)
         assert run is not None
         loaded = load_run_input(
             session,

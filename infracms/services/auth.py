@@ -32,6 +32,7 @@ from infracms.models.user import (
     ApiTokenPublic,
     LoginAttempt,
     Membership,
+    Role,
     User,
     WebSession,
 )
@@ -265,7 +266,7 @@ def token_actor(*, session: Session, raw: str, request_id: str | None = None) ->
     if not user.is_active:
         raise AuthenticationFailed("the token's user is disabled")
     roles = {}
-    if user.is_admin or (current is not None and role_covers(current, token.role)):
+    if user.is_admin or (current is not None and role_covers(Role(current), token.role)):
         roles = {token.organisation_id: token.role}
     return Actor(
         kind="token",

@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from infracms.errors import Conflict, InvalidInput, NotFound
@@ -182,7 +183,7 @@ def list_hosts(
     """A page of an organisation's hosts, by name."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.host_read, org.id)
-    where = [Host.organisation_id == org.id]
+    where: list[ColumnElement[bool]] = [col(Host.organisation_id) == org.id]
     if search:
         where.append(col(Host.name).contains(search.lower()))
     rows = page(session, Host, where=where, order_by=Host.name, limit=limit, offset=offset)
@@ -215,7 +216,12 @@ def _describe_hosts(session: Session, hosts: list[Host]) -> list[HostPublic]:
         else []
     )
     return [
-        _host_public(host, names.get(host.credential_id), sorted(groups[host.id])) for host in hosts
+        _host_public(
+            host,
+            names[host.credential_id] if host.credential_id else None,
+            sorted(groups[host.id]),
+        )
+        for host in hosts
     ]
 
 

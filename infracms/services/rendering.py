@@ -80,7 +80,7 @@ def _group_parents(session: Session, organisation_id: Any) -> dict[str, str | No
         )
     ).all()
     names = {group_id: name for group_id, name, _ in groups}
-    return {name: names.get(parent) for _, name, parent in groups}
+    return {name: names[parent] if parent else None for _, name, parent in groups}
 
 
 def _definition_rows(

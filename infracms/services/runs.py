@@ -229,7 +229,7 @@ def list_runs(
     return page(
         session,
         Run,
-        where=[Run.organisation_id == org.id],
+        where=[col(Run.organisation_id) == org.id],
         order_by=col(Run.created_at).desc(),
         limit=limit,
         offset=offset,
@@ -253,7 +253,7 @@ def run_events(
     query = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.seq > after)
     if host is not None:
         query = query.where(RunEvent.host == host)
-    rows = session.exec(query.order_by(RunEvent.seq).limit(limit)).all()
+    rows = session.exec(query.order_by(col(RunEvent.seq)).limit(limit)).all()
     return [RunEventPublic.model_validate(row) for row in rows]
 
 
@@ -282,7 +282,8 @@ def claim_run(session: Session, run_id: uuid.UUID, worker: str) -> Run | None:
     if run.kind is RunKind.apply:
         holder = _lock_hosts(session, run)
         if holder is not None:
-            return _refuse(session, run, org, holder)
+            _refuse(session, run, org, holder)
+            return None
     audit.record(
         session,
         actor=system_actor(worker),
@@ -295,7 +296,8 @@ def claim_run(session: Session, run_id: uuid.UUID, worker: str) -> Run | None:
         session.commit()
     except IntegrityError:  # another worker locked a host between our check and insert
         session.rollback()
-        return _fail_locked_race(session, run_id)
+        _fail_locked_race(session, run_id)
+        return None
     return run
 
 
@@ -339,7 +341,6 @@ def _refuse(session: Session, run: Run, org: Organisation, reason: str) -> None:
         payload={"reason": reason},
     )
     session.commit()
-    return None
 
 
 def _fail_locked_race(session: Session, run_id: uuid.UUID) -> None:
@@ -441,7 +442,9 @@ def reap_stale_runs(
 def queued_runs(session: Session) -> list[uuid.UUID]:
     """Runs waiting for an executor, oldest first."""
     return list(
-        session.exec(select(Run.id).where(Run.status == RunStatus.queued).order_by(Run.created_at))
+        session.exec(
+            select(Run.id).where(Run.status == RunStatus.queued).order_by(col(Run.created_at))
+        )
     )
 
 
