@@ -290,7 +290,7 @@ def resend_lost_runs(beat: BeatContext) -> None:
     the queue: their message was lost (sending failed, or Redis lost its data). A
     duplicate does nothing (claim_run), so this errs on the side of sending."""
     with beat.app.connection_for_read() as connection:
-        waiting = connection.default_channel.queue_declare(QUEUE, passive=True).message_count
+        waiting = connection.default_channel.queue_declare(QUEUE).message_count
     if waiting:
         return
     cutoff = utcnow() - timedelta(seconds=beat.settings.run_stale_seconds)
