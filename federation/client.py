@@ -48,7 +48,7 @@ from federation.models.osb import (
 )
 from federation.models.peering import PeeringAcceptance, PeeringRequest
 from federation.rotation import SignedKeyRotation
-from federation.witness import SIZE_MEDIA_TYPE, Cosignature
+from federation.witness import SIZE_MEDIA_TYPE, Cosignature, CosignatureVerifier
 from federation.witness_api import (
     AddCheckpointRequest,
     parse_cosignatures,
@@ -215,17 +215,28 @@ class PeerClient:
         path = instance_path(instance_id)
         return self._broker("DELETE", path, DeprovisionResponse, ok=(200, 202, 410), params=params)
 
-    def submit_checkpoint(self, request: AddCheckpointRequest) -> tuple[Cosignature, ...]:
-        """``POST /federation/v1/witness/add-checkpoint``: the peer's cosignatures."""
+    def submit_checkpoint(
+        self, request: AddCheckpointRequest, *, witness: CosignatureVerifier
+    ) -> tuple[Cosignature, ...]:
+        """``POST /federation/v1/witness/add-checkpoint``: the peer's verified cosignatures.
+
+        Lines by other keys are dropped (C2SP tlog-witness); a line by ``witness`` that
+        does not verify over the checkpoint raises ``SignatureInvalid``.
+        """
         exchange = self._http.send(
             "POST",
             urls.ADD_CHECKPOINT_PATH,
             body=request.to_bytes(),
             headers={"Content-Type": "text/plain; charset=utf-8", "Accept": "text/plain"},
         )
-        if exchange.status_code == 200:
-            return parse_cosignatures(exchange.response.body)
-        raise _witness_refusal(exchange)
+        if exchange.status_code != 200:
+            raise _witness_refusal(exchange)
+        mine = tuple(c for c in parse_cosignatures(exchange.response.body) if witness.matches(c))
+        if not mine:
+            raise MalformedMessage(f"witness answered no cosignature by {witness.vkey}")
+        for cosignature in mine:
+            witness.verify(request.checkpoint_text, cosignature)
+        return mine
 
     def _broker(
         self,

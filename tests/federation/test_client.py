@@ -14,6 +14,7 @@ from federation.encoding import canonical_json
 from federation.errors import (
     BrokerError,
     CatalogRollback,
+    MalformedMessage,
     MissingComponent,
     PeerAnswerError,
     PeerTimeout,
@@ -331,19 +332,44 @@ def test_osb_catalog_is_read() -> None:
 CHECKPOINT = "a.example/audit\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n\u2014 a.example/audit AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
 
 
-def test_checkpoint_submission_returns_cosignatures() -> None:
+def _witness_node(*signers: Cosigner, text: str | None = None) -> FakeNode:
     node = _peer_a()
-    witness = Cosigner("a.example/witness", A_KEY)
 
     @node.route("POST", "/federation/v1/witness/add-checkpoint")
     def _cosign(request: HttpRequest) -> HttpResponse:
         submitted = AddCheckpointRequest.parse(request.body)
-        body = format_cosignatures([witness.cosign(submitted.checkpoint_text, 1772366400)])
+        signed = text or submitted.checkpoint_text
+        body = format_cosignatures([s.cosign(signed, 1772366400) for s in signers])
         return HttpResponse.build(200, [("Content-Type", "text/plain; charset=utf-8")], body)
 
-    with _client(node) as client:
-        (cosignature,) = client.submit_checkpoint(AddCheckpointRequest(0, (), CHECKPOINT))
-    witness.verifier().verify(split_note(CHECKPOINT)[0], cosignature)
+    return node
+
+
+WITNESS = Cosigner("a.example/witness", A_KEY)
+STRANGER = Cosigner("c.example/witness", C_KEY)
+
+
+def test_checkpoint_submission_returns_the_witness_cosignatures() -> None:
+    with _client(_witness_node(STRANGER, WITNESS)) as client:
+        request = AddCheckpointRequest(0, (), CHECKPOINT)
+        (cosignature,) = client.submit_checkpoint(request, witness=WITNESS.verifier())
+    assert cosignature.name == "a.example/witness"
+    WITNESS.verifier().verify(split_note(CHECKPOINT)[0], cosignature)
+
+
+def test_cosignature_over_another_checkpoint_is_refused() -> None:
+    other = "a.example/audit\n6\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    with _client(_witness_node(WITNESS, text=other)) as client, pytest.raises(SignatureInvalid):
+        client.submit_checkpoint(
+            AddCheckpointRequest(0, (), CHECKPOINT), witness=WITNESS.verifier()
+        )
+
+
+def test_answer_without_the_witness_cosignature_is_refused() -> None:
+    with _client(_witness_node(STRANGER)) as client, pytest.raises(MalformedMessage):
+        client.submit_checkpoint(
+            AddCheckpointRequest(0, (), CHECKPOINT), witness=WITNESS.verifier()
+        )
 
 
 def test_witness_conflict_carries_its_latest_size() -> None:
@@ -356,7 +382,9 @@ def test_witness_conflict_carries_its_latest_size() -> None:
         )
 
     with _client(node) as client, pytest.raises(WitnessRefused, match="latest size is 3") as caught:
-        client.submit_checkpoint(AddCheckpointRequest(0, (), CHECKPOINT))
+        client.submit_checkpoint(
+            AddCheckpointRequest(0, (), CHECKPOINT), witness=WITNESS.verifier()
+        )
     assert (caught.value.status_code, caught.value.latest_size) == (409, 3)
 
 
