@@ -21,6 +21,10 @@ PACKAGES=(
 	golang-golang-x-mod-dev  # golang.org/x/mod/sumdb/{note,tlog}
 	wrk             # HTTP load for bench/api_reads.py
 	sshpass         # bootstrapping a host with a one-time password
+	nftables        # modules tests: nft -c on the firewall rule set
+	nginx           # modules tests: nginx -t on generated sites
+	wireguard-tools # modules tests: wireguard role
+	restic          # modules tests: backup role against a real repository
 )
 # Installed without recommends: docker-compose recommends a whole Docker engine.
 PACKAGES_NO_RECOMMENDS=(

@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from collections.abc import Iterator
+from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -123,12 +124,41 @@ class Module:
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:
-        """The settings fields that hold secret references."""
-        return frozenset(
-            name
-            for name, info in cls.settings.model_fields.items()
-            if any(getattr(m, "func", None) is _secret_reference for m in info.metadata)
-        )
+        """The settings that hold secret references, as paths (`password`, `roles[].password`)."""
+        return frozenset(_secret_paths(cls.settings, ""))
+
+
+def _is_secret(annotation: Any) -> bool:
+    return any(
+        getattr(meta, "func", None) is _secret_reference
+        for meta in getattr(annotation, "__metadata__", ())
+    )
+
+
+def _secret_paths(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        if any(getattr(m, "func", None) is _secret_reference for m in info.metadata):
+            yield path
+            continue
+        yield from _annotation_paths(info.annotation, path)
+
+
+def _annotation_paths(annotation: Any, path: str) -> Iterator[str]:
+    if _is_secret(annotation):
+        yield path
+        return
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield from _secret_paths(annotation, path + ".")
+        return
+    origin = get_origin(annotation)
+    arguments = get_args(annotation)
+    if origin in (list, tuple, set, frozenset):
+        for argument in arguments:
+            yield from _annotation_paths(argument, path + "[]")
+    elif arguments:  # unions and Optional
+        for argument in arguments:
+            yield from _annotation_paths(argument, path)
 
 
 def _check_version(where: str, version: object) -> None:

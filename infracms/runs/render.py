@@ -1,6 +1,6 @@
 """Turn a run's hosts, credentials and settings into an ansible-runner private data dir.
 
-    <dir>/inventory/hosts.yml   hosts with connection settings and module settings (unsafe)
+    <dir>/inventory/hosts.json  hosts with connection settings and module settings (unsafe)
     <dir>/project/apply.yml     the generic playbook from playbooks/
     <dir>/roles/<module>        links to each module's role
     <dir>/known_hosts           the pinned host keys: nothing else is accepted
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infracms.runs.inventory import inventory_yaml
+from infracms.runs.inventory import inventory_json
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 WRAPPER = Path(__file__).with_name("playbook_wrapper.py")
@@ -87,7 +87,7 @@ def render(data: RenderInput, directory: Path) -> RunSpec:
     directory.mkdir(mode=0o700, parents=True)
     agent_key = _agent_key(data)
     _write(directory / "known_hosts", _known_hosts(data.hosts))
-    _write(directory / "inventory" / "hosts.yml", _inventory(data, directory, agent_key))
+    _write(directory / "inventory" / "hosts.json", _inventory(data, directory, agent_key))
     _copy_playbooks(directory / "project")
     _link_roles(directory / "roles", data.roles)
     _write_env(directory, data)
@@ -127,7 +127,7 @@ def _inventory(data: RenderInput, directory: Path, agent_key: str | None) -> str
         connection.update(_credential_vars(data, directory, host, agent_key))
         user_data[host.name] = {**host.variables, **connection, **host.settings}
         trusted[host.name] = {"ansible_port": host.port, "infracms_modules": list(host.modules)}
-    return inventory_yaml(user_data, trusted)
+    return inventory_json(user_data, trusted)
 
 
 def _credential_vars(
@@ -173,7 +173,7 @@ def _write_env(directory: Path, data: RenderInput) -> None:
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_LOCAL_TEMP": str(directory / "tmp"),
         "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "True",
-        "ANSIBLE_INVENTORY_ENABLED": "yaml",
+        "ANSIBLE_INVENTORY_ENABLED": "yaml",  # reads JSON too, with unsafe markers
     }
     _write(directory / "env" / "envvars", json.dumps(envvars))
     settings = {

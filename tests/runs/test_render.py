@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from infracms.runs.inventory import inventory_yaml, unsafe_yaml
+from infracms.runs.inventory import inventory_json, mark_unsafe
 from infracms.runs.render import CredentialInput, HostInput, HostKeyMissing, RenderInput, render
 
 ATTACK = "{{ lookup('pipe', 'id') }}"
@@ -67,13 +67,15 @@ def data(*hosts: HostInput, check: bool = False) -> RenderInput:
 
 
 def test_every_user_string_is_unsafe() -> None:
-    text = unsafe_yaml({"a": ATTACK, "n": 3, "l": [ATTACK, True, None], "d": {"x": "y"}})
-    assert text == (
-        '{"a": !unsafe "{{ lookup(\'pipe\', \'id\') }}", "n": 3, "l": [!unsafe "{{ lookup(\'pipe\', \'id\') }}", '
-        'true, null], "d": {"x": !unsafe "y"}}'
-    )
+    marked = mark_unsafe({"a": ATTACK, "n": 3, "l": [ATTACK, True, None], "d": {"x": "no"}})
+    assert marked == {
+        "a": {"__ansible_unsafe": ATTACK},
+        "n": 3,
+        "l": [{"__ansible_unsafe": ATTACK}, True, None],
+        "d": {"x": {"__ansible_unsafe": "no"}},
+    }
     with pytest.raises(TypeError):
-        unsafe_yaml({"a": object()})
+        mark_unsafe({"a": object()})
 
 
 def test_private_data_dir_layout(tmp_path: Path) -> None:
@@ -90,8 +92,10 @@ def test_private_data_dir_layout(tmp_path: Path) -> None:
     assert (
         spec.ssh_key is not None and "PRIVATE KEY" in spec.ssh_key
     )  # web1's key goes to ssh-agent
-    inventory = (root / "inventory" / "hosts.yml").read_text()
-    assert '"ansible_password": !unsafe "pw-1234"' in inventory
+    inventory = json.loads((root / "inventory" / "hosts.json").read_text())
+    web2 = inventory["all"]["hosts"]["web2"]
+    assert web2["ansible_password"] == {"__ansible_unsafe": "pw-1234"}
+    assert web2["ansible_port"] == 2222 and web2["infracms_modules"] == ["motd"]
     assert (root / "roles" / "motd").is_symlink() and (root / "project" / "apply.yml").exists()
     for path in root.rglob("*"):
         if path.is_file() and not path.is_symlink():
@@ -105,13 +109,21 @@ def test_a_host_without_a_pinned_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_ansible_reads_user_values_as_literal_text(tmp_path: Path) -> None:
-    """The real thing: ansible-playbook writes a templated-looking setting verbatim, runs nothing."""
-    inventory = tmp_path / "hosts.yml"
+    """The real thing: ansible-playbook writes a templated-looking setting verbatim, runs
+    nothing, and keeps strings that look like other types as strings."""
+    inventory = tmp_path / "hosts.json"
     marker = tmp_path / "pwned"
     attack = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
     inventory.write_text(
-        inventory_yaml(
-            {"localhost": {"motd": {"message": attack}, "note": attack}},
+        inventory_json(
+            {
+                "localhost": {
+                    "motd": {"message": attack},
+                    "note": attack,
+                    "flag": "no",
+                    "port": "22",
+                }
+            },
             {
                 "localhost": {
                     "ansible_connection": "local",
@@ -124,7 +136,7 @@ def test_ansible_reads_user_values_as_literal_text(tmp_path: Path) -> None:
     playbook = tmp_path / "play.yml"
     playbook.write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
-        f'    - ansible.builtin.copy:\n        dest: {out}\n        content: "{{{{ motd.message }}}}|{{{{ note }}}}"\n'
+        f'    - ansible.builtin.copy:\n        dest: {out}\n        content: "{{{{ motd.message }}}}|{{{{ note }}}}|{{{{ flag | type_debug }}}}|{{{{ port | type_debug }}}}"\n'
     )
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1"}
     result = subprocess.run(
@@ -135,5 +147,5 @@ def test_ansible_reads_user_values_as_literal_text(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert out.read_text() == f"{attack}|{attack}"
+    assert out.read_text() == f"{attack}|{attack}|str|str"
     assert not marker.exists()
