@@ -10,10 +10,9 @@ form) and the Ansible role that implements it. Built-in modules live in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
