@@ -91,9 +91,12 @@ class HostBoot:
         # containers started from the same process out of each other's way
         enter = "".join(f'echo $$ > "{d}/cgroup.procs"; ' for d in cgroups)
         command = self._nspawn_command() if self.init == "systemd" else self._sshd_command()
+        # /proc/sys/net writable (it is the host's own namespace): sysctl net.ipv4.*
+        env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
         with open(self.console_log, "wb") as console:
             self.process = subprocess.Popen(
                 ["/bin/sh", "-c", f"{enter}exec {shlex.join(command)}"],
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -114,6 +117,8 @@ class HostBoot:
             f"--network-namespace-path=/run/netns/{self.lease.name}",
             "--register=no",  # no systemd-machined on this machine (no system bus)
             "--keep-unit",  # no scope unit either: run in the cgroup we were started in
+            # the firewall module loads nftables rules; the namespace is the host's own
+            "--capability=CAP_NET_ADMIN",
             "--resolv-conf=off",
             "--timezone=off",
             "--link-journal=no",

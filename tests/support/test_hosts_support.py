@@ -135,6 +135,24 @@ def test_apt_install_nginx_from_the_local_repository(test_hosts: list[TestHost])
         http_get(f"http://{host.address}/")
 
 
+def test_hosts_manage_their_own_network(test_hosts: list[TestHost], tmp_path: Path) -> None:
+    # what the firewall module does, over SSH (with the container's capabilities)
+    host = test_hosts[1]
+    known_hosts = write_known_hosts([host], tmp_path / "known_hosts")
+    host.run("DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables", check=True)
+    result = ssh(
+        host,
+        known_hosts,
+        "nft add table inet infracms && nft list tables"
+        " && systemctl restart nftables && systemctl is-active nftables"
+        " && sysctl -w net.ipv4.ip_forward=1",
+    )
+    assert result.returncode == 0, f"{result.stdout}{result.stderr}"
+    assert "active" in result.stdout and "net.ipv4.ip_forward = 1" in result.stdout
+    # the host's sysctl is its own namespace's: this machine still forwards nothing
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "0"
+
+
 def test_ansible_ping_and_setup(test_hosts: list[TestHost], tmp_path: Path) -> None:
     known_hosts = write_known_hosts(test_hosts, tmp_path / "known_hosts")
     inventory = write_inventory(test_hosts, tmp_path / "inventory.ini", known_hosts)
