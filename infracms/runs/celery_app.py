@@ -60,6 +60,7 @@ QUEUE = "infracms.runs"
 VISIBILITY_MARGIN_SECONDS = 3600  # rendering, storing the last events, finishing
 WORKDIR_PREFIX = "infracms-worker-"
 REAP_SECONDS = 15.0
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # beat's locks are Redis locks
 
 
 def longest_run_seconds() -> int:
@@ -79,6 +80,11 @@ def make_celery(settings: Settings, contexts: WorkerContexts | None = None) -> A
     """A Celery app on ``settings.broker_url`` with the ``infracms.execute_run`` task."""
     if not settings.broker_url:
         raise ConfigurationError("INFRACMS_BROKER_URL is not set: Celery workers need a broker")
+    if not settings.broker_url.startswith(REDIS_SCHEMES):
+        raise ConfigurationError(
+            f"INFRACMS_BROKER_URL must be a Redis URL ({', '.join(REDIS_SCHEMES)}), "
+            f"got {maybe_sanitize_url(settings.broker_url)}"
+        )
     app = Celery("infracms", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,

@@ -45,6 +45,12 @@ def test_no_broker_url_is_a_configuration_error(tmp_path: Path) -> None:
         make_celery(Settings(data_dir=tmp_path))
 
 
+def test_a_broker_other_than_redis_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="must be a Redis URL") as caught:
+        make_celery(Settings(data_dir=tmp_path, broker_url="amqp://guest:s3cret@mq//"))
+    assert "s3cret" not in str(caught.value)
+
+
 def test_executor_names_a_broker_that_does_not_answer(tmp_path: Path) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
