@@ -14,7 +14,7 @@ runlevel 2); Ansible reports ``ansible_service_mgr`` as ``sshd`` and its service
 falls back to those scripts; the systemd module does not work there.
 
 The namespaces have no route out. Hosts install packages from a local apt repository
-(`REPO_PACKAGES` and what they need, see hosts_image) that the pool serves over HTTP
+(`REPO_PACKAGES` and what they need, see hosts_repo) that the pool serves over HTTP
 on the bridge address; each host's /etc/apt/sources.list points at it and its apt
 lists are filled at start, as on a machine that ran ``apt-get update``.
 
@@ -44,7 +44,7 @@ from typing import Literal
 
 import pytest
 
-from tests.support import hosts_image, hosts_net
+from tests.support import hosts_build, hosts_image, hosts_net, hosts_repo
 from tests.support.hosts_boot import HostBoot, ensure_inotify_instances, wait_ready
 from tests.support.hosts_repo import RepoServer
 
@@ -151,7 +151,7 @@ class HostPool:
         check_machine()
         started = time.monotonic()
         self.root = hosts_image.ensure_root()
-        repo = hosts_image.ensure_repo(self.root, self.repo_packages)
+        repo = hosts_repo.ensure_repo(self.root, self.repo_packages)
         hosts_net.clean_stale()
         hosts_net.ensure_bridge()
         self.workdir = hosts_net.new_pool_dir()
@@ -161,7 +161,7 @@ class HostPool:
             check=True,
         )  # fmt: skip
         self._server = RepoServer(repo, hosts_net.BRIDGE_ADDRESS)
-        hosts_image.log(f"host pool ready in {time.monotonic() - started:.1f} s")
+        hosts_build.log(f"host pool ready in {time.monotonic() - started:.1f} s")
 
     def start_hosts(self, count: int, *, init: Init = "systemd") -> list[TestHost]:
         """Start `count` hosts at once and wait until each one's sshd answers."""
@@ -185,7 +185,7 @@ class HostPool:
             raise
         hosts = [TestHost(boot, self.key_path) for boot in boots]
         self.hosts.extend(hosts)
-        hosts_image.log(
+        hosts_build.log(
             f"{count} host(s) ({init}) up in {time.monotonic() - started:.1f} s: "
             + ", ".join(f"{host.name}={host.address}" for host in hosts)
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from tests.support import hosts_net
-from tests.support.hosts_image import log
+from tests.support.hosts_build import log
 from tests.support.hosts_net import Lease
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.hosts_image import unmount_under
+from tests.support.hosts_build import unmount_under
 
 BRIDGE = "icmsbr0"
 NETWORK = "10.231.0"
