@@ -396,4 +396,3 @@ def read_tile(*, session: Session, actor: Actor | None, level: str, index: str) 
         return tiles.read_tile(session, tile)
     except LookupError as exc:
         raise NotFound(str(exc)) from exc
-
