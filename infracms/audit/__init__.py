@@ -1,6 +1,6 @@
-"""The signed, verifiable audit log: pure Merkle, note, checkpoint and entry code.
+"""The signed, verifiable audit log.
 
-Modules (none does I/O or touches a database):
+Pure modules (no I/O, no database):
 
 - ``merkle``      RFC 9162 tree hashing, proof generation from stored subtree hashes,
                   incremental integration of new leaves, proof verification;
@@ -11,6 +11,10 @@ Modules (none does I/O or touches a database):
 - ``verifier``    the offline verifier of an export. It shares no code with the
                   writer on purpose (its own hashing and note checking), so a bug
                   cannot hide in both.
+
+Modules that use the database: ``store`` (the stored tree, checkpoints, proofs),
+``integrator`` (the background thread that hashes new entries and signs checkpoints),
+``exporter``, ``tiles`` (the C2SP tlog-tiles layout), ``views`` and ``payload``.
 
 This package imports only ``errors`` eagerly, so importing the verifier does not
 pull in the writer's code.

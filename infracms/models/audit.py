@@ -32,7 +32,7 @@ class AuditHead(SQLModel, table=True):
     __tablename__ = "audit_head"
 
     id: int = Field(default=1, primary_key=True)
-    size: int = 0
+    size: int = Field(default=0, sa_type=BigInteger)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -40,7 +40,7 @@ class AuditEntry(SQLModel, table=True):
 
     __tablename__ = "audit_entry"
 
-    index: int = Field(primary_key=True)
+    index: int = Field(primary_key=True, sa_type=BIG_KEY)
     time: datetime = Field(sa_type=UTCDateTime)
     actor_kind: str = Field(max_length=16)
     actor_id: str | None = Field(default=None, max_length=64)

@@ -22,7 +22,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "audit_entry",
-        sa.Column("index", sa.Integer(), nullable=False),
+        sa.Column(
+            "index", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("time", infracms.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("actor_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
@@ -44,7 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.bulk_insert(
