@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from infracms.cli import audit, content, inventory, people, runs, setup
+from infracms.cli import audit, content, federation, inventory, people, runs, setup
 from infracms.errors import InfracmsError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.add_typer(content.module_app, name="module")
 app.add_typer(content.definition_app, name="definition")
 app.add_typer(runs.run_app, name="run")
 app.add_typer(audit.audit_app, name="audit")
+federation.register(app)
 
 
 def main() -> None:

@@ -6,6 +6,20 @@ Importing this package registers every table on ``SQLModel.metadata`` (for Alemb
 from infracms.models.audit import AuditEntry, AuditHead
 from infracms.models.credential import Credential, CredentialKind
 from infracms.models.definition import AvailableModule, Definition, EnabledModule, Revision
+from infracms.models.federation import (
+    BrokerClient,
+    ConsumerService,
+    NodeCatalog,
+    Peer,
+    PeerCatalog,
+    PeerInvitation,
+    PeerKey,
+    PeerNonce,
+    PublishedOffering,
+    ServiceBinding,
+    ServiceInstance,
+    UsageRecord,
+)
 from infracms.models.host import Host, HostGroup, HostGroupLink
 from infracms.models.organisation import Organisation
 from infracms.models.run import HostLock, Run, RunEvent, RunKind, RunStatus
@@ -16,6 +30,8 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AvailableModule",
+    "BrokerClient",
+    "ConsumerService",
     "Credential",
     "CredentialKind",
     "Definition",
@@ -26,13 +42,23 @@ __all__ = [
     "HostLock",
     "LoginAttempt",
     "Membership",
+    "NodeCatalog",
     "Organisation",
+    "Peer",
+    "PeerCatalog",
+    "PeerInvitation",
+    "PeerKey",
+    "PeerNonce",
+    "PublishedOffering",
     "Revision",
     "Role",
     "Run",
     "RunEvent",
     "RunKind",
     "RunStatus",
+    "ServiceBinding",
+    "ServiceInstance",
+    "UsageRecord",
     "User",
     "WebSession",
 ]

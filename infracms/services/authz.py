@@ -41,6 +41,17 @@ class Action(enum.StrEnum):
     run_read = "run.read"
     run_plan = "run.plan"
     run_apply = "run.apply"
+    peer_manage = "peer.manage"
+    broker_manage = "broker.manage"
+    usage_read = "usage.read"
+    offering_read = "offering.read"
+    offering_publish = "offering.publish"
+    provision_read = "provision.read"
+    provision_decide = "provision.decide"
+    catalog_read = "catalog.read"
+    service_read = "service.read"
+    service_request = "service.request"
+    service_credentials = "service.credentials"
 
 
 ALL_ROLES = frozenset(Role)
@@ -70,10 +81,22 @@ ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.run_read: ALL_ROLES,
     Action.run_plan: EDITORS,
     Action.run_apply: frozenset({Role.owner, Role.operator}),
+    Action.peer_manage: frozenset(),
+    Action.broker_manage: frozenset(),
+    Action.usage_read: frozenset(),
+    Action.offering_read: ALL_ROLES,
+    Action.offering_publish: frozenset({Role.owner}),
+    Action.provision_read: ALL_ROLES,
+    Action.provision_decide: frozenset({Role.owner, Role.operator}),
+    Action.catalog_read: ALL_ROLES,
+    Action.service_read: ALL_ROLES,
+    Action.service_request: frozenset({Role.owner, Role.operator}),
+    Action.service_credentials: frozenset({Role.owner, Role.operator}),
 }
 
 NODE_ACTIONS = frozenset(
     {Action.org_create, Action.user_create, Action.user_list, Action.module_make_available}
+    | {Action.peer_manage, Action.broker_manage, Action.usage_read}
 )
 
 
