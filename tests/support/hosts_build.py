@@ -22,7 +22,7 @@ from pathlib import Path
 
 SUITE = "bookworm"
 # Bump when the build steps change in a way the package lists do not show.
-BUILD_VERSION = 3
+BUILD_VERSION = 4
 CACHE_VARIABLE = "INFRACMS_TEST_CACHE"
 MIRROR_VARIABLE = "INFRACMS_TEST_MIRROR"
 DEFAULT_CACHE = Path("/var/cache/infracms-tests")

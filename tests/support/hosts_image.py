@@ -16,6 +16,7 @@ does (about 2.5 minutes here, most of it debootstrap).
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,19 +41,6 @@ ROOT_PACKAGES = (
     "iproute2",
     "procps",
 )
-
-
-# sshd as FIELD-NOTES found it works here: no PAM, no ownership checks on the overlay.
-SSHD_CONFIG = """\
-# infracms test host
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-HostKey /etc/ssh/ssh_host_ed25519_key
-"""
 
 
 def root_key(packages: Sequence[str] = ROOT_PACKAGES) -> str:
@@ -111,10 +99,13 @@ def build_root(folder: Path, packages: Sequence[str]) -> None:
 
 
 def _prepare_root(root: Path) -> None:
-    """Make the root a template: no host keys, no identity, no apt lists, sshd configured."""
+    """Make the root a template: no host keys, no identity, no apt lists.
+
+    sshd's configuration stays Debian's (the ssh_hardening module's tests see a stock
+    file); each host gets its own ed25519 key, and sshd skips the missing others.
+    """
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
-    build.write_file(root / "etc/ssh/sshd_config.d/infracms-test.conf", SSHD_CONFIG)
     build.write_file(root / "etc/machine-id", "")
     build.write_file(root / "etc/hostname", "localhost\n")
     build.write_file(root / "etc/resolv.conf", "")
@@ -126,14 +117,26 @@ def _prepare_root(root: Path) -> None:
             entry.unlink()
     build.remove_tree(root / "var/lib/apt/lists/partial")
     (root / "var/lib/apt/lists/partial").mkdir()
-    # units that have nothing to do in a container and only slow its boot down
-    for unit in ("systemd-timesyncd.service", "apt-daily.timer", "apt-daily-upgrade.timer"):
-        (root / "etc/systemd/system" / unit).unlink(missing_ok=True)
-        (root / "etc/systemd/system" / unit).symlink_to("/dev/null")
 
 
-def main() -> None:
-    """Build (or find) the cached root and repository and print where they are."""
+def prune(keep: Path) -> None:
+    """Remove cached roots (and their repositories) other than `keep`'s, unless mounted."""
+    mounted = Path("/proc/self/mountinfo").read_text()
+    for folder in sorted(build.cache_dir().glob(f"{build.SUITE}-*")):
+        if folder.suffix == ".lock" or folder == keep.parent:
+            continue
+        if str(folder) in mounted:
+            build.log(f"kept {folder}: a test host uses it")
+            continue
+        with build.build_lock(folder.name):
+            build.remove_tree(folder)
+            for lock in build.cache_dir().glob(f"{folder.name}*.lock"):
+                lock.unlink()
+        build.log(f"removed {folder}")
+
+
+def main(arguments: Sequence[str] = ()) -> None:
+    """Build (or find) the cached root and repository; with --prune drop older ones."""
     from tests.support import hosts_repo
     from tests.support.hosts import REPO_PACKAGES
 
@@ -143,7 +146,9 @@ def main() -> None:
     started = time.monotonic()
     repo = hosts_repo.ensure_repo(root, REPO_PACKAGES)
     build.log(f"repository: {repo} ({time.monotonic() - started:.1f} s)")
+    if "--prune" in arguments:
+        prune(root)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
