@@ -53,13 +53,18 @@ def submit(
     session: Session,
     action: Callable[[], Response],
     on_error: Callable[[FormProblem], Response],
+    problem_of: Callable[[InfracmsError], FormProblem] = FormProblem.of,
 ) -> Response:
-    """Run a form's `action`; if a service refuses the values, show the form again."""
+    """Run a form's `action`; if a service refuses the values, show the form again.
+
+    `problem_of` maps the service's error keys to the form's field names (the
+    definition form keeps ``settings.<field>`` apart, for one).
+    """
     try:
         return action()
     except FORM_ERRORS as exc:
         session.rollback()  # nothing the refused action flushed may show on the page
-        return on_error(FormProblem.of(exc))
+        return on_error(problem_of(exc))
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -102,3 +102,25 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
     if mark is None:
         return str(problem)
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+
+
+def load_value(source: str) -> Any:
+    """Any value typed as YAML or JSON; ValueError saying why it does not parse."""
+    try:
+        value = yaml.load(source, Loader=_PlainLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"is not valid YAML or JSON: {_yaml_reason(exc)}") from exc
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "may hold only strings, numbers, booleans, null, lists and mappings"
+        ) from exc
+    return value
+
+
+def show_value(value: Any) -> str:
+    """A value as YAML for a textarea ("" for nothing, an empty list or mapping)."""
+    if value in (None, [], {}):
+        return ""
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False)

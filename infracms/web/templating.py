@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +16,8 @@ from starlette.templating import Jinja2Templates
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 NO_STORE = {"cache-control": "no-store"}
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,7 @@ class NavItem:
     admin_only: bool = False
 
 
-# The top navigation, in order. New features (audit, modules, runs) add their item here.
+# The top navigation, in order: the one place a new part of the site adds its item.
 NAV: list[NavItem] = [
     NavItem("Organisations", "/orgs", "orgs"),
     NavItem("Users", "/users", "users", admin_only=True),
@@ -47,6 +51,17 @@ NOTICES = {
     "user-created": "User created.",
     "token-revoked": "Token revoked: it no longer works.",
     "saved": "Changes saved.",
+    "module-available": "The module is available to organisations now.",
+    "module-withdrawn": "The module is no longer available to organisations.",
+    "module-enabled": "Module enabled.",
+    "module-disabled": "Module disabled.",
+    "definition-created": "Definition created; its first revision is published.",
+    "revision-saved": "Revision saved and published.",
+    "draft-saved": "Revision saved as a draft: publish it to apply it.",
+    "revision-published": "Revision published.",
+    "rolled-back": "Rolled back: the old settings are published as a new revision.",
+    "definition-retired": "Definition retired: it is no longer applied. Its history stays.",
+    "run-cancelling": "Cancellation asked: the run stops at its next step.",
 }
 
 
@@ -61,7 +76,21 @@ def make_templates() -> Jinja2Templates:
     )
     env.filters["when"] = _when
     env.filters["sentence"] = _sentence
+    env.filters["compact"] = compact
+    env.filters["plain"] = plain
     return Jinja2Templates(env=env)
+
+
+def compact(value: Any) -> str:
+    """A setting's value on one line: strings as they are, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def plain(value: str) -> str:
+    """Terminal output without its colour codes and other control characters."""
+    return CONTROL_RE.sub("", ANSI_RE.sub("", value))
 
 
 def _when(value: datetime | None) -> str:

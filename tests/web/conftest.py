@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 from infracms.app import create_app
 from infracms.config import Settings
 from infracms.db import make_engine
+from infracms.plugins import Plugins
 from infracms.services.setup import initialise
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -68,11 +70,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator[FastAPI]:
+def plugins() -> Plugins | None:
+    """The modules the app loads: None for the node's own; a test module may override it."""
+    return None
+
+
+@pytest.fixture
+def app(settings: Settings, plugins: Plugins | None) -> Iterator[FastAPI]:
     engine = make_engine(settings)
     initialise(settings, engine)
     engine.dispose()
-    application = create_app(settings)
+    application = create_app(settings, plugins=plugins)
     yield application
     application.state.engine.dispose()
 
@@ -97,6 +105,24 @@ def admin(site: Site) -> Site:
     response = site.login()
     assert response.status_code == 303, response.text
     return site
+
+
+class RecordingExecutor:
+    """Stands in for the app's executor: records the runs submitted, runs nothing."""
+
+    def __init__(self) -> None:
+        self.submitted: list[uuid.UUID] = []
+
+    def submit(self, run_id: uuid.UUID) -> None:
+        self.submitted.append(run_id)
+
+
+@pytest.fixture
+def executor(site: Site, app: FastAPI) -> RecordingExecutor:
+    """The app's executor, replaced once the app has started (no Ansible in page tests)."""
+    recording = RecordingExecutor()
+    app.state.executor = recording
+    return recording
 
 
 @pytest.fixture

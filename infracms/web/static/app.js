@@ -20,6 +20,16 @@ document.addEventListener("DOMContentLoaded", () => {
     update();
   }
 
+  // A secret reference: the typed $env/$file field shows only when "other" is chosen.
+  for (const select of document.querySelectorAll("select[data-reference]")) {
+    const typed = document.getElementById(select.dataset.reference);
+    const update = () => {
+      typed.hidden = select.value !== "other";
+    };
+    select.addEventListener("change", update);
+    update();
+  }
+
   // Copy buttons: data-copy names the id of the input to copy.
   for (const button of document.querySelectorAll("button[data-copy]")) {
     button.addEventListener("click", async () => {
