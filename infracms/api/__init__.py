@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from infracms.api import audit, inventory, modules, organisations, people, runs
+from infracms.api import audit, federation, inventory, modules, organisations, people, runs
 
 
 def build_router() -> APIRouter:
@@ -16,4 +16,5 @@ def build_router() -> APIRouter:
     router.include_router(modules.router)
     router.include_router(audit.router)
     router.include_router(runs.router)
+    router.include_router(federation.router)
     return router

@@ -1,0 +1,213 @@
+"""The Open Service Broker API v2 at /v2 (PROTOCOL.md section 6): thin, over services/.
+
+Peers authenticate by signing (their requests are verified like every peer request
+and their answers signed); OSB platforms with a credential a node admin issued
+(bearer or basic). ``X-Broker-API-Version`` is checked first (412). Errors are OSB
+bodies (``api/peer.PeerRoute``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from federation.broker import API_VERSION_HEADER, check_api_version, osb_catalog
+from federation.errors import UnsupportedVersion
+from federation.models.base import load
+from federation.models.osb import BindRequest, ProvisionRequest
+from infracms import db
+from infracms.api.deps import KeyringDep, PluginsDep, SessionDep
+from infracms.api.peer import (
+    PeerCall,
+    PeerRoute,
+    federation_context,
+    signed_response,
+    verified_peer,
+)
+from infracms.services.federation import broker_clients, catalog, instances, provisioning
+from infracms.services.federation.peers import peer_by_name
+from infracms.services.federation.provisioning import BrokerCaller
+
+router = APIRouter(prefix="/v2", tags=["open service broker"], route_class=PeerRoute)
+
+
+class Caller:
+    """A verified broker caller and how to answer it (signed for peers)."""
+
+    def __init__(self, caller: BrokerCaller, call: PeerCall | None) -> None:
+        self.caller, self.call = caller, call
+
+    def answer(self, status: int, body: dict[str, Any] | None = None) -> Response:
+        """An OSB answer; signed when the caller is a peer."""
+        if self.call is not None:
+            return signed_response(self.call, status, body if body is not None else {})
+        return JSONResponse(body if body is not None else {}, status_code=status)
+
+
+async def broker_caller(request: Request) -> Caller:
+    """Check the API version, then who calls: a signed peer or a platform credential."""
+    try:
+        check_api_version(request.headers.get(API_VERSION_HEADER))
+    except UnsupportedVersion as exc:
+        raise _PreconditionFailed(str(exc)) from exc
+    if request.headers.get("signature-input"):
+        call = await verified_peer(request)
+        engine = request.app.state.engine
+
+        def caller() -> BrokerCaller:
+            with db.session_scope(engine) as session:
+                peer = peer_by_name(session, call.peer)
+            return BrokerCaller("peer", peer.name, peer.id, call.signature.nonce)
+
+        return Caller(await run_in_threadpool(caller), call)
+
+    def platform() -> BrokerCaller:
+        with db.session_scope(request.app.state.engine) as session:
+            return broker_clients.authenticate(session, request.headers.get("authorization"))
+
+    return Caller(await run_in_threadpool(platform), None)
+
+
+class _PreconditionFailed(Exception):
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+CallerDep = Annotated[Caller, Depends(broker_caller)]
+Incomplete = Annotated[bool, Query()]
+
+
+@router.get("/catalog")
+def get_catalog(request: Request, caller: CallerDep, session: SessionDep) -> Response:
+    """The catalog as OSB services and plans."""
+    ctx = caller.call.ctx if caller.call else federation_context(request)
+    served = catalog.served_catalog(session=session, ctx=ctx)
+    return caller.answer(200, osb_catalog(served.catalog()).to_json_value())
+
+
+@router.put("/service_instances/{instance_id}")
+async def provision(
+    instance_id: str,
+    request: Request,
+    caller: CallerDep,
+    plugins: PluginsDep,
+    accepts_incomplete: Incomplete = False,
+) -> Response:
+    """Request an offering: 202 with an operation while it awaits consent."""
+    body = load(ProvisionRequest, await request.body(), "provision request")
+    engine = request.app.state.engine
+
+    def act() -> provisioning.Provisioned:
+        with db.session_scope(engine, write=True) as session:
+            return provisioning.request_instance(
+                session=session,
+                plugins=plugins,
+                caller=caller.caller,
+                instance_id=instance_id,
+                request=body,
+                accepts_incomplete=accepts_incomplete,
+            )
+
+    done = await run_in_threadpool(act)
+    if done.run_id is not None:
+        request.app.state.executor.submit(done.run_id)
+    return caller.answer(202, {"operation": done.instance.operation})
+
+
+@router.get("/service_instances/{instance_id}/last_operation")
+def last_operation(
+    instance_id: str, request: Request, caller: CallerDep, session: SessionDep
+) -> Response:
+    """How the instance's last operation goes."""
+    row = instances.instance_of(session, caller.caller, instance_id)
+    node = request.app.state.settings.node_name
+    return caller.answer(200, instances.last_operation(session, row, node).to_json_value())
+
+
+@router.get("/service_instances/{instance_id}")
+def get_instance(instance_id: str, caller: CallerDep, session: SessionDep) -> Response:
+    """The instance's service, plan and parameters."""
+    row = instances.instance_of(session, caller.caller, instance_id)
+    body = {"service_id": row.offering_id, "plan_id": row.plan_id, "parameters": row.parameters}
+    return caller.answer(200, body)
+
+
+@router.delete("/service_instances/{instance_id}")
+def deprovision(
+    instance_id: str,
+    request: Request,
+    caller: CallerDep,
+    session: SessionDep,
+    plugins: PluginsDep,
+    accepts_incomplete: Incomplete = False,
+) -> Response:
+    """Remove an instance: 202 with an operation while its removal runs; 410 if gone."""
+    row, run_id = instances.deprovision(
+        session=session, plugins=plugins, caller=caller.caller, instance_id=instance_id
+    )
+    if run_id is None:
+        return caller.answer(200, {})
+    request.app.state.executor.submit(run_id)
+    return caller.answer(202, {"operation": row.operation})
+
+
+@router.put("/service_instances/{instance_id}/service_bindings/{binding_id}")
+async def bind(
+    instance_id: str, binding_id: str, request: Request, caller: CallerDep, keyring: KeyringDep
+) -> Response:
+    """The connection details, for the requester only (201, or 200 when it exists)."""
+    load(BindRequest, await request.body(), "bind request")
+    engine = request.app.state.engine
+
+    def act() -> tuple[bool, dict[str, Any]]:
+        with db.session_scope(engine, write=True) as session:
+            return instances.bind(
+                session=session,
+                keyring=keyring,
+                caller=caller.caller,
+                instance_id=instance_id,
+                binding_id=binding_id,
+            )
+
+    created, credentials = await run_in_threadpool(act)
+    return caller.answer(201 if created else 200, {"credentials": credentials})
+
+
+@router.get("/service_instances/{instance_id}/service_bindings/{binding_id}")
+def get_binding(
+    instance_id: str, binding_id: str, caller: CallerDep, session: SessionDep, keyring: KeyringDep
+) -> Response:
+    """The binding's connection details again."""
+    credentials = instances.binding_credentials(
+        session=session,
+        keyring=keyring,
+        caller=caller.caller,
+        instance_id=instance_id,
+        binding_id=binding_id,
+    )
+    return caller.answer(200, {"credentials": credentials})
+
+
+@router.delete("/service_instances/{instance_id}/service_bindings/{binding_id}")
+def unbind(instance_id: str, binding_id: str, caller: CallerDep, session: SessionDep) -> Response:
+    """Drop the binding; 410 if there is none."""
+    instances.unbind(
+        session=session, caller=caller.caller, instance_id=instance_id, binding_id=binding_id
+    )
+    return caller.answer(200, {})
+
+
+async def _precondition_failed(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, _PreconditionFailed)
+    body = {"error": "PreconditionFailed", "description": exc.description}
+    return JSONResponse(body, status_code=412)
+
+
+def install(app: Any) -> None:
+    """Serve /v2 on `app`."""
+    app.add_exception_handler(_PreconditionFailed, _precondition_failed)
+    app.include_router(router)

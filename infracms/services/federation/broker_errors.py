@@ -1,0 +1,51 @@
+"""Errors the Open Service Broker API answers with (OSB statuses and ``error`` codes).
+
+They belong to the infracms exception tree, so the service functions raise them like
+any other; ``api/peer.PeerRoute`` writes them as ``{"error": code, "description": ...}``.
+"""
+
+from __future__ import annotations
+
+from infracms.errors import Conflict, InvalidInput, NotFound
+
+
+class BrokerBadRequest(InvalidInput):
+    """A request the broker cannot act on: unknown service or plan, invalid parameters."""
+
+    status = 400
+    code = "BadRequest"
+
+
+class AsyncRequired(InvalidInput):
+    """The request needs ``accepts_incomplete=true``: consent takes time."""
+
+    status = 422
+    code = "AsyncRequired"
+
+
+class ConcurrencyError(Conflict):
+    """Another operation on the instance is still under way."""
+
+    status = 422
+    code = "ConcurrencyError"
+
+
+class InstanceConflict(Conflict):
+    """An instance or binding with this id exists with other attributes."""
+
+    status = 409
+    code = "Conflict"
+
+
+class Gone(NotFound):
+    """The instance or binding does not exist (any more)."""
+
+    status = 410
+    code = "Gone"
+
+
+class UnknownInstance(NotFound):
+    """No such instance for this client."""
+
+    status = 404
+    code = "NotFound"

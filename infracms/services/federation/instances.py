@@ -1,0 +1,328 @@
+"""Provided service instances after the request: progress, bindings, deprovisioning.
+
+``last_operation`` reports from the instance and its run: awaiting approval, applying,
+succeeded, or failed (declined, or the run failed). A binding hands the requester the
+connection details (the pool's host addresses and generated credentials), sealed at
+rest with a context per binding; they never enter an audit payload. Deprovisioning
+retires the definition and runs what is left on the pool, then ends the instance.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from federation.encoding import canonical_json
+from federation.models.osb import LastOperationResponse, LastOperationState
+from infracms.errors import InfracmsError, NotFound
+from infracms.keys import Keyring
+from infracms.models.base import utcnow
+from infracms.models.definition import Definition
+from infracms.models.federation import (
+    InstanceStatus,
+    PublishedOffering,
+    ServiceBinding,
+    ServiceInstance,
+)
+from infracms.models.host import Host, HostGroupLink
+from infracms.models.organisation import Organisation
+from infracms.models.run import Run, RunStatus
+from infracms.plugins import Plugins
+from infracms.services import audit, definitions, runs
+from infracms.services.authz import Action, authorize
+from infracms.services.common import organisation_by_name
+from infracms.services.context import Actor, system_actor
+from infracms.services.federation import usage
+from infracms.services.federation.broker_errors import ConcurrencyError, Gone, InstanceConflict
+from infracms.services.federation.provisioning import BrokerCaller, cross_reference, subject
+
+IN_PROGRESS, SUCCEEDED, FAILED = (
+    LastOperationState.IN_PROGRESS,
+    LastOperationState.SUCCEEDED,
+    LastOperationState.FAILED,
+)
+
+
+class InstancePublic(BaseModel):
+    """A provided instance (a provision request) as the provider's pages and API show it."""
+
+    id: uuid.UUID
+    instance_id: str
+    client: str
+    offering_id: str
+    plan_id: str
+    parameters: dict[str, Any]
+    context: dict[str, Any]
+    status: InstanceStatus
+    state: LastOperationState
+    description: str
+    definition: str | None
+    run_id: uuid.UUID | None
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+    created_at: datetime
+    ended_at: datetime | None
+
+
+def instance_of(session: Session, caller: BrokerCaller, instance_id: str) -> ServiceInstance:
+    """A caller's instance by its OSB id, or 404."""
+    row = session.exec(
+        select(ServiceInstance).where(
+            ServiceInstance.client == caller.label, ServiceInstance.instance_id == instance_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no service instance {instance_id}")
+    return row
+
+
+def last_operation(session: Session, row: ServiceInstance, node: str) -> LastOperationResponse:
+    """What ``GET .../last_operation`` answers for an instance."""
+    state, description = progress(session, row, node)
+    return LastOperationResponse(state=state, description=description)
+
+
+def progress(session: Session, row: ServiceInstance, node: str) -> tuple[LastOperationState, str]:
+    """The OSB state of an instance's last operation, and words for it."""
+    if row.status is InstanceStatus.pending:
+        return IN_PROGRESS, f"awaiting approval by {node}"
+    if row.status is InstanceStatus.declined:
+        return FAILED, f"declined by {node}: {row.reason or 'no reason given'}"
+    run = session.get(Run, row.run_id) if row.run_id else None
+    if row.status is InstanceStatus.ended:
+        return SUCCEEDED, "deprovisioned"
+    if run is None:
+        if row.status is InstanceStatus.deprovisioning:
+            return SUCCEEDED, "deprovisioned"
+        return IN_PROGRESS, "approved: starting the run"
+    doing = "removing" if row.status is InstanceStatus.deprovisioning else "applying"
+    if run.status in (RunStatus.queued, RunStatus.running):
+        return IN_PROGRESS, f"{doing}: run {run.id} is {run.status}"
+    if run.status is RunStatus.succeeded:
+        return SUCCEEDED, f"run {run.id} succeeded"
+    return FAILED, f"run {run.id} {run.status}: {(run.error or 'see the run')[:300]}"
+
+
+def bind(
+    *,
+    session: Session,
+    keyring: Keyring,
+    caller: BrokerCaller,
+    instance_id: str,
+    binding_id: str,
+) -> tuple[bool, dict[str, Any]]:
+    """Hand the caller its connection details: (created, credentials)."""
+    row = instance_of(session, caller, instance_id)
+    if (
+        progress(session, row, "")[0] is not SUCCEEDED
+        or row.status is not InstanceStatus.provisioning
+    ):
+        raise ConcurrencyError(f"instance {instance_id} is not ready to bind")
+    existing = _binding(session, row, binding_id)
+    if existing is not None:
+        if existing.deleted_at is not None:
+            raise InstanceConflict(f"binding {binding_id} was deleted")
+        return False, _open(keyring, existing)
+    binding = ServiceBinding(instance_id=row.id, binding_id=binding_id, sealed="")
+    credentials = _credentials(session, row)
+    binding.sealed = keyring.seal(canonical_json(credentials).decode(), context=_context(binding))
+    session.add(binding)
+    audit.record(
+        session,
+        actor=caller.actor,
+        action="service.bind",
+        subject=subject(session, row),
+        organisation_id=row.organisation_id,
+        payload={**cross_reference(row), "binding_id": binding_id, "nonce": caller.nonce},
+    )
+    session.commit()
+    return True, credentials
+
+
+def binding_credentials(
+    *, session: Session, keyring: Keyring, caller: BrokerCaller, instance_id: str, binding_id: str
+) -> dict[str, Any]:
+    """``GET .../service_bindings/:id``: the same details again."""
+    row = instance_of(session, caller, instance_id)
+    binding = _binding(session, row, binding_id)
+    if binding is None or binding.deleted_at is not None:
+        raise NotFound(f"no binding {binding_id}")
+    return _open(keyring, binding)
+
+
+def unbind(*, session: Session, caller: BrokerCaller, instance_id: str, binding_id: str) -> None:
+    """Drop a binding; Gone if there is none."""
+    row = instance_of(session, caller, instance_id)
+    binding = _binding(session, row, binding_id)
+    if binding is None or binding.deleted_at is not None:
+        raise Gone(f"no binding {binding_id}")
+    binding.deleted_at, binding.sealed = utcnow(), ""
+    session.add(binding)
+    audit.record(
+        session,
+        actor=caller.actor,
+        action="service.unbind",
+        subject=subject(session, row),
+        organisation_id=row.organisation_id,
+        payload={**cross_reference(row), "binding_id": binding_id, "nonce": caller.nonce},
+    )
+    session.commit()
+
+
+def deprovision(
+    *, session: Session, plugins: Plugins, caller: BrokerCaller, instance_id: str
+) -> tuple[ServiceInstance, uuid.UUID | None]:
+    """End an instance: retire its definition and run what remains on its pool."""
+    try:
+        row = instance_of(session, caller, instance_id)
+    except NotFound as exc:
+        raise Gone(f"no service instance {instance_id}") from exc
+    if row.status in (InstanceStatus.ended, InstanceStatus.declined, InstanceStatus.deprovisioning):
+        raise Gone(f"service instance {instance_id} is already gone")
+    if row.status is InstanceStatus.provisioning and progress(session, row, "")[0] is IN_PROGRESS:
+        raise ConcurrencyError(f"instance {instance_id} is still being provisioned")
+    org_name = organisation_by_name_of(session, row)
+    row.operation = f"deprovision-{uuid.uuid4().hex}"
+    row.status = InstanceStatus.ended if row.definition is None else InstanceStatus.deprovisioning
+    row.ended_at, row.run_id = utcnow(), None
+    session.add(row)
+    usage.end(session, row)
+    for binding in session.exec(select(ServiceBinding).where(ServiceBinding.instance_id == row.id)):
+        binding.deleted_at, binding.sealed = binding.deleted_at or utcnow(), ""
+        session.add(binding)
+    audit.record(
+        session,
+        actor=caller.actor,
+        action="service.deprovision",
+        subject=subject(session, row),
+        organisation_id=row.organisation_id,
+        payload={**cross_reference(row), "nonce": caller.nonce},
+    )
+    if row.definition is None:
+        session.commit()
+        return row, None
+    definitions.retire_definition(  # commits the deprovisioning with the retirement
+        session=session, actor=caller_system(row), organisation=org_name, name=row.definition
+    )
+    return row, _removal_run(session, plugins, row, org_name)
+
+
+def list_requests(
+    *, session: Session, actor: Actor, organisation: str, status: InstanceStatus | None = None
+) -> list[InstancePublic]:
+    """The provision requests and instances of an organisation (the providing side)."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.provision_read, org.id)
+    query = select(ServiceInstance).where(ServiceInstance.organisation_id == org.id)
+    if status is not None:
+        query = query.where(ServiceInstance.status == status)
+    rows = session.exec(query.order_by(col(ServiceInstance.created_at).desc())).all()
+    return [describe(session, row, org.name) for row in rows]
+
+
+def get_request(
+    *, session: Session, actor: Actor, organisation: str, instance: uuid.UUID
+) -> InstancePublic:
+    """One provision request or instance of an organisation."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.provision_read, org.id)
+    row = session.get(ServiceInstance, instance)
+    if row is None or row.organisation_id != org.id:
+        raise NotFound(f"no provision request {instance} in {org.name}")
+    return describe(session, row, org.name)
+
+
+def describe(session: Session, row: ServiceInstance, node: str) -> InstancePublic:
+    """An instance with its OSB state."""
+    state, description = progress(session, row, node)
+    return InstancePublic(**row.model_dump(), state=state, description=description)
+
+
+def organisation_by_name_of(session: Session, row: ServiceInstance) -> str:
+    """The name of the organisation providing an instance."""
+    org = session.get(Organisation, row.organisation_id)
+    assert org is not None
+    return org.name
+
+
+def caller_system(row: ServiceInstance) -> Actor:
+    """The node acting on a caller's behalf (the caller has no role in the organisation)."""
+    return system_actor(f"broker:{row.client}")
+
+
+def _removal_run(
+    session: Session, plugins: Plugins, row: ServiceInstance, org_name: str
+) -> uuid.UUID | None:
+    """An apply of what remains on the instance's hosts, so the host matches the definitions."""
+    hosts = _pool_hosts(session, row)
+    try:
+        run = runs.create_run(
+            session=session,
+            actor=caller_system(row),
+            plugins=plugins,
+            organisation=org_name,
+            data={"kind": "apply", "hosts": hosts or ["-"]},
+        )
+    except InfracmsError:
+        session.rollback()
+        return None  # nothing left to apply there
+    row.run_id = run.id
+    session.add(row)
+    session.commit()
+    return run.id
+
+
+def _pool_hosts(session: Session, row: ServiceInstance) -> list[str]:
+    definition = session.exec(
+        select(Definition).where(
+            Definition.organisation_id == row.organisation_id, Definition.name == row.definition
+        )
+    ).first()
+    org = session.get(Organisation, row.organisation_id)
+    if definition is None or org is None:
+        return []
+    target = definitions.target_of(session, definition)
+    return list(definitions._hosts_of(session, org, target))
+
+
+def _credentials(session: Session, row: ServiceInstance) -> dict[str, Any]:
+    publication = session.get(PublishedOffering, row.publication_id)
+    assert publication is not None
+    addresses = session.exec(
+        select(Host.address)
+        .join(HostGroupLink, col(HostGroupLink.host_id) == col(Host.id))
+        .where(HostGroupLink.group_id == publication.group_id)
+        .order_by(col(Host.name))
+    ).all()
+    return {
+        "instance_id": row.instance_id,
+        "offering": row.offering_id,
+        "plan": row.plan_id,
+        "hosts": list(addresses),
+        "username": f"svc_{row.id.hex[:12]}",
+        "password": secrets.token_urlsafe(24),
+    }
+
+
+def _binding(session: Session, row: ServiceInstance, binding_id: str) -> ServiceBinding | None:
+    return session.exec(
+        select(ServiceBinding).where(
+            ServiceBinding.instance_id == row.id, ServiceBinding.binding_id == binding_id
+        )
+    ).first()
+
+
+def _context(binding: ServiceBinding) -> str:
+    return f"service-binding:{binding.id}"
+
+
+def _open(keyring: Keyring, binding: ServiceBinding) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(keyring.open(binding.sealed, context=_context(binding)))
+    return value

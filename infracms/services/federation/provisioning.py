@@ -1,0 +1,389 @@
+"""Provision requests with consent (provider side of the Open Service Broker API).
+
+A request from a peer (signed) or an OSB platform (its credential) lands as a pending
+instance in the organisation that publishes the offering, after its parameters pass
+the plan's JSON Schema and, merged over the offering's base settings, the module's
+settings model. An owner or operator approves or declines it, or the offering's
+policy approves it (listed peers, within their quota of instances). Approval creates a
+definition from the offering's module on the offering's host pool and an apply run.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jsonschema import validators
+from jsonschema.exceptions import SchemaError
+from pydantic import ValidationError
+from sqlmodel import Session, col, func, select
+
+from federation.models.osb import InfracmsContext, ProvisionRequest
+from infracms.errors import Conflict, InfracmsError, NotFound
+from infracms.models.base import utcnow
+from infracms.models.federation import (
+    ApprovalPolicy,
+    InstanceStatus,
+    PublishedOffering,
+    ServiceInstance,
+)
+from infracms.models.host import HostGroup
+from infracms.models.organisation import Organisation
+from infracms.plugins import Plugins
+from infracms.services import audit, definitions, runs
+from infracms.services.authz import Action, authorize
+from infracms.services.common import commit, organisation_by_name
+from infracms.services.context import Actor, system_actor
+from infracms.services.federation import usage
+from infracms.services.federation.broker_errors import (
+    AsyncRequired,
+    BrokerBadRequest,
+    InstanceConflict,
+)
+from infracms.services.federation.catalog import LIVE
+from infracms.services.federation.offerings import plan_of
+from infracms.services.modules import module_or_404
+
+
+@dataclass(frozen=True)
+class BrokerCaller:
+    """Who calls the broker: a verified peer, or an OSB platform with its credential."""
+
+    kind: Literal["peer", "platform"]
+    name: str
+    peer_id: uuid.UUID | None = None
+    nonce: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``peer:<name>`` or ``platform:<name>``, as instances and usage record it."""
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def actor(self) -> Actor:
+        """The identity its changes are recorded under."""
+        return Actor(kind="peer" if self.kind == "peer" else "token", id=self.name, name=self.label)
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """What a provision (or approval) did: the instance, and a run to submit if any."""
+
+    instance: ServiceInstance
+    run_id: uuid.UUID | None
+    created: bool
+
+
+def request_instance(
+    *,
+    session: Session,
+    plugins: Plugins,
+    caller: BrokerCaller,
+    instance_id: str,
+    request: ProvisionRequest,
+    accepts_incomplete: bool,
+) -> Provisioned:
+    """``PUT /v2/service_instances/:id``: record a pending request (or return the same one)."""
+    if not accepts_incomplete:
+        raise AsyncRequired("provisioning waits for consent: send accepts_incomplete=true")
+    publication, plan = _offering(session, request.service_id, request.plan_id)
+    parameters = dict(request.parameters or {})
+    existing = _existing(session, caller, instance_id)
+    if existing is not None:
+        return _same_request(existing, request, parameters)
+    context = _context(caller, request)
+    check_parameters(plan, parameters)
+    settings_for(plugins, publication, parameters)
+    _check_capacity(session, plan)
+    instance = ServiceInstance(
+        instance_id=instance_id,
+        client=caller.label,
+        peer_id=caller.peer_id,
+        publication_id=publication.id,
+        organisation_id=publication.organisation_id,
+        offering_id=publication.offering_id,
+        plan_id=plan["id"],
+        parameters=parameters,
+        context=context,
+        operation=f"provision-{uuid.uuid4().hex}",
+        request_nonce=caller.nonce,
+    )
+    session.add(instance)
+    audit.record(
+        session,
+        actor=caller.actor,
+        action="service.request",
+        subject=subject(session, instance),
+        organisation_id=instance.organisation_id,
+        payload={**cross_reference(instance), "parameters": parameters, "requester": context},
+    )
+    commit(session, conflict=f"instance {instance_id} exists already")
+    run_id = _auto_approve(session, plugins, caller, publication, instance)
+    return Provisioned(instance, run_id, created=True)
+
+
+def approve(
+    *, session: Session, actor: Actor, plugins: Plugins, organisation: str, instance: uuid.UUID
+) -> Provisioned:
+    """Approve a pending request: create its definition and start the apply run."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.provision_decide, org.id)
+    row = pending_in(session, org, instance)
+    run_id = _start(session, actor, plugins, org, row, why="approved")
+    return Provisioned(row, run_id, created=False)
+
+
+def decline(
+    *, session: Session, actor: Actor, organisation: str, instance: uuid.UUID, reason: str = ""
+) -> ServiceInstance:
+    """Decline a pending request; the requester's last_operation reports it failed."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.provision_decide, org.id)
+    row = pending_in(session, org, instance)
+    row.status, row.decided_by, row.decided_at = InstanceStatus.declined, actor.name, utcnow()
+    row.reason = reason[:1000] or "declined"
+    row.ended_at = row.decided_at
+    session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action="service.decline",
+        subject=subject(session, row),
+        organisation_id=org.id,
+        payload={**cross_reference(row), "reason": row.reason},
+    )
+    commit(session)
+    return row
+
+
+def check_parameters(plan: dict[str, Any], parameters: dict[str, Any]) -> None:
+    """Refuse parameters that do not follow the plan's JSON Schema, naming each problem."""
+    schema = plan.get("parameters") or {"type": "object"}
+    try:
+        validator = validators.validator_for(schema)(schema)
+        problems = sorted(validator.iter_errors(parameters), key=lambda e: list(e.path))
+    except SchemaError as exc:
+        raise BrokerBadRequest(f"plan {plan['id']} has an invalid schema: {exc.message}") from exc
+    if problems:
+        listed = "; ".join(
+            f"{'.'.join(map(str, p.path)) or 'parameters'}: {p.message}" for p in problems[:10]
+        )
+        raise BrokerBadRequest(f"parameters do not fit plan {plan['id']}: {listed}")
+
+
+def settings_for(
+    plugins: Plugins, publication: PublishedOffering, parameters: dict[str, Any]
+) -> dict[str, Any]:
+    """The module settings of an instance: the offering's base settings, then the parameters."""
+    module = module_or_404(plugins, publication.module)
+    merged = _merge(copy.deepcopy(publication.settings), parameters)
+    try:
+        module.settings.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]
+        )
+        raise BrokerBadRequest(
+            f"parameters do not make valid {publication.module} settings: {problems}"
+        ) from exc
+    return merged
+
+
+def pending_in(session: Session, org: Organisation, instance: uuid.UUID) -> ServiceInstance:
+    """A pending request of an organisation, or NotFound / Conflict."""
+    row = session.get(ServiceInstance, instance)
+    if row is None or row.organisation_id != org.id:
+        raise NotFound(f"no provision request {instance} in {org.name}")
+    if row.status is not InstanceStatus.pending:
+        raise Conflict(f"request {instance} is {row.status}, not pending")
+    return row
+
+
+def subject(session: Session, instance: ServiceInstance) -> str:
+    """The audit subject of an instance: ``service-instance:<org>/<id>``."""
+    org = session.get(Organisation, instance.organisation_id)
+    return f"service-instance:{org.name if org else '?'}/{instance.id}"
+
+
+def cross_reference(instance: ServiceInstance) -> dict[str, Any]:
+    """What both sides' audit entries carry to find each other."""
+    return {
+        "client": instance.client,
+        "instance_id": instance.instance_id,
+        "offering": instance.offering_id,
+        "plan": instance.plan_id,
+        "operation": instance.operation,
+        "request_nonce": instance.request_nonce,
+    }
+
+
+def _start(
+    session: Session,
+    actor: Actor,
+    plugins: Plugins,
+    org: Organisation,
+    row: ServiceInstance,
+    *,
+    why: str,
+) -> uuid.UUID:
+    publication = session.get(PublishedOffering, row.publication_id)
+    group = session.get(HostGroup, publication.group_id) if publication else None
+    assert publication is not None and group is not None
+    name = f"svc-{row.id.hex[:12]}"
+    row.status, row.definition = InstanceStatus.provisioning, name
+    row.decided_by, row.decided_at = actor.name, utcnow()
+    session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action="service.approve",
+        subject=subject(session, row),
+        organisation_id=org.id,
+        payload={**cross_reference(row), "definition": name, "why": why},
+    )
+    usage.start(session, row)
+    definitions.add_definition(
+        session,
+        actor,
+        plugins,
+        org.name,
+        {
+            "name": name,
+            "module": publication.module,
+            "target": {"group": group.name},
+            "settings": settings_for(plugins, publication, row.parameters),
+            "description": f"{row.offering_id} for {row.client} ({row.instance_id})"[:500],
+            "message": f"service instance {row.instance_id} {why}",
+        },
+    )
+    run = runs.create_run(  # commits the approval, the definition and the run together
+        session=session,
+        actor=actor,
+        plugins=plugins,
+        organisation=org.name,
+        data={"kind": "apply", "definitions": [name]},
+    )
+    row.run_id = run.id
+    session.add(row)
+    session.commit()
+    return run.id
+
+
+def _auto_approve(
+    session: Session,
+    plugins: Plugins,
+    caller: BrokerCaller,
+    publication: PublishedOffering,
+    instance: ServiceInstance,
+) -> uuid.UUID | None:
+    if publication.policy is not ApprovalPolicy.auto or caller.kind != "peer":
+        return None
+    if caller.name not in publication.auto_approve_peers:
+        return None
+    live = session.exec(
+        select(func.count())
+        .select_from(ServiceInstance)
+        .where(
+            ServiceInstance.publication_id == publication.id,
+            ServiceInstance.client == caller.label,
+            col(ServiceInstance.status).in_((InstanceStatus.provisioning,)),
+        )
+    ).one()
+    if live >= publication.quota:
+        return None
+    org = session.get(Organisation, publication.organisation_id)
+    assert org is not None
+    policy = system_actor(f"policy:{publication.offering_id}")
+    try:
+        return _start(session, policy, plugins, org, instance, why="approved by policy")
+    except InfracmsError as exc:
+        session.rollback()
+        audit.record(
+            session,
+            actor=policy,
+            action="service.auto_approve_failed",
+            subject=subject(session, instance),
+            organisation_id=org.id,
+            payload={**cross_reference(instance), "error": exc.detail[:500]},
+        )
+        session.commit()
+        return None
+
+
+def _offering(
+    session: Session, service_id: str, plan_id: str
+) -> tuple[PublishedOffering, dict[str, Any]]:
+    publication = session.exec(
+        select(PublishedOffering).where(
+            PublishedOffering.offering_id == service_id,
+            col(PublishedOffering.withdrawn_at).is_(None),
+        )
+    ).first()
+    if publication is None:
+        raise BrokerBadRequest(f"no service {service_id!r} in this broker's catalog")
+    plan = plan_of(publication, plan_id)
+    if plan is None:
+        raise BrokerBadRequest(f"service {service_id} has no plan {plan_id!r}")
+    return publication, plan
+
+
+def _existing(session: Session, caller: BrokerCaller, instance_id: str) -> ServiceInstance | None:
+    return session.exec(
+        select(ServiceInstance).where(
+            ServiceInstance.client == caller.label, ServiceInstance.instance_id == instance_id
+        )
+    ).first()
+
+
+def _same_request(
+    existing: ServiceInstance, request: ProvisionRequest, parameters: dict[str, Any]
+) -> Provisioned:
+    same = (
+        existing.offering_id == request.service_id
+        and existing.plan_id == request.plan_id
+        and existing.parameters == parameters
+        and existing.status not in (InstanceStatus.ended, InstanceStatus.declined)
+    )
+    if not same:
+        raise InstanceConflict(f"instance {existing.instance_id} exists with other attributes")
+    return Provisioned(existing, None, created=False)
+
+
+def _context(caller: BrokerCaller, request: ProvisionRequest) -> dict[str, Any]:
+    raw = dict(request.context or {})
+    if caller.kind == "peer":
+        try:
+            context = InfracmsContext.model_validate(raw)
+        except ValidationError as exc:
+            raise BrokerBadRequest(f"context is not an infracms context: {exc}") from exc
+        if context.node != caller.name:
+            raise BrokerBadRequest(
+                f"context names node {context.node}, the signer is {caller.name}"
+            )
+        return context.to_json_value()
+    organisation = raw.get("organization") or request.organization_guid or "unknown"
+    return {**raw, "organization": str(organisation)}
+
+
+def _check_capacity(session: Session, plan: dict[str, Any]) -> None:
+    capacity = plan.get("capacity")
+    if capacity is None:
+        return
+    live = session.exec(
+        select(func.count())
+        .select_from(ServiceInstance)
+        .where(ServiceInstance.plan_id == plan["id"], col(ServiceInstance.status).in_(LIVE))
+    ).one()
+    if live >= capacity:
+        raise BrokerBadRequest(f"plan {plan['id']} has no capacity left ({capacity} in use)")
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
