@@ -33,6 +33,7 @@ class NavItem:
 # The top navigation, in order: the one place a new part of the site adds its item.
 NAV: list[NavItem] = [
     NavItem("Organisations", "/orgs", "orgs"),
+    NavItem("Modules", "/modules", "modules"),
     NavItem("Users", "/users", "users", admin_only=True),
     NavItem("API tokens", "/tokens", "tokens"),
 ]

@@ -45,7 +45,12 @@ from typing import Literal
 import pytest
 
 from tests.support import hosts_build, hosts_image, hosts_net, hosts_repo
-from tests.support.hosts_boot import HostBoot, ensure_inotify_instances, wait_ready
+from tests.support.hosts_boot import (
+    HostBoot,
+    ensure_inotify_instances,
+    wait_for_sshd,
+    wait_ready,
+)
 from tests.support.hosts_repo import RepoServer
 
 # What the local apt repository offers on top of the root: what the built-in modules
@@ -111,6 +116,27 @@ class TestHost:
             timeout=timeout,
             input=input,
         )  # fmt: skip
+
+    def allow_password_login(self, password: str, user: str = "root") -> None:
+        """Let `user` log in over SSH with `password`, as on a new rented server.
+
+        For bootstrap tests: Debian's sshd takes passwords but not for root, so for root
+        this adds ``PermitRootLogin yes``; a user other than root is created with sudo.
+        """
+        if user != "root" and self.run(["id", user]).returncode != 0:
+            self.run(["useradd", "--create-home", "--shell", "/bin/bash",
+                      "--groups", "sudo", user], check=True)  # fmt: skip
+        self.run(["chpasswd"], input=f"{user}:{password}\n", check=True)
+        if user == "root":
+            self.run(
+                "printf 'PermitRootLogin yes\\n' > /etc/ssh/sshd_config.d/10-root-password.conf",
+                check=True,
+            )
+        if self.init == "systemd":
+            self.run("systemctl restart ssh", check=True)  # returns once sshd is ready
+        else:
+            self._boot.reload_sshd()
+        wait_for_sshd(self.address)
 
     def stop(self) -> None:
         """Halt the host and remove its namespace, mounts and files (bounded waits)."""

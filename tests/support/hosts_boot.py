@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import socket
 import struct
 import subprocess
@@ -157,6 +159,21 @@ class HostBoot:
         return [NSENTER, f"--target={self.init_pid}", "--mount", "--uts", "--ipc", "--net",
                 "--pid", "--root", "--wd"]  # fmt: skip
 
+    def reload_sshd(self) -> None:
+        """Make sshd, the init of an ``init="sshd"`` host, read its configuration again.
+
+        SIGHUP makes it close its listening sockets and re-execute itself, keeping its
+        pid: the new sockets tell that it has, so no connection meets the old process.
+        """
+        assert self.init == "sshd" and self.init_pid is not None
+        before = _sockets(self.init_pid)
+        os.kill(self.init_pid, signal.SIGHUP)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while _sockets(self.init_pid) & before or not _sockets(self.init_pid):
+            if time.monotonic() > deadline:
+                raise self.failure("sshd did not re-execute after SIGHUP")
+            time.sleep(0.02)
+
     def failure(self, reason: str) -> HostBootError:
         """An error naming the host, `reason` and the end of its console log."""
         tail = self.console_log.read_text(errors="replace")[-3000:]
@@ -192,6 +209,15 @@ def ensure_inotify_instances(hosts: int) -> None:
         log(f"raised fs.inotify.max_user_instances from {limit} to {wanted} for systemd hosts")
 
 
+def wait_for_sshd(address: str, timeout: float = READY_TIMEOUT) -> None:
+    """Wait until sshd at `address` answers again (after a reload), or raise."""
+    deadline = time.monotonic() + timeout
+    while not ssh_banner(address):
+        if time.monotonic() > deadline:
+            raise HostBootError(f"sshd at {address} did not answer within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 def wait_ready(boots: list[HostBoot]) -> None:
     """Wait until each host's sshd sends its banner (and systemd has booted)."""
     deadline = time.monotonic() + READY_TIMEOUT
@@ -200,7 +226,7 @@ def wait_ready(boots: list[HostBoot]) -> None:
         for boot in list(waiting):
             if boot.process is not None and boot.process.poll() is not None:
                 raise boot.failure(f"its init exited with {boot.process.returncode}")
-            if boot.find_init() is not None and _ssh_banner(boot.lease.address):
+            if boot.find_init() is not None and ssh_banner(boot.lease.address):
                 waiting.remove(boot)
         if waiting and time.monotonic() > deadline:
             raise waiting[0].failure(f"sshd did not answer within {READY_TIMEOUT:.0f} s")
@@ -225,13 +251,25 @@ def _wait_booted(boot: HostBoot) -> None:
         raise boot.failure(f"systemd is {state or result.stderr.strip()!r} after boot")
 
 
-def _ssh_banner(address: str) -> bool:
+def ssh_banner(address: str) -> bool:
+    """True when sshd at `address` port 22 sends its identification banner."""
     try:
         with socket.create_connection((address, 22), timeout=1) as connection:
             connection.settimeout(2)
             return connection.recv(8).startswith(b"SSH-")
     except OSError:
         return False
+
+
+def _sockets(pid: int) -> set[str]:
+    """Return the sockets process `pid` holds open, as 'socket:[inode]' names."""
+    names = set()
+    for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(descriptor)
+            if target.startswith("socket:"):
+                names.add(target)
+    return names
 
 
 def _pid_namespace_init(launcher: int) -> int | None:

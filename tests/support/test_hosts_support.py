@@ -231,6 +231,25 @@ def test_sshd_init_hosts(host_factory: HostFactory, tmp_path: Path) -> None:
     assert http_get(f"http://{host.address}/")[0] == 200
 
 
+@pytest.mark.parametrize("init", ["systemd", "sshd"])
+@pytest.mark.parametrize("user", ["root", "admin"])
+def test_password_login_for_bootstrap(
+    host_factory: HostFactory, tmp_path: Path, init: str, user: str
+) -> None:
+    (host,) = host_factory(1, init=init)
+    known_hosts = write_known_hosts([host], tmp_path / "known_hosts")
+    command = ["sshpass", "-e", "ssh", "-o", f"UserKnownHostsFile={known_hosts}",
+               "-o", "StrictHostKeyChecking=yes", "-o", "PubkeyAuthentication=no",
+               "-o", "ConnectTimeout=10", f"{user}@{host.address}", "id -un"]  # fmt: skip
+    env = {**os.environ, "SSHPASS": "one-time secret"}
+    before = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert before.returncode != 0, f"{user} logged in with a password before it was allowed"
+    host.allow_password_login("one-time secret", user=user)
+    after = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip() == user
+
+
 def leftovers(name: str, scratch: Path) -> list[str]:
     """Name what is left of host `name`: namespace, link, mounts, lease, folder."""
     found = []

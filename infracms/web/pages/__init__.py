@@ -11,6 +11,7 @@ from infracms.web.pages import (
     hosts,
     login,
     members,
+    modules,
     orgs,
     tokens,
     users,
@@ -20,6 +21,17 @@ from infracms.web.pages import (
 def build_router() -> APIRouter:
     """All page routes (none in the OpenAPI schema)."""
     router = APIRouter(include_in_schema=False)
-    for module in (login, home, orgs, hosts, groups, credentials, members, users, tokens):
+    for module in (
+        login,
+        home,
+        orgs,
+        hosts,
+        groups,
+        credentials,
+        members,
+        users,
+        tokens,
+        modules,
+    ):
         router.include_router(module.router)
     return router

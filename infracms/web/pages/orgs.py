@@ -24,6 +24,7 @@ WRITE_ACTIONS = {
     "groups": Action.group_write,
     "credentials": Action.credential_write,
     "members": Action.member_manage,
+    "modules": Action.module_enable,
 }
 
 
