@@ -24,9 +24,11 @@ from infracms.models.host import Host, HostGroup, HostGroupLink
 from infracms.models.organisation import Organisation
 from infracms.models.run import HostLock, Run, RunEvent, RunKind, RunStatus
 from infracms.models.user import ApiToken, LoginAttempt, Membership, Role, User, WebSession
+from infracms.models.witness import AuditCosignature, WitnessConflict, WitnessedLog
 
 __all__ = [
     "ApiToken",
+    "AuditCosignature",
     "AuditEntry",
     "AuditHead",
     "AvailableModule",
@@ -61,4 +63,6 @@ __all__ = [
     "UsageRecord",
     "User",
     "WebSession",
+    "WitnessConflict",
+    "WitnessedLog",
 ]
