@@ -34,6 +34,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Organisations", "/orgs", "orgs"),
     NavItem("Modules", "/modules", "modules"),
+    NavItem("Definitions", "/definitions", "definitions"),
     NavItem("Users", "/users", "users", admin_only=True),
     NavItem("API tokens", "/tokens", "tokens"),
 ]

@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from infracms.web.pages import (
     credentials,
+    definition_form,
+    definitions,
     groups,
     home,
     hosts,
@@ -32,6 +34,8 @@ def build_router() -> APIRouter:
         users,
         tokens,
         modules,
+        definition_form,  # before `definitions`: /definitions/new is not a definition's name
+        definitions,
     ):
         router.include_router(module.router)
     return router

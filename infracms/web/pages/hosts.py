@@ -7,12 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
-from infracms.api.deps import SessionDep
+from infracms.api.deps import PluginsDep, SessionDep
+from infracms.errors import Conflict
 from infracms.models.host import HostCreate, HostPublic, HostUpdate
-from infracms.services import credentials, inventory, organisations
+from infracms.plugins import Plugins
+from infracms.services import credentials, inventory, organisations, rendering
 from infracms.services.authz import Action, authorize, is_allowed
 from infracms.web.errors import FormProblem, redirect, submit
-from infracms.web.forms import or_none, show_variables, text, texts, with_variables
+from infracms.web.forms import or_none, show_value, show_variables, text, texts, with_variables
 from infracms.web.pages.orgs import org_view
 from infracms.web.session import Form, Poster, SignedIn, WebUser
 from infracms.web.templating import render
@@ -84,11 +86,18 @@ def create_host(
 
 @router.get("/orgs/{org}/hosts/{name}")
 def show_host(
-    org: str, name: str, request: Request, session: SessionDep, me: SignedIn, notice: str = ""
+    org: str,
+    name: str,
+    request: Request,
+    session: SessionDep,
+    me: SignedIn,
+    plugins: PluginsDep,
+    notice: str = "",
 ) -> Response:
-    """A host; with the edit form for those who may change it."""
+    """A host, what its definitions give it; the edit form for those who may change it."""
     host = inventory.get_host(session=session, actor=me.actor, organisation=org, name=name)
-    return _form(request, session, me, org, _values_of(host), host=host, notice=notice)
+    gets = _host_gets(session, me, plugins, org, name)
+    return _form(request, session, me, org, _values_of(host), host=host, notice=notice, gets=gets)
 
 
 @router.post("/orgs/{org}/hosts/{name}")
@@ -131,6 +140,21 @@ def delete_host(org: str, name: str, request: Request, session: SessionDep, me: 
         return redirect(f"/orgs/{org}?notice=host-deleted")
 
     return submit(session, action, lambda problem: _confirm(request, org, name, problem))
+
+
+def _host_gets(
+    session: Session, me: WebUser, plugins: Plugins, org: str, name: str
+) -> dict[str, Any]:
+    """The modules and settings the published definitions give the host, as YAML, or
+    the conflict that stops them from being worked out."""
+    try:
+        found = rendering.host_settings(
+            session=session, actor=me.actor, plugins=plugins, organisation=org
+        )
+    except Conflict as exc:
+        return {"conflict": exc.detail, "modules": {}}
+    modules = found.get(name, {})
+    return {"conflict": "", "modules": {module: show_value(v) for module, v in modules.items()}}
 
 
 def _values(form: Any) -> dict[str, Any]:
@@ -176,6 +200,7 @@ def _form(
     *,
     host: HostPublic | None = None,
     notice: str = "",
+    gets: dict[str, Any] | None = None,
 ) -> Response:
     found = organisations.get_organisation(session=session, actor=me.actor, name=org)
     scope: dict[str, Any] = {"session": session, "actor": me.actor, "organisation": org}
@@ -187,6 +212,7 @@ def _form(
         "notice": notice,
         "section": "orgs",
         "can_edit": is_allowed(me.actor, Action.host_write, found.id),
+        "gets": gets,
         "credentials": [c.name for c in credentials.list_credentials(**scope)],
         "groups": [g.name for g in inventory.list_groups(**scope)],
     }

@@ -25,6 +25,7 @@ WRITE_ACTIONS = {
     "credentials": Action.credential_write,
     "members": Action.member_manage,
     "modules": Action.module_enable,
+    "definitions": Action.definition_write,
 }
 
 
