@@ -11,14 +11,17 @@ What is checked, in order (the layout is in ``exportfile``'s docstring):
    is its position, and each one's leaf hash must equal the authenticated one, which
    names the exact entry that was modified, deleted, inserted or moved;
 4. where the leaf hashes themselves were rewritten, the entries' own tree is compared
-   with every signed root, which names the first checkpoint they disagree with.
+   with every signed root, which names the first checkpoint they disagree with;
+5. given a witness policy (``_verifier_cosign``), each checkpoint's cosignatures by the
+   trusted witnesses are checked and counted, and the latest checkpoint must carry as
+   many as the policy asks.
 
 Because the entries' hashes equal authenticated leaf hashes, the tree of the entries
 is the tree every checkpoint signed; consistency between checkpoints follows.
 
-This module and ``_verifier_core`` import nothing of the writer's code (``merkle``,
-``note``, ``checkpoint``, ``entry``, ``exportfile``): an auditor's check must not share
-a bug with what it checks.
+This module, ``_verifier_core`` and ``_verifier_cosign`` import nothing of the writer's
+code (``merkle``, ``note``, ``checkpoint``, ``entry``, ``exportfile``) nor of
+``federation``: an auditor's check must not share a bug with what it checks.
 """
 
 from __future__ import annotations
@@ -36,12 +39,23 @@ from infracms.audit._verifier_core import (
     CheckFailed,
     TrustedKey,
     checkpoint_body,
+    note_text,
     open_signed,
     root_at,
     tree_levels,
 )
+from infracms.audit._verifier_cosign import WitnessPolicy
 from infracms.audit._verifier_diagnosis import classify
 from infracms.audit.errors import AuditVerificationError, BadCheckpointError, BadEntryError
+
+__all__ = [
+    "VerificationReport",
+    "WitnessPolicy",
+    "WitnessPolicyError",
+    "WitnessedCheckpoint",
+    "verify_export",
+    "verify_export_file",
+]
 
 FORMAT = "infracms-audit-export"
 _STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
@@ -60,14 +74,28 @@ _ENTRY_END = b',"v":1}'
 
 
 @dataclass(frozen=True)
+class WitnessedCheckpoint:
+    """A checkpoint of the export and the policy witnesses whose cosignatures verify on it."""
+
+    number: int
+    size: int
+    cosigners: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class VerificationReport:
-    """What verified: the log's origin, how many entries and checkpoints, the latest root."""
+    """What verified: the log's origin, how many entries and checkpoints, the latest root.
+
+    With a witness policy, ``witnessed`` lists every checkpoint with its cosigners.
+    """
 
     origin: str
     entries: int
     checkpoints: int
     size: int
     root: bytes
+    witnessed: tuple[WitnessedCheckpoint, ...] = ()
+    policy: WitnessPolicy | None = None
 
     @property
     def root_b64(self) -> str:
@@ -81,6 +109,7 @@ class _Checkpoint:
     origin: str
     size: int
     root: bytes
+    cosigners: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,22 +129,40 @@ class _Header:
     checkpoints: int
 
 
+class WitnessPolicyError(AuditVerificationError):
+    """The log verified, but its latest checkpoint lacks the cosignatures the policy asks."""
+
+    def __init__(self, message: str, *, report: VerificationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 def verify_export_file(
-    path: str | os.PathLike[str], verifier_key: str, *, origin: str | None = None
+    path: str | os.PathLike[str],
+    verifier_key: str,
+    *,
+    origin: str | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> VerificationReport:
     """Verify the export file at ``path`` against ``verifier_key`` (see :func:`verify_export`)."""
     with open(path, "rb") as stream:
-        return verify_export(stream, verifier_key, origin=origin)
+        return verify_export(stream, verifier_key, origin=origin, policy=policy)
 
 
 def verify_export(
-    lines: Iterable[bytes], verifier_key: str, *, origin: str | None = None
+    lines: Iterable[bytes],
+    verifier_key: str,
+    *,
+    origin: str | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> VerificationReport:
     """Verify an export, given as its lines (an open binary file will do).
 
     ``verifier_key`` is the trusted key string (``name+id+key``); ``origin``, if given,
-    is the log origin expected. Returns a report, or raises ``BadCheckpointError``,
-    ``BadEntryError`` or ``AuditVerificationError`` naming the first bad item and why.
+    is the log origin expected; ``policy``, if given, the witnesses trusted and how many
+    must cosign the latest checkpoint. Returns a report, or raises ``BadCheckpointError``,
+    ``BadEntryError`` or ``AuditVerificationError`` naming the first bad item and why,
+    or ``WitnessPolicyError`` (carrying the report) when only the policy is not met.
     """
     try:
         key = TrustedKey.parse(verifier_key)
@@ -123,7 +170,7 @@ def verify_export(
         raise AuditVerificationError(f"the trusted verifier key is unusable: {exc}") from exc
     stream = iter(lines)
     header = _read_header(next(stream, b""), verifier_key, origin)
-    checkpoints = _read_checkpoints(stream, header, key)
+    checkpoints = _read_checkpoints(stream, header, key, policy)
     leaves = _read_leaf_hashes(stream, header.size)
     levels = tree_levels(leaves)
     trusted = _authenticated_size(levels, checkpoints)
@@ -133,8 +180,38 @@ def verify_export(
     if trusted < header.size:  # the entries match leaf hashes that no checkpoint signed
         _diagnose(hashes, None, iter(()), leaves, trusted, checkpoints)
     last = checkpoints[-1]
-    return VerificationReport(
-        header.origin, len(hashes) // SIZE, len(checkpoints), last.size, last.root
+    report = VerificationReport(
+        header.origin,
+        len(hashes) // SIZE,
+        len(checkpoints),
+        last.size,
+        last.root,
+        tuple(WitnessedCheckpoint(c.number, c.size, c.cosigners) for c in checkpoints),
+        policy,
+    )
+    _check_policy(report)
+    return report
+
+
+def _check_policy(report: VerificationReport) -> None:
+    """Refuse a log whose latest checkpoint has fewer cosignatures than the policy asks."""
+    policy = report.policy
+    if policy is None or len(report.witnessed[-1].cosigners) >= policy.minimum:
+        return
+    latest = report.witnessed[-1]
+    missing = ", ".join(name for name in policy.names if name not in latest.cosigners)
+    met = [c for c in report.witnessed if len(c.cosigners) >= policy.minimum]
+    best = (
+        f"checkpoint {met[-1].number} (size {met[-1].size}) is the latest that meets it"
+        if met
+        else "no checkpoint meets it"
+    )
+    raise WitnessPolicyError(
+        f"the log verified ({report.entries} entries, {report.checkpoints} checkpoints), but "
+        f"its latest checkpoint (size {latest.size}) carries {len(latest.cosigners)} "
+        f"cosignature{'s' if len(latest.cosigners) != 1 else ''} by the witnesses trusted, "
+        f"expected at least {policy.minimum} (missing: {missing}); {best}",
+        report=report,
     )
 
 
@@ -162,12 +239,12 @@ def _read_header(line: bytes, verifier_key: str, origin: str | None) -> _Header:
 
 
 def _read_checkpoints(
-    stream: Iterator[bytes], header: _Header, key: TrustedKey
+    stream: Iterator[bytes], header: _Header, key: TrustedKey, policy: WitnessPolicy | None
 ) -> list[_Checkpoint]:
     """Each checkpoint line, opened with the trusted key; sizes must ascend to the export's."""
     checkpoints: list[_Checkpoint] = []
     for number in range(header.checkpoints):
-        checkpoint = _open_checkpoint(number, next(stream, b""), key, header.origin)
+        checkpoint = _open_checkpoint(number, next(stream, b""), key, header.origin, policy)
         previous = checkpoints[-1].size if checkpoints else 0
         if checkpoint.size < previous:
             raise BadCheckpointError(
@@ -187,8 +264,13 @@ def _read_checkpoints(
     return checkpoints
 
 
-def _open_checkpoint(number: int, line: bytes, key: TrustedKey, origin: str) -> _Checkpoint:
-    """One checkpoint line: JSON, then a signed note by ``key`` holding a checkpoint body."""
+def _open_checkpoint(
+    number: int, line: bytes, key: TrustedKey, origin: str, policy: WitnessPolicy | None
+) -> _Checkpoint:
+    """One checkpoint line: JSON, then a signed note by ``key`` holding a checkpoint body.
+
+    With a policy, the trusted witnesses' cosignatures on it are checked too.
+    """
     try:
         signed = json.loads(line)["checkpoint"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -202,8 +284,10 @@ def _open_checkpoint(number: int, line: bytes, key: TrustedKey, origin: str) -> 
         if not isinstance(signed, str):
             raise CheckFailed(f"the checkpoint is a {type(signed).__name__}, expected a string")
         body_origin, size, root = checkpoint_body(signed[: signed.rfind("\n\n") + 1])
-        if checkpoint_body(open_signed(signed, key)) != (body_origin, size, root):
+        text = open_signed(signed, key)
+        if checkpoint_body(text) != (body_origin, size, root):
             raise CheckFailed("the signed text differs from the body read")
+        cosigners = () if policy is None else policy.cosigners(text, note_text(signed)[1])
     except CheckFailed as exc:
         at = "" if size is None else f" (size {size})"
         raise BadCheckpointError(
@@ -215,7 +299,7 @@ def _open_checkpoint(number: int, line: bytes, key: TrustedKey, origin: str) -> 
             number=number,
             size=size,
         )
-    return _Checkpoint(number, body_origin, size, root)
+    return _Checkpoint(number, body_origin, size, root, cosigners)
 
 
 def _read_leaf_hashes(stream: Iterator[bytes], size: int) -> bytes:
