@@ -116,7 +116,7 @@ def peer_rotate_key(
     for name, error in sorted(report.failed.items()):
         typer.echo(f"not told {name}: {error} (retry with --resend)", err=True)
     if report.failed:
-        raise typer.Exit(1)
+        raise SystemExit(1)
 
 
 @catalog_app.command("sync")
@@ -133,7 +133,7 @@ def catalog_sync(peer: str | None = typer.Argument(None, help="only this peer"))
             state = "new version" if result.changed else "unchanged"
             typer.echo(f"{result.peer}: {state} {result.version}")
     if failed:
-        raise typer.Exit(1)
+        raise SystemExit(1)
 
 
 @catalog_app.command("search")

@@ -177,7 +177,7 @@ def service_request(
         )
     typer.echo(f"{found.id}  {found.status}  {found.description or ''}")
     if found.status == "failed":
-        raise typer.Exit(1)
+        raise SystemExit(1)
 
 
 @service_app.command("list")

@@ -34,6 +34,14 @@ from infracms.services import (
 )
 from infracms.services.authz import ROLE_ACTIONS, Action, authorize
 from infracms.services.context import Actor
+from infracms.services.federation import (
+    broker_clients,
+    consumer,
+    instances,
+    offerings,
+    peering,
+    usage,
+)
 from tests.helpers import ADMIN, make_org, make_user
 from tests.services.test_modules import FAKES
 
@@ -64,6 +72,17 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.run_read: {O, P, E, V, A},
     Action.run_plan: {O, P, E},
     Action.run_apply: {O, P},
+    Action.peer_manage: set(),
+    Action.broker_manage: set(),
+    Action.usage_read: set(),
+    Action.offering_read: {O, P, E, V, A},
+    Action.offering_publish: {O},
+    Action.provision_read: {O, P, E, V, A},
+    Action.provision_decide: {O, P},
+    Action.catalog_read: {O, P, E, V, A},
+    Action.service_read: {O, P, E, V, A},
+    Action.service_request: {O, P},
+    Action.service_credentials: {O, P},
 }
 
 Operation = Callable[[Session, Actor, str], Any]
@@ -146,6 +165,29 @@ def operations(settings: Settings) -> dict[Action, Operation]:
             session=s, actor=a, data={"name": "t", "role": "viewer", "organisation": o}
         ),
         Action.audit_read: lambda s, a, o: authorize(a, Action.audit_read, _org_id(s, o)),
+        Action.peer_manage: lambda s, a, o: peering.list_peers(session=s, actor=a),
+        Action.broker_manage: lambda s, a, o: broker_clients.list_clients(session=s, actor=a),
+        Action.usage_read: lambda s, a, o: usage.usage_records(session=s, actor=a),
+        Action.offering_read: lambda s, a, o: offerings.list_publications(
+            session=s, actor=a, organisation=o
+        ),
+        Action.provision_read: lambda s, a, o: instances.list_requests(
+            session=s, actor=a, organisation=o
+        ),
+        Action.service_read: lambda s, a, o: consumer.list_services(
+            session=s, actor=a, organisation=o
+        ),
+        # these need a peer, a published offering or a pending request to act on
+        **{
+            action: (lambda action: lambda s, a, o: authorize(a, action, _org_id(s, o)))(action)
+            for action in (
+                Action.offering_publish,
+                Action.provision_decide,
+                Action.catalog_read,
+                Action.service_request,
+                Action.service_credentials,
+            )
+        },
     }
 
 
