@@ -35,6 +35,7 @@ NAV: list[NavItem] = [
     NavItem("Organisations", "/orgs", "orgs"),
     NavItem("Modules", "/modules", "modules"),
     NavItem("Definitions", "/definitions", "definitions"),
+    NavItem("Runs", "/runs", "runs"),
     NavItem("Users", "/users", "users", admin_only=True),
     NavItem("API tokens", "/tokens", "tokens"),
 ]

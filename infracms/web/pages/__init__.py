@@ -15,6 +15,8 @@ from infracms.web.pages import (
     members,
     modules,
     orgs,
+    run,
+    runs,
     tokens,
     users,
 )
@@ -36,6 +38,8 @@ def build_router() -> APIRouter:
         modules,
         definition_form,  # before `definitions`: /definitions/new is not a definition's name
         definitions,
+        runs,
+        run,
     ):
         router.include_router(module.router)
     return router

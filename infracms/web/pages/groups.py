@@ -172,6 +172,8 @@ def _form(
         "notice": notice,
         "section": "orgs",
         "can_edit": is_allowed(me.actor, Action.group_write, found.id),
+        "can_plan": is_allowed(me.actor, Action.run_plan, found.id),
+        "can_apply": is_allowed(me.actor, Action.run_apply, found.id),
         "parents": [name for name in by_name if name not in excluded],
     }
     template = "group.html" if group else "group_new.html"

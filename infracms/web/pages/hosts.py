@@ -212,6 +212,8 @@ def _form(
         "notice": notice,
         "section": "orgs",
         "can_edit": is_allowed(me.actor, Action.host_write, found.id),
+        "can_plan": is_allowed(me.actor, Action.run_plan, found.id),
+        "can_apply": is_allowed(me.actor, Action.run_apply, found.id),
         "gets": gets,
         "credentials": [c.name for c in credentials.list_credentials(**scope)],
         "groups": [g.name for g in inventory.list_groups(**scope)],

@@ -26,6 +26,8 @@ WRITE_ACTIONS = {
     "members": Action.member_manage,
     "modules": Action.module_enable,
     "definitions": Action.definition_write,
+    "plan": Action.run_plan,
+    "apply": Action.run_apply,
 }
 
 
