@@ -36,6 +36,7 @@ NAV: list[NavItem] = [
     NavItem("Modules", "/modules", "modules"),
     NavItem("Definitions", "/definitions", "definitions"),
     NavItem("Runs", "/runs", "runs"),
+    NavItem("Audit", "/audit", "audit"),
     NavItem("Users", "/users", "users", admin_only=True),
     NavItem("API tokens", "/tokens", "tokens"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from infracms.web.pages import (
+    audit,
     credentials,
     definition_form,
     definitions,
@@ -40,6 +41,7 @@ def build_router() -> APIRouter:
         definitions,
         runs,
         run,
+        audit,
     ):
         router.include_router(module.router)
     return router

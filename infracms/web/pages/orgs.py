@@ -28,6 +28,7 @@ WRITE_ACTIONS = {
     "definitions": Action.definition_write,
     "plan": Action.run_plan,
     "apply": Action.run_apply,
+    "audit": Action.audit_read,
 }
 
 
