@@ -125,7 +125,7 @@ def test_a_cosignature_copied_from_another_checkpoint_does_not_count() -> None:
     ("vkeys", "minimum", "message"),
     [
         (["TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6"], None, "a log key"),
-        (["w1.example/witness+00000000+" + W1.verifier().vkey.split("+")[2]], None, "key id"),
+        (["w1.example/witness+00000000+" + W1.verifier().vkey.split("+", 2)[2]], None, "key id"),
         (["not a key"], None, "not name\\+id\\+key"),
         ([W1.verifier().vkey], 2, "asks for 2 cosignatures, but names 1 witness:"),
     ],
