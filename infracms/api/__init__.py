@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from infracms.api import audit, federation, inventory, modules, organisations, people, runs
+from infracms.api import (
+    audit,
+    federation,
+    inventory,
+    modules,
+    organisations,
+    people,
+    runs,
+    witness,
+)
 
 
 def build_router() -> APIRouter:
@@ -17,4 +26,5 @@ def build_router() -> APIRouter:
     router.include_router(audit.router)
     router.include_router(runs.router)
     router.include_router(federation.router)
+    router.include_router(witness.api_router)
     return router

@@ -54,6 +54,7 @@ from infracms.models.run import Run, RunCreate, RunStatus
 from infracms.plugins import Plugins
 from infracms.runs.execute import RunContext, execute_run
 from infracms.services import runs as run_service
+from infracms.services import witness
 
 log = logging.getLogger(__name__)
 TASK_NAME = "infracms.execute_run"
@@ -61,6 +62,7 @@ QUEUE = "infracms.runs"
 VISIBILITY_MARGIN_SECONDS = 3600  # rendering, storing the last events, finishing
 WORKDIR_PREFIX = "infracms-worker-"
 REAP_SECONDS = 15.0
+WITNESS_SECONDS = 10.0  # peers are asked to cosign the latest checkpoint this often
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # beat's locks are Redis locks
 
 
@@ -276,6 +278,7 @@ def beat_jobs(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
     return [
         PeriodicJob("reap lost runs", reap_seconds, reap_lost_runs),
         PeriodicJob("resend lost runs", reap_seconds, resend_lost_runs),
+        PeriodicJob("gather cosignatures", WITNESS_SECONDS, witness.beat_job),
     ]
 
 
