@@ -36,7 +36,7 @@ federation.register(app)
 def main() -> None:
     """Run the command line, mapping infracms errors to messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n
     except InfracmsError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         for field, message in exc.errors.items():
@@ -54,3 +54,5 @@ def main() -> None:
             show()
             sys.exit(code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
