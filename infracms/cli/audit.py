@@ -1,8 +1,9 @@
-"""`infracms audit export|verify|key|checkpoint`.
+"""`infracms audit export|verify|key|checkpoint|witness|refusals`.
 
 ``verify`` needs no database, no key file and no network: it reads the export and the
-key given, with ``infracms.audit.verifier`` alone (which shares no code with the
-writer). The others work on the node's database and keys.
+keys given (the log's, and the witnesses' of a policy), with ``infracms.audit.verifier``
+alone (which shares no code with the writer). The others work on the node's database
+and keys; ``witness`` also talks to the node's peers.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import typer
+
+if TYPE_CHECKING:
+    from infracms.audit.verifier import VerificationReport
+
+SHOWN_CHECKPOINTS = 10
+"""How many of the latest checkpoints ``verify`` lists one by one with their cosignatures."""
 
 audit_app = typer.Typer(help="The signed audit log.", no_args_is_help=True)
 
@@ -26,15 +33,61 @@ def verify(
     ),
     key: str = typer.Option(..., "--key", help="the trusted verifier key, name+id+key"),
     origin: str = typer.Option(None, help="the log origin expected (default: the key's name)"),
+    witness: list[str] = typer.Option(
+        None, "--witness", help="a trusted witness key, name+id+key (0x04); repeat for several"
+    ),
+    min_witnesses: int = typer.Option(
+        None,
+        "--min-witnesses",
+        min=0,
+        help="cosignatures required on the latest checkpoint (default: every --witness)",
+    ),
 ) -> None:
-    """Verify an export offline against a public key; name the first bad entry if any."""
-    from infracms.audit.verifier import verify_export_file
+    """Verify an export offline against a public key; name the first bad entry if any.
 
-    report = verify_export_file(file, key.strip(), origin=origin)
+    With --witness keys, also count each checkpoint's cosignatures by those witnesses,
+    and fail unless the latest checkpoint carries --min-witnesses of them.
+    """
+    from infracms.audit.verifier import WitnessPolicy, WitnessPolicyError, verify_export_file
+
+    if min_witnesses and not witness:
+        raise typer.BadParameter("give the witnesses' keys with --witness", param_hint="--witness")
+    policy = WitnessPolicy.parse(witness, min_witnesses) if witness else None
+    try:
+        report = verify_export_file(file, key.strip(), origin=origin, policy=policy)
+    except WitnessPolicyError as exc:
+        _print_report(exc.report)
+        raise
+    _print_report(report)
+    if policy is not None:
+        have = len(report.witnessed[-1].cosigners)
+        typer.echo(f"witness policy met: the latest checkpoint has {have} of {policy.minimum}")
+
+
+def _print_report(report: VerificationReport) -> None:
+    """What verified, and with a policy, the cosignatures of the latest checkpoints."""
     typer.echo(
         f"verified {report.entries} entries and {report.checkpoints} checkpoints of {report.origin}"
     )
     typer.echo(f"tree size {report.size}, root {report.root_b64}")
+    if report.policy is None:
+        return
+    names = ", ".join(report.policy.names)
+    typer.echo(f"cosignatures by the witnesses trusted ({names}):")
+    split = max(0, len(report.witnessed) - SHOWN_CHECKPOINTS)
+    earlier, shown = report.witnessed[:split], report.witnessed[split:]
+    for checkpoint in reversed(shown):
+        by = f" ({', '.join(checkpoint.cosigners)})" if checkpoint.cosigners else ""
+        typer.echo(
+            f"  checkpoint {checkpoint.number} (size {checkpoint.size}): "
+            f"{len(checkpoint.cosigners)}{by}"
+        )
+    if earlier:
+        counts: dict[int, int] = {}
+        for checkpoint in earlier:
+            counts[len(checkpoint.cosigners)] = counts.get(len(checkpoint.cosigners), 0) + 1
+        spread = ", ".join(f"{n} with {k}" for k, n in sorted(counts.items()))
+        typer.echo(f"  {len(earlier)} earlier checkpoints: {spread}")
 
 
 @audit_app.command("export")
@@ -71,11 +124,22 @@ def _output(file: Path) -> Iterator[BinaryIO]:
 
 
 @audit_app.command("key")
-def key() -> None:
+def key(
+    witness: bool = typer.Option(
+        False, "--witness", help="print this node's witness key (its cosignatures) instead"
+    ),
+) -> None:
     """Print the verifier key auditors and peers check checkpoints with."""
     from infracms.cli.common import settings
     from infracms.services import audit
 
+    if witness:
+        from infracms.services.federation.node import FederationContext
+        from infracms.services.witness import cosigner
+
+        ctx = FederationContext.load(settings())
+        typer.echo(cosigner(ctx.name, ctx.key).verifier().vkey)
+        return
     typer.echo(audit.verifier_key(settings()))
 
 
@@ -87,3 +151,44 @@ def checkpoint() -> None:
 
     require_current_schema()
     typer.echo(audit.sign_checkpoint(engine=engine(), settings=settings()).note, nl=False)
+
+
+@audit_app.command("witness")
+def witness() -> None:
+    """Ask every active peer to cosign the latest checkpoint now, and keep what they sign."""
+    from infracms.cli.common import engine, require_current_schema, settings
+    from infracms.services.federation.node import FederationContext
+    from infracms.services.witness import gather_cosignatures
+
+    require_current_schema()
+    outcomes = gather_cosignatures(engine=engine(), ctx=FederationContext.load(settings()))
+    if not outcomes:
+        typer.echo("no active peer to ask: peer with another node first")
+    for outcome in outcomes:
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        line = f"{outcome.peer}: {outcome.status}, checkpoint of size {outcome.size}{detail}"
+        typer.echo(line, err=not outcome.ok)
+    if not all(outcome.ok for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+@audit_app.command("refusals")
+def refusals(
+    origin: str = typer.Option(None, help="only checkpoints of this peer's log"),
+    as_json: bool = typer.Option(False, "--json", help="print the evidence as JSON"),
+) -> None:
+    """List the peers' checkpoints this node refused as a witness: the evidence kept."""
+    from infracms.cli.common import cli_actor, emit, read_session
+    from infracms.services.witness import list_conflicts
+
+    with read_session() as session:
+        page = list_conflicts(session=session, actor=cli_actor(), origin=origin, limit=500)
+    if as_json:
+        emit(page.items, as_json=True)
+        return
+    for item in page.items:
+        typer.echo(
+            f"{item.received_at:%Y-%m-%d %H:%M:%S} {item.origin} {item.kind}: held size "
+            f"{item.held_size}, got size {item.submitted_size} (old {item.old_size}): "
+            f"{item.detail}"
+        )
