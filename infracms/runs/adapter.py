@@ -44,7 +44,7 @@ def run_playbook(
         status_handler=lambda data, runner_config: None,
         quiet=True,
         timeout=spec.timeout_seconds,
-        envvars={"PATH": _path()},
+        envvars={"PATH": _path(), "INFRACMS_RUNNER_PID": str(os.getpid())},
     )
     return RunResult(status=str(runner.status), rc=int(runner.rc or 0))
 

@@ -159,9 +159,12 @@ def bootstrap_host(
     redactor = Redactor([secret])
     with tempfile.TemporaryDirectory(prefix="infracms-bootstrap-") as scratch:
         spec = render(data, Path(scratch) / "run")
-        result = run_playbook(
-            spec, on_event=lambda e: _collect(e, lines, redactor), should_cancel=lambda: False
-        )
+        try:
+            result = run_playbook(
+                spec, on_event=lambda e: _collect(e, lines, redactor), should_cancel=lambda: False
+            )
+        finally:
+            spec.cleanup()
     status = "succeeded" if result.status == "successful" else "failed"
     with session_scope(engine, write=True) as session:
         inventory.record_bootstrap(

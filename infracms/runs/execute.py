@@ -79,8 +79,11 @@ def _execute(run_id: uuid.UUID, context: RunContext) -> RunStatus:
         spec = render(loaded.render, Path(scratch) / "run")
         heartbeat = _Heartbeat(context, run_id)
         sink = EventSink(run_id, _writer(context), Redactor(loaded.secrets))
-        with heartbeat, sink:
-            result = run_playbook(spec, on_event=sink, should_cancel=heartbeat.cancel_requested)
+        try:
+            with heartbeat, sink:
+                result = run_playbook(spec, on_event=sink, should_cancel=heartbeat.cancel_requested)
+        finally:
+            spec.cleanup()
     status = _status_of(result, heartbeat)
     error = None if status is RunStatus.succeeded else _error_text(result, sink.recap)
     return _finish(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,12 @@ class RunSpec:
     playbook: str
     check: bool
     timeout_seconds: int
+    control_dir: Path
     ssh_key: str | None = field(default=None, repr=False)
+
+    def cleanup(self) -> None:
+        """Remove the ssh control sockets' directory (the data dir is the caller's)."""
+        shutil.rmtree(self.control_dir, ignore_errors=True)
 
 
 class HostKeyMissing(ValueError):
@@ -90,12 +96,15 @@ def render(data: RenderInput, directory: Path) -> RunSpec:
     _write(directory / "inventory" / "hosts.json", _inventory(data, directory, agent_key))
     _copy_playbooks(directory / "project")
     _link_roles(directory / "roles", data.roles)
-    _write_env(directory, data)
+    # ssh's control sockets need a short path (108 bytes): not under the data dir
+    control_dir = Path(tempfile.mkdtemp(prefix="icms-cp-", dir="/tmp"))
+    _write_env(directory, data, control_dir)
     return RunSpec(
         private_data_dir=directory,
         playbook=data.playbook,
         check=data.check,
         timeout_seconds=data.timeout_seconds,
+        control_dir=control_dir,
         ssh_key=data.credentials[agent_key].secret if agent_key else None,
     )
 
@@ -157,7 +166,7 @@ def _link_roles(target: Path, roles: Mapping[str, Path]) -> None:
         (target / name).symlink_to(Path(path).resolve(), target_is_directory=True)
 
 
-def _write_env(directory: Path, data: RenderInput) -> None:
+def _write_env(directory: Path, data: RenderInput, control_dir: Path) -> None:
     known_hosts = directory / "known_hosts"
     ssh_args = (
         f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes "
@@ -172,6 +181,8 @@ def _write_env(directory: Path, data: RenderInput) -> None:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_LOCAL_TEMP": str(directory / "tmp"),
+        # ssh masters belong to this run: the wrapper ends them with it
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
         "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "True",
         "ANSIBLE_INVENTORY_ENABLED": "yaml",  # reads JSON too, with unsafe markers
     }

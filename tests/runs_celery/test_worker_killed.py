@@ -70,12 +70,6 @@ def test_killed_worker_run_is_failed_and_not_run_again(
     assert not [c for _, c in processes_mentioning(second_dir(node, second.pid)) if c]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with an SSH key, ansible-runner starts `ssh-agent sh -c '... && ansible-playbook'`: "
-    "the wrapper's parent is that sh, which ignores SIGHUP and outlives the worker, so the "
-    "parent-death signal never fires",
-)
 def test_killed_worker_leaves_no_ansible_process(
     node: Node, processes: Processes, silent_sshd: SilentSshd
 ) -> None:

@@ -75,11 +75,6 @@ def test_cancel_stops_a_running_run(
     print(f"cancel took {took:.1f} s")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ansible-runner ends a cancelled run with SIGKILL to ansible-playbook's process "
-    "group; ansible's forked workers run in sessions of their own and go on (with their ssh)",
-)
 def test_cancel_leaves_no_ansible_process(
     node: Node, processes: Processes, silent_sshd: SilentSshd
 ) -> None:
