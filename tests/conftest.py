@@ -14,7 +14,12 @@ from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.services.setup import initialise
 
-pytest_plugins = ["tests.support.postgres", "tests.support.browser"]
+pytest_plugins = [
+    "tests.support.postgres",
+    "tests.support.browser",
+    "tests.support.hosts",
+    "tests.support.redis",
+]
 
 ADMIN_PASSWORD = "correct horse battery staple"
 

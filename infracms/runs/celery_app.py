@@ -63,6 +63,7 @@ VISIBILITY_MARGIN_SECONDS = 3600  # rendering, storing the last events, finishin
 WORKDIR_PREFIX = "infracms-worker-"
 REAP_SECONDS = 15.0
 WITNESS_SECONDS = 10.0  # peers are asked to cosign the latest checkpoint this often
+FEDERATION_SECONDS = 300.0
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # beat's locks are Redis locks
 
 
@@ -274,12 +275,20 @@ class PeriodicJob:
 
 
 def beat_jobs(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
-    """The periodic jobs of a node (catalog sync joins this list when it exists)."""
+    """The periodic jobs of a node."""
     return [
         PeriodicJob("reap lost runs", reap_seconds, reap_lost_runs),
         PeriodicJob("resend lost runs", reap_seconds, resend_lost_runs),
         PeriodicJob("gather cosignatures", WITNESS_SECONDS, witness.beat_job),
+        PeriodicJob("federation", FEDERATION_SECONDS, federation_job),
     ]
+
+
+def federation_job(beat: BeatContext) -> None:
+    """Sync peers' catalogs, follow requested services, prune the replay cache."""
+    from infracms.services.federation.jobs import run_periodic
+
+    run_periodic(beat.settings, beat.engine)
 
 
 def reap_lost_runs(beat: BeatContext) -> None:

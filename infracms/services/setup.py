@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from infracms import db, keys
 from infracms.config import Settings
 from infracms.models.credential import Credential
+from infracms.models.federation import ConsumerService, ServiceBinding
 from infracms.models.user import User
 from infracms.services import audit, users
 from infracms.services.context import Actor, system_actor
@@ -90,12 +91,24 @@ def rotate_secrets(
 
 
 def _reseal_all(session: Session, keyring: keys.Keyring) -> int:
+    """Re-seal every sealed value: credentials, and the connection details of services
+    provided to peers and of services received from them."""
     count = 0
     for credential in session.exec(select(Credential)).all():
-        context = sealing_context(credential)
-        credential.ciphertext = keyring.seal(
-            keyring.open(credential.ciphertext, context=context), context=context
-        )
+        credential.ciphertext = _reseal(keyring, credential.ciphertext, sealing_context(credential))
         session.add(credential)
         count += 1
+    for binding in session.exec(select(ServiceBinding)).all():
+        binding.sealed = _reseal(keyring, binding.sealed, f"service-binding:{binding.id}")
+        session.add(binding)
+        count += 1
+    for service in session.exec(select(ConsumerService)).all():
+        if service.sealed:
+            service.sealed = _reseal(keyring, service.sealed, f"consumer-service:{service.id}")
+            session.add(service)
+            count += 1
     return count
+
+
+def _reseal(keyring: keys.Keyring, sealed: str, context: str) -> str:
+    return keyring.seal(keyring.open(sealed, context=context), context=context)
