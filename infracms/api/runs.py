@@ -112,8 +112,11 @@ def run_events(
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     host: Annotated[str | None, Query(max_length=63)] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    changed: bool = False,
 ) -> list[RunEventPublic]:
-    """Events after sequence number `after` (page through big runs with it)."""
+    """Events after sequence number `after`, or the last `limit` before `before` (page
+    through big runs either way); `changed=true` keeps only events that changed something."""
     return runs.run_events(
         session=session,
         actor=actor,
@@ -122,6 +125,8 @@ def run_events(
         after=after,
         limit=limit,
         host=host,
+        before=before,
+        changed_only=changed,
     )
 
 
@@ -132,12 +137,14 @@ async def stream(
     request: Request,
     actor: ActorDep,
     last_event_id: Annotated[int, Header(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0)] = 0,
 ) -> StreamingResponse:
-    """Follow a run live: server-sent `events` batches, then one `end` with the run."""
+    """Follow a run live: server-sent `events` batches after event `after` (or the
+    Last-Event-ID of a reconnecting browser), then one `end` with the run."""
     engine = request.app.state.engine
     await run_in_threadpool(_read, engine, actor, org, run_id, 0)  # authorise before streaming
     return StreamingResponse(
-        _follow(request, engine, actor, org, run_id, last_event_id),
+        _follow(request, engine, actor, org, run_id, max(after, last_event_id)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -245,15 +245,25 @@ def run_events(
     after: int = 0,
     limit: int = 500,
     host: str | None = None,
+    before: int | None = None,
+    changed_only: bool = False,
 ) -> list[RunEventPublic]:
-    """A run's events after sequence number `after`, in order (pages of at most 5,000)."""
+    """A run's events in order (pages of at most 5,000): after sequence number `after`,
+    or, with `before`, the last `limit` events before it (to page backwards)."""
     get_run(session=session, actor=actor, organisation=organisation, run_id=run_id)
     if not 1 <= limit <= 5000:
         raise InvalidInput("bad page", errors={"limit": "must be between 1 and 5000"})
-    query = select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.seq > after)
+    query = select(RunEvent).where(RunEvent.run_id == run_id, col(RunEvent.seq) > after)
+    if before is not None:
+        query = query.where(col(RunEvent.seq) < before)
     if host is not None:
         query = query.where(RunEvent.host == host)
-    rows = session.exec(query.order_by(col(RunEvent.seq)).limit(limit)).all()
+    if changed_only:
+        query = query.where(col(RunEvent.changed).is_(True))
+    order = col(RunEvent.seq).desc() if before is not None else col(RunEvent.seq)
+    rows = list(session.exec(query.order_by(order).limit(limit)).all())
+    if before is not None:
+        rows.reverse()
     return [RunEventPublic.model_validate(row) for row in rows]
 
 

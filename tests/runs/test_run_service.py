@@ -202,3 +202,36 @@ def test_cancel_and_rerun_failed(clinic: Engine, plugins: Plugins) -> None:
             session=session, actor=ADMIN, plugins=plugins, organisation="clinic", run_id=done.id
         )
     assert again.hosts == ["db1", "web2"] and again.parent_id == done.id
+
+
+def test_events_page_forwards_backwards_and_by_change(clinic: Engine, plugins: Plugins) -> None:
+    run = create(clinic, plugins, kind="plan")
+    rows = [
+        {
+            "run_id": run.id,
+            "seq": n,
+            "event": "runner_on_ok",
+            "host": "web1" if n % 2 else "web2",
+            "task": "t",
+            "status": "changed" if n % 10 == 0 else "ok",
+            "changed": n % 10 == 0,
+            "stdout": f"line {n}",
+            "data": {},
+            "created_at": utcnow(),
+        }
+        for n in range(1, 101)
+    ]
+    with session_scope(clinic, write=True) as session:
+        runs.write_events(session, run.id, rows)
+
+    def seqs(**query: object) -> list[int]:
+        with session_scope(clinic) as session:
+            found = runs.run_events(
+                session=session, actor=ADMIN, organisation="clinic", run_id=run.id, **query
+            )  # type: ignore[arg-type]
+        return [e.seq for e in found]
+
+    assert seqs(after=95) == [96, 97, 98, 99, 100]
+    assert seqs(before=11, limit=3) == [8, 9, 10]
+    assert seqs(before=11, limit=3, host="web2") == [6, 8, 10]
+    assert seqs(changed_only=True) == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
