@@ -25,6 +25,7 @@ run: $(STAMP)
 
 test-deps: $(STAMP)
 	bash scripts/install-test-deps.sh
+	PYTHON=$(BIN)/python bash scripts/build-test-root.sh
 
 test: test-deps
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
