@@ -81,9 +81,13 @@ class Node:
 
 
 @contextlib.contextmanager
-def started_node(tmp_path: Path, name: str, network: Network) -> Iterator[Node]:
+def started_node(
+    tmp_path: Path, name: str, network: Network, database_url: str | None = None
+) -> Iterator[Node]:
     """A fresh node called `name` at https://`name`, on the network until the block ends."""
-    settings = make_settings(tmp_path / name, node_name=name, base_url=f"https://{name}")
+    settings = make_settings(
+        tmp_path / name, database_url, node_name=name, base_url=f"https://{name}"
+    )
     engine = make_engine(settings)
     initialise(settings, engine)
     app = create_app(settings)
