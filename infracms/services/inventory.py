@@ -226,12 +226,21 @@ def _describe_hosts(session: Session, hosts: list[Host]) -> list[HostPublic]:
 
 
 def _host_public(host: Host, credential: str | None, groups: list[str]) -> HostPublic:
+    # the row was validated when it was written: build the public shape without re-checking
     fingerprint = host_key_fingerprint(host.host_key) if host.host_key else None
-    return HostPublic(
-        **host.model_dump(),
+    return HostPublic.model_construct(
+        id=host.id,
+        organisation_id=host.organisation_id,
+        name=host.name,
+        address=host.address,
+        ssh_port=host.ssh_port,
+        ssh_user=host.ssh_user,
+        host_key=host.host_key,
         credential=credential,
         groups=groups,
+        variables=host.variables,
         host_key_fingerprint=fingerprint,
+        created_at=host.created_at,
     )
 
 
