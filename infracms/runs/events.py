@@ -2,7 +2,9 @@
 
 Events arrive one by one from the playbook; writing each in its own transaction costs
 more than the event (FIELD-NOTES), so they are buffered and written in batches, by a
-flusher thread every ``interval`` seconds or when ``batch`` events wait.
+flusher thread every ``interval`` seconds or when ``batch`` events wait. A stored
+event's time is when Ansible made it (ansible-runner's ``created``), not when it was
+stored, so the live view's lag can be read off it (bench/live_lag.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from infracms.models.base import utcnow
@@ -141,7 +144,7 @@ class EventSink:
             "changed": changed,
             "stdout": stdout,
             "data": self._data(data, result),
-            "created_at": utcnow(),
+            "created_at": _created(event.get("created")),
         }
 
     def _data(self, data: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -164,3 +167,14 @@ class EventSink:
         for source, target in RECAP_KEYS.items():
             for host, count in (data.get(source) or {}).items():
                 self.recap.setdefault(str(host), {})[target] = int(count)
+
+
+def _created(value: Any) -> datetime:
+    """When Ansible made the event (ansible-runner's ``created``, UTC), else now."""
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return utcnow()
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+    return utcnow()

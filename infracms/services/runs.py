@@ -377,11 +377,37 @@ def heartbeat(session: Session, run_id: uuid.UUID) -> bool:
     return bool(cancel)
 
 
+EVENT_COLUMNS = tuple(c.name for c in RunEvent.__table__.columns)  # type: ignore[attr-defined]
+
+
 def write_events(session: Session, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
-    """Store a batch of events in one transaction."""
-    session.execute(insert(RunEvent), rows)
+    """Store a batch of events in one transaction.
+
+    A Core executemany on the table, and COPY on PostgreSQL: the ORM's bulk insert of
+    these rows ran one statement per row (bench/event_ingest.py: 1,300 events/s on
+    PostgreSQL and 5,000/s on SQLite that way, under the 10,000/s target).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_events(session, rows)
+    else:
+        session.execute(insert(RunEvent.__table__), rows)  # type: ignore[attr-defined]
     session.execute(update(Run).where(col(Run.id) == run_id).values(event_count=rows[-1]["seq"]))
     session.commit()
+
+
+def _copy_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """COPY `rows` into run_event, in the session's transaction (psycopg 3)."""
+    from psycopg.types.json import Json
+
+    names = [name for name in EVENT_COLUMNS if name in rows[0]]
+    for row in rows:
+        created = row.get("created_at")
+        if created is not None and created.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+    cursor = session.connection().connection.cursor()
+    with cursor.copy(f"COPY run_event ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([Json(row[n]) if n == "data" else row[n] for n in names])
 
 
 def finish_run(
