@@ -10,7 +10,7 @@ accepted invitation leaves them: each holds the other's name, URL and key.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ class Network:
     """Routes requests to the node whose base URL they name."""
 
     clients: dict[str, TestClient] = field(default_factory=dict)
+    after_answer: Callable[[httpx.Request], None] | None = None
 
     def transport(self) -> httpx.MockTransport:
         """A transport for peer clients: into the named node's app, no real sockets."""
@@ -51,6 +52,8 @@ class Network:
             headers=list(request.headers.multi_items()),
             content=request.content,
         )
+        if self.after_answer is not None:
+            self.after_answer(request)
         return httpx.Response(
             answer.status_code, headers=answer.headers.multi_items(), content=answer.content
         )

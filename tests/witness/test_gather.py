@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from federation.witness import Cosignature, CosignatureVerifier
 from federation.witness_api import split_note
+from infracms.audit import store
 from infracms.audit.checkpoint import parse_checkpoint
 from infracms.audit.verifier import WitnessPolicy, verify_export
 from infracms.db import session_scope
@@ -157,3 +158,20 @@ def test_admins_gather_through_the_api(peered: tuple[Node, Node]) -> None:
     (outcome,) = answer.json()
     assert (outcome["peer"], outcome["status"]) == ("b.example", "cosigned")
     assert cosigners(latest_note(node_a), witness_of(node_b)) == ["b.example/witness"]
+
+
+def test_a_checkpoint_removed_while_its_peer_answered_keeps_nothing(
+    peered: tuple[Node, Node],
+) -> None:
+    node_a, _ = peered
+
+    def tamper(request: object) -> None:
+        with session_scope(node_a.engine, write=True) as session:
+            session.execute(delete(store.CHECKPOINTS))
+            session.commit()
+
+    node_a.network.after_answer = tamper
+    (outcome,) = gather_cosignatures(engine=node_a.engine, ctx=node_a.ctx)
+    assert outcome.status == "failed" and outcome.detail.startswith("not kept")
+    with Session(node_a.engine) as session:
+        assert session.exec(select(AuditCosignature)).all() == []

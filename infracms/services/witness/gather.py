@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from federation.errors import FederationError, WitnessRefused
 from federation.witness import Cosignature
 from federation.witness_api import AddCheckpointRequest
 from infracms.audit import store
+from infracms.audit.errors import AuditVerificationError
 from infracms.audit.note import MAX_SIGNATURES, Note, Signature, format_note, parse_note
 from infracms.config import Settings
 from infracms.db import session_scope
@@ -90,7 +92,11 @@ def _witness_one(
     except FederationError as exc:
         log.warning("witness %s could not cosign checkpoint %d: %s", peer.name, latest.size, exc)
         return WitnessOutcome(peer.name, latest.size, "failed", f"{type(exc).__name__}: {exc}")
-    store_cosignatures(engine, peer.name, latest.size, cosignatures)
+    try:
+        store_cosignatures(engine, peer.name, latest.size, cosignatures)
+    except (NoResultFound, AuditVerificationError) as exc:  # the stored checkpoint is gone or bad
+        log.error("checkpoint %d: cosignature of %s not kept: %s", latest.size, peer.name, exc)
+        return WitnessOutcome(peer.name, latest.size, "failed", f"not kept: {exc}")
     return WitnessOutcome(peer.name, latest.size, "cosigned")
 
 
