@@ -5,6 +5,12 @@ register it through the ``infracms.modules`` entry point group (built-in modules
 registered the same way, from ``infracms/plugins.py``). Hooks are called with keyword
 arguments; an implementation may accept fewer arguments than the spec. Hooks that take
 a ``module`` are called for every module: return None for modules that are not yours.
+
+``offering_settings`` and ``offering_credentials`` answer with the first result that is
+not None. A secret field of the settings ``offering_settings`` returns may hold the
+secret itself (a password it generated, say): infracms stores it as a credential of the
+providing organisation and keeps only the reference in the definition's revisions;
+``offering_credentials`` gets the instance's settings with those references resolved.
 """
 
 from __future__ import annotations
@@ -15,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from infracms.modules.contract import Module, ModuleSettings, Offering
+    from infracms.modules.contract import (
+        Module,
+        ModuleSettings,
+        Offering,
+        Plan,
+        ProvidedOffering,
+        ServiceHost,
+    )
     from infracms.modules.targets import DefinitionUse, Target
 
 PROJECT = "infracms"
@@ -46,6 +59,27 @@ def extra_variables(
 @hookspec
 def catalog_offerings(module: type[Module]) -> list[Offering] | None:
     """Return the offerings this module provides to peers, or None."""
+
+
+@hookspec(firstresult=True)
+def offering_settings(
+    module: type[Module],
+    offering: ProvidedOffering,
+    plan: Plan,
+    parameters: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """Return the module settings that provision this plan with these parameters."""
+
+
+@hookspec(firstresult=True)
+def offering_credentials(
+    module: type[Module],
+    offering: ProvidedOffering,
+    plan: Plan,
+    settings: Mapping[str, Any],
+    hosts: list[ServiceHost],
+) -> dict[str, Any] | None:
+    """Return the connection details handed to the requester at bind."""
 
 
 @hookspec

@@ -83,6 +83,31 @@ class Offering:
     kind: str = "service"
 
 
+@dataclass(frozen=True)
+class ProvidedOffering:
+    """One of a module's offerings as an organisation provides it to peers."""
+
+    id: str
+    """The offering's id in the node's catalog, e.g. ``coop-managed-postgresql``."""
+    name: str
+    """Which of the module's offerings (``Offering.name``)."""
+    organisation: str
+    """The providing organisation."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """The provider's base settings for every instance (plain data, secrets as references)."""
+
+
+@dataclass(frozen=True)
+class ServiceHost:
+    """A host of the pool an offering's instances go on."""
+
+    name: str
+    address: str
+    ssh_port: int = 22
+    host_key: str | None = None
+    """The pinned public key (``TYPE BASE64``), for the requester's known_hosts."""
+
+
 class Module:
     """Subclass and set the class attributes; instances are never needed."""
 

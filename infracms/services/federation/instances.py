@@ -2,15 +2,15 @@
 
 ``last_operation`` reports from the instance and its run: awaiting approval, applying,
 succeeded, or failed (declined, or the run failed). A binding hands the requester the
-connection details (the pool's host addresses and generated credentials), sealed at
-rest with a context per binding; they never enter an audit payload. Deprovisioning
-retires the definition and runs what is left on the pool, then ends the instance.
+connection details the module's ``offering_credentials`` hook makes (see
+``service_hooks``), sealed at rest with a context per binding; they never enter an
+audit payload. Deprovisioning retires the definition, deletes the credentials generated
+for the instance and runs what is left on the pool, then ends the instance.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 from datetime import datetime
 from typing import Any
@@ -26,11 +26,9 @@ from infracms.models.base import utcnow
 from infracms.models.definition import Definition
 from infracms.models.federation import (
     InstanceStatus,
-    PublishedOffering,
     ServiceBinding,
     ServiceInstance,
 )
-from infracms.models.host import Host, HostGroupLink
 from infracms.models.organisation import Organisation
 from infracms.models.run import Run, RunStatus
 from infracms.plugins import Plugins
@@ -38,7 +36,7 @@ from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
 from infracms.services.common import organisation_by_name
 from infracms.services.context import Actor, system_actor
-from infracms.services.federation import usage
+from infracms.services.federation import service_hooks, usage
 from infracms.services.federation.broker_errors import ConcurrencyError, Gone, InstanceConflict
 from infracms.services.federation.provisioning import BrokerCaller, cross_reference, subject
 
@@ -117,6 +115,7 @@ def bind(
     caller: BrokerCaller,
     instance_id: str,
     binding_id: str,
+    plugins: Plugins | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """Hand the caller its connection details: (created, credentials)."""
     row = instance_of(session, caller, instance_id)
@@ -131,7 +130,7 @@ def bind(
             raise InstanceConflict(f"binding {binding_id} was deleted")
         return False, _open(keyring, existing)
     binding = ServiceBinding(instance_id=row.id, binding_id=binding_id, sealed="")
-    credentials = _credentials(session, row)
+    credentials = service_hooks.connection_details(session, keyring, plugins or Plugins.load(), row)
     binding.sealed = keyring.seal(canonical_json(credentials).decode(), context=_context(binding))
     session.add(binding)
     audit.record(
@@ -194,6 +193,7 @@ def deprovision(
     row.ended_at, row.run_id = utcnow(), None
     session.add(row)
     usage.end(session, row)
+    service_hooks.forget_secrets(session, caller_system(row), row)
     for binding in session.exec(select(ServiceBinding).where(ServiceBinding.instance_id == row.id)):
         binding.deleted_at, binding.sealed = binding.deleted_at or utcnow(), ""
         session.add(binding)
@@ -290,25 +290,6 @@ def _pool_hosts(session: Session, row: ServiceInstance) -> list[str]:
         return []
     target = definitions.target_of(session, definition)
     return list(definitions._hosts_of(session, org, target))
-
-
-def _credentials(session: Session, row: ServiceInstance) -> dict[str, Any]:
-    publication = session.get(PublishedOffering, row.publication_id)
-    assert publication is not None
-    addresses = session.exec(
-        select(Host.address)
-        .join(HostGroupLink, col(HostGroupLink.host_id) == col(Host.id))
-        .where(HostGroupLink.group_id == publication.group_id)
-        .order_by(col(Host.name))
-    ).all()
-    return {
-        "instance_id": row.instance_id,
-        "offering": row.offering_id,
-        "plan": row.plan_id,
-        "hosts": list(addresses),
-        "username": f"svc_{row.id.hex[:12]}",
-        "password": secrets.token_urlsafe(24),
-    }
 
 
 def _binding(session: Session, row: ServiceInstance, binding_id: str) -> ServiceBinding | None:

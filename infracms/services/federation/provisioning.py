@@ -2,15 +2,18 @@
 
 A request from a peer (signed) or an OSB platform (its credential) lands as a pending
 instance in the organisation that publishes the offering, after its parameters pass
-the plan's JSON Schema and, merged over the offering's base settings, the module's
-settings model. An owner or operator approves or declines it, or the offering's
-policy approves it (listed peers, within their quota of instances). Approval creates a
-definition from the offering's module on the offering's host pool and an apply run.
+the plan's JSON Schema and the settings the module makes of them (its
+``offering_settings`` hook, see ``service_hooks``) pass the module's settings model. An
+owner or operator approves or declines it, or the offering's policy approves it (listed
+peers, within their quota of instances). Approval stores the secrets the module
+generated as credentials and creates a definition from the offering's module on the
+offering's host pool, and an apply run, in one transaction. A module that takes one
+definition a host (not ``multiple``) gets the pool to itself: a request, or its approval,
+is refused while another definition of that module applies to the pool's hosts.
 """
 
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,7 +24,9 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
 from federation.models.osb import InfracmsContext, ProvisionRequest
+from infracms.config import get_settings
 from infracms.errors import Conflict, InfracmsError, NotFound
+from infracms.keys import Keyring, load_keyring
 from infracms.models.base import utcnow
 from infracms.models.federation import (
     ApprovalPolicy,
@@ -36,7 +41,7 @@ from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, organisation_by_name
 from infracms.services.context import Actor, system_actor
-from infracms.services.federation import usage
+from infracms.services.federation import service_hooks, usage
 from infracms.services.federation.broker_errors import (
     AsyncRequired,
     BrokerBadRequest,
@@ -44,7 +49,6 @@ from infracms.services.federation.broker_errors import (
 )
 from infracms.services.federation.catalog import LIVE
 from infracms.services.federation.offerings import plan_of
-from infracms.services.modules import module_or_404
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ def request_instance(
     instance_id: str,
     request: ProvisionRequest,
     accepts_incomplete: bool,
+    keyring: Keyring | None = None,
 ) -> Provisioned:
     """``PUT /v2/service_instances/:id``: record a pending request (or return the same one)."""
     if not accepts_incomplete:
@@ -95,8 +100,11 @@ def request_instance(
         return _same_request(existing, request, parameters)
     context = _context(caller, request)
     check_parameters(plan, parameters)
-    settings_for(plugins, publication, parameters)
+    service_hooks.instance_settings(
+        session, plugins, publication, plan, parameters, prefix="svc-request-"
+    )
     _check_capacity(session, plan)
+    _check_pool(session, plugins, publication)
     instance = ServiceInstance(
         instance_id=instance_id,
         client=caller.label,
@@ -120,18 +128,24 @@ def request_instance(
         payload={**cross_reference(instance), "parameters": parameters, "requester": context},
     )
     commit(session, conflict=f"instance {instance_id} exists already")
-    run_id = _auto_approve(session, plugins, caller, publication, instance)
+    run_id = _auto_approve(session, plugins, caller, publication, instance, keyring)
     return Provisioned(instance, run_id, created=True)
 
 
 def approve(
-    *, session: Session, actor: Actor, plugins: Plugins, organisation: str, instance: uuid.UUID
+    *,
+    session: Session,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    instance: uuid.UUID,
+    keyring: Keyring | None = None,
 ) -> Provisioned:
     """Approve a pending request: create its definition and start the apply run."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.provision_decide, org.id)
     row = pending_in(session, org, instance)
-    run_id = _start(session, actor, plugins, org, row, why="approved")
+    run_id = _start(session, actor, plugins, org, row, why="approved", keyring=keyring)
     return Provisioned(row, run_id, created=False)
 
 
@@ -173,24 +187,6 @@ def check_parameters(plan: dict[str, Any], parameters: dict[str, Any]) -> None:
         raise BrokerBadRequest(f"parameters do not fit plan {plan['id']}: {listed}")
 
 
-def settings_for(
-    plugins: Plugins, publication: PublishedOffering, parameters: dict[str, Any]
-) -> dict[str, Any]:
-    """The module settings of an instance: the offering's base settings, then the parameters."""
-    module = module_or_404(plugins, publication.module)
-    merged = _merge(copy.deepcopy(publication.settings), parameters)
-    try:
-        module.settings.model_validate(merged)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]
-        )
-        raise BrokerBadRequest(
-            f"parameters do not make valid {publication.module} settings: {problems}"
-        ) from exc
-    return merged
-
-
 def pending_in(session: Session, org: Organisation, instance: uuid.UUID) -> ServiceInstance:
     """A pending request of an organisation, or NotFound / Conflict."""
     row = session.get(ServiceInstance, instance)
@@ -227,10 +223,27 @@ def _start(
     row: ServiceInstance,
     *,
     why: str,
+    keyring: Keyring | None,
 ) -> uuid.UUID:
     publication = session.get(PublishedOffering, row.publication_id)
     group = session.get(HostGroup, publication.group_id) if publication else None
     assert publication is not None and group is not None
+    holders = service_hooks.definitions_on_pool(session, plugins, publication)
+    if holders:
+        raise Conflict(
+            f"group {group.name} already has {publication.module} from {', '.join(holders)}; "
+            f"{publication.module} takes one definition a host, so the instance needs the "
+            "pool to itself"
+        )
+    plan = plan_of(publication, row.plan_id) or {"plan": row.plan_id}
+    generated = service_hooks.instance_settings(
+        session,
+        plugins,
+        publication,
+        plan,
+        row.parameters,
+        prefix=service_hooks.credential_prefix(row),
+    )
     name = f"svc-{row.id.hex[:12]}"
     row.status, row.definition = InstanceStatus.provisioning, name
     row.decided_by, row.decided_at = actor.name, utcnow()
@@ -244,6 +257,15 @@ def _start(
         payload={**cross_reference(row), "definition": name, "why": why},
     )
     usage.start(session, row)
+    if generated.secrets:
+        service_hooks.store_secrets(
+            session,
+            keyring or load_keyring(get_settings()),
+            actor,
+            org,
+            generated,
+            why=f"generated for service instance {row.instance_id} ({row.client})",
+        )
     definitions.add_definition(
         session,
         actor,
@@ -253,7 +275,7 @@ def _start(
             "name": name,
             "module": publication.module,
             "target": {"group": group.name},
-            "settings": settings_for(plugins, publication, row.parameters),
+            "settings": generated.settings,
             "description": f"{row.offering_id} for {row.client} ({row.instance_id})"[:500],
             "message": f"service instance {row.instance_id} {why}",
         },
@@ -277,6 +299,7 @@ def _auto_approve(
     caller: BrokerCaller,
     publication: PublishedOffering,
     instance: ServiceInstance,
+    keyring: Keyring | None,
 ) -> uuid.UUID | None:
     if publication.policy is not ApprovalPolicy.auto or caller.kind != "peer":
         return None
@@ -297,7 +320,9 @@ def _auto_approve(
     assert org is not None
     policy = system_actor(f"policy:{publication.offering_id}")
     try:
-        return _start(session, policy, plugins, org, instance, why="approved by policy")
+        return _start(
+            session, policy, plugins, org, instance, why="approved by policy", keyring=keyring
+        )
     except InfracmsError as exc:
         session.rollback()
         audit.record(
@@ -380,10 +405,11 @@ def _check_capacity(session: Session, plan: dict[str, Any]) -> None:
         raise BrokerBadRequest(f"plan {plan['id']} has no capacity left ({capacity} in use)")
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
+def _check_pool(session: Session, plugins: Plugins, publication: PublishedOffering) -> None:
+    """Refuse a request that could not be applied: the module already holds the pool."""
+    holders = service_hooks.definitions_on_pool(session, plugins, publication)
+    if holders:
+        raise BrokerBadRequest(
+            f"service {publication.offering_id} has no room: its hosts already run "
+            f"{publication.module} ({', '.join(holders)})"
+        )
