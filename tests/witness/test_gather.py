@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
+import pytest
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
@@ -15,7 +17,7 @@ from infracms.audit.verifier import WitnessPolicy, verify_export
 from infracms.db import session_scope
 from infracms.models.witness import AuditCosignature, WitnessedLog
 from infracms.services import audit
-from infracms.services.witness import gather_cosignatures
+from infracms.services.witness import beat_job, gather_cosignatures
 from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import ADMIN, audit_size, sign_in
 from tests.witness.nodes import Node, pin
@@ -175,3 +177,12 @@ def test_a_checkpoint_removed_while_its_peer_answered_keeps_nothing(
     assert outcome.status == "failed" and outcome.detail.startswith("not kept")
     with Session(node_a.engine) as session:
         assert session.exec(select(AuditCosignature)).all() == []
+
+
+def test_the_beat_job_logs_a_peer_it_cannot_reach(
+    peered: tuple[Node, Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`infracms beat` reaches peers over the real network, where b.example is nowhere."""
+    node_a, _ = peered
+    beat_job(SimpleNamespace(engine=node_a.engine, settings=node_a.settings))
+    assert "witness b.example: failed PeerUnreachable" in caplog.text

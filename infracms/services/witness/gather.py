@@ -66,11 +66,11 @@ class WitnessOutcome:
 
 def gather_cosignatures(*, engine: Engine, ctx: FederationContext) -> list[WitnessOutcome]:
     """Sign a checkpoint of the whole log if needed, and ask every active peer to cosign it."""
-    latest = audit.sign_checkpoint(engine=engine, settings=ctx.settings)
     with session_scope(engine) as session:
         peers = active_peers(session)
     if not peers:
         return []
+    latest = audit.sign_checkpoint(engine=engine, settings=ctx.settings)
     with ThreadPoolExecutor(min(PARALLEL, len(peers)), "witness") as pool:
         jobs = [pool.submit(_witness_one, engine, ctx, peer, latest) for peer in peers]
         return [job.result() for job in jobs]
