@@ -20,6 +20,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -128,16 +129,16 @@ def _cosign(
     """Record the new size, commit, then answer with this node's cosignature."""
     checkpoint = submission.checkpoint
     if row is None or row.size != checkpoint.size:  # else: the same checkpoint again
+        values: dict[str, Any] = {
+            "size": checkpoint.size,
+            "root": checkpoint.root,
+            "checkpoint": submission.signed,
+            "cosigned_at": ctx.clock(),
+        }
         if row is None:
-            row = WitnessedLog(
-                origin=checkpoint.origin,
-                size=checkpoint.size,
-                root=checkpoint.root,
-                checkpoint=submission.signed,
-                cosigned_at=ctx.clock(),
-            )
-        row.size, row.root, row.checkpoint = checkpoint.size, checkpoint.root, submission.signed
-        row.cosigned_at = ctx.clock()
+            row = WitnessedLog(origin=checkpoint.origin, **values)
+        else:
+            row.sqlmodel_update(values)
         session.add(row)
         try:
             session.commit()
