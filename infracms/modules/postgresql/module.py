@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from infracms.hookspecs import hookimpl
-from infracms.modules.contract import Module, ModuleSettings, Offering, Plan, SecretRef
+from infracms.modules.contract import (
+    Module,
+    ModuleSettings,
+    Offering,
+    Plan,
+    ProvidedOffering,
+    SecretRef,
+    ServiceHost,
+)
 from infracms.modules.fields import Network, Port, refuse_duplicates
 
 IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -179,7 +190,7 @@ class Postgresql(Module):
     role = Path(__file__).parent / "role"
 
 
-def _plan_parameters(max_connections: int) -> dict[str, object]:
+def _plan_parameters() -> dict[str, object]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
@@ -193,25 +204,23 @@ def _plan_parameters(max_connections: int) -> dict[str, object]:
             },
             "allowed_networks": {
                 "type": "array",
-                "items": {"type": "string", "description": "a client network, e.g. 10.0.0.0/24"},
+                "items": {
+                    "type": "string",
+                    "maxLength": 43,
+                    "description": "a client network, e.g. 10.0.0.0/24",
+                },
                 "maxItems": 10,
                 "default": [],
                 "description": "networks that may connect over TLS (empty: the provider's default)",
-            },
-            "connection_limit": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": max_connections,
-                "default": min(20, max_connections),
-                "description": "most connections at once",
             },
         },
     }
 
 
+MANAGED = "managed-postgresql"
 OFFERINGS = (
     Offering(
-        name="managed-postgresql",
+        name=MANAGED,
         title="Managed PostgreSQL database",
         description=(
             "A PostgreSQL 15 database with its own owner role on the provider's servers, "
@@ -221,12 +230,12 @@ OFFERINGS = (
             Plan(
                 name="small",
                 title="Small: 5 GB, up to 20 connections",
-                parameters=_plan_parameters(20),
+                parameters=_plan_parameters(),
             ),
             Plan(
                 name="large",
                 title="Large: 50 GB, up to 100 connections",
-                parameters=_plan_parameters(100),
+                parameters=_plan_parameters(),
             ),
         ),
     ),
@@ -245,3 +254,67 @@ def catalog_offerings(module: type[Module]) -> list[Offering] | None:
     if module.name != Postgresql.name:
         return None
     return list(OFFERINGS)
+
+
+@hookimpl
+def offering_settings(
+    module: type[Module], offering: ProvidedOffering, parameters: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """A database and its owner role (a new password) over the provider's base settings."""
+    if module.name != Postgresql.name or offering.name != MANAGED:
+        return None
+    settings = dict(offering.settings)
+    name = str(parameters["database"])
+    roles, databases = list(settings.get("roles", [])), list(settings.get("databases", []))
+    if name in {r.get("name") for r in roles} | {d.get("name") for d in databases}:
+        raise ValueError(f"database {name!r} is taken on this server")
+    roles.append({"name": name, "password": secrets.token_urlsafe(24), "login": True})
+    databases.append({"name": name, "owner": name})
+    networks = list(parameters.get("allowed_networks") or [])
+    rules = [
+        {"type": "hostssl", "database": name, "user": name, "address": network}
+        for network in networks
+    ]
+    if networks and "listen_addresses" not in settings:
+        settings["listen_addresses"] = ["*"]
+    return settings | {
+        "roles": roles,
+        "databases": databases,
+        "hba": rules + list(settings.get("hba", [])),
+    }
+
+
+@hookimpl
+def offering_credentials(
+    module: type[Module],
+    offering: ProvidedOffering,
+    settings: Mapping[str, Any],
+    hosts: list[ServiceHost],
+) -> dict[str, Any] | None:
+    """Where the database is and how to log in: host, port, database, user, password."""
+    if module.name != Postgresql.name or offering.name != MANAGED:
+        return None
+    if not settings.get("databases") or not hosts:
+        raise ValueError("the instance has no database or no host")
+    database = settings["databases"][-1]  # offering_settings adds the instance's last
+    role = next(r for r in settings["roles"] if r["name"] == database["owner"])
+    host, port, password = hosts[0].address, int(settings.get("port", 5432)), role["password"]
+    if not isinstance(password, str):
+        raise ValueError(f"the password of role {role['name']} is not available")
+    return {
+        "host": host,
+        "hosts": [h.address for h in hosts],
+        "port": port,
+        "database": database["name"],
+        "user": role["name"],
+        "password": password,
+        "sslmode": "require",
+        "uri": (
+            f"postgresql://{role['name']}:{quote(password, safe='')}@{_uri_host(host)}:{port}"
+            f"/{database['name']}?sslmode=require"
+        ),
+    }
+
+
+def _uri_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
