@@ -3,18 +3,43 @@
 Backs up some paths to a restic repository on a systemd timer, then forgets snapshots
 beyond the retention policy and prunes. The repository password is a secret reference;
 it lands on the host only in a root-only file.
+
+A host can also keep restic repositories for others (``serve``): each is an account
+``restic-NAME`` that logs in with one SSH key, for SFTP only, jailed (chroot) in
+``/srv/restic/NAME``, with the repository in ``/srv/restic/NAME/repo``. That is what
+the `offsite-backup` offering provisions: the requester's restic encrypts before
+anything leaves its host, so the provider never holds the repository's password.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from infracms.hookspecs import hookimpl
-from infracms.modules.contract import Module, ModuleSettings, Offering, Plan, SecretRef
+from infracms.modules.contract import (
+    Module,
+    ModuleSettings,
+    Offering,
+    Plan,
+    ProvidedOffering,
+    SecretRef,
+    ServiceHost,
+)
 from infracms.modules.fields import AbsolutePath, refuse_duplicates
 
 # restic backends reachable from a Debian host without extra configuration files.
@@ -24,7 +49,11 @@ REPOSITORY_RE = re.compile(r"^(/|sftp:|rest:https?://|s3:|b2:|azure:|gs:|swift:)
 CALENDAR_RE = re.compile(r"^[A-Za-z0-9 *:,./~-]{1,100}$")
 EXCLUDE_RE = re.compile(r"^[^\n\r\x00]{1,500}$")
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9]{8,128}$")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# A served repository's name: its account, restic-NAME, must fit Linux's 32 characters.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,24}$")
+KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa")
+KEY_RE = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$")
+SERVE_ROOT = "/srv/restic"
 
 
 def _repository(value: str) -> str:
@@ -35,6 +64,30 @@ def _repository(value: str) -> str:
             "(no spaces, quotes, backslashes or '$')"
         )
     return value
+
+
+def _served_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError("expected 1-25 of a-z, 0-9 and '-', starting with a letter or digit")
+    return value
+
+
+def _public_key(value: str) -> str:
+    """One OpenSSH public key line, its data of the type it names; the comment dropped."""
+    words = value.split()
+    if not KEY_RE.match(value) or len(words) < 2:
+        raise ValueError(
+            f"expected an OpenSSH public key 'TYPE BASE64 [comment]', TYPE one of "
+            f"{', '.join(KEY_TYPES)}"
+        )
+    try:
+        blob = base64.b64decode(words[1], validate=True)
+    except binascii.Error as exc:
+        raise ValueError("the key data is not base64") from exc
+    kind = words[0].encode()
+    if blob[:4] != len(kind).to_bytes(4, "big") or blob[4 : 4 + len(kind)] != kind:
+        raise ValueError(f"the key data is not a {words[0]} key")
+    return f"{words[0]} {words[1]}"
 
 
 def _key_id(value: str) -> str:
@@ -55,13 +108,30 @@ def _exclude(value: str) -> str:
     return value
 
 
+class ServedRepository(BaseModel):
+    """A restic repository this host keeps for someone else, reached over SFTP."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+
+    name: Annotated[str, AfterValidator(_served_name)] = Field(
+        description="its name: the account is restic-NAME, the directory /srv/restic/NAME"
+    )
+    ssh_public_key: Annotated[str, AfterValidator(_public_key)] = Field(
+        description="the one key that may log in (OpenSSH public key)"
+    )
+
+
 class BackupSettings(ModuleSettings):
     """Settings of the `backup` module."""
 
-    repository: Annotated[str, AfterValidator(_repository)] = Field(
-        description="restic repository, e.g. sftp:backup@store.example:/srv/restic/web1"
+    repository: Annotated[str, AfterValidator(_repository)] | None = Field(
+        default=None,
+        description="restic repository to back this host up to, e.g. "
+        "sftp:backup@store.example:/srv/restic/web1 (none: no backup of this host)",
     )
-    password: SecretRef = Field(description="the repository's encryption password")
+    password: SecretRef | None = Field(
+        default=None, description="the repository's encryption password"
+    )
     s3_access_key_id: Annotated[str, AfterValidator(_key_id)] | None = Field(
         default=None, description="for s3: repositories, the access key id"
     )
@@ -93,6 +163,12 @@ class BackupSettings(ModuleSettings):
     initialise: bool = Field(
         default=True, description="create the repository when it does not exist yet"
     )
+    serve: list[ServedRepository] = Field(
+        default_factory=list,
+        max_length=500,
+        description="restic repositories this host keeps for others, each reached over SFTP "
+        "with its own key",
+    )
 
     @field_validator("paths", "exclude")
     @classmethod
@@ -107,6 +183,22 @@ class BackupSettings(ModuleSettings):
         if key_id is not ... and (value is None) != (key_id is None):
             raise ValueError("give both s3_access_key_id and s3_secret_access_key, or neither")
         return value
+
+    @field_validator("serve")
+    @classmethod
+    def _unique_served(cls, value: list[ServedRepository]) -> list[ServedRepository]:
+        refuse_duplicates((repository.name for repository in value), "repository names")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> BackupSettings:
+        if (self.repository is None) != (self.password is None):
+            raise ValueError("give repository and password together")
+        if self.repository is None and not self.serve:
+            raise ValueError(
+                "give a repository (back up this host) or serve (keep repositories for others)"
+            )
+        return self
 
     @field_validator("keep_yearly")
     @classmethod
@@ -141,26 +233,23 @@ def _plan_parameters(quota_gb: int) -> dict[str, object]:
             "name": {
                 "type": "string",
                 "pattern": NAME_RE.pattern,
-                "description": "a name for the repository, unique within the requesting node",
+                "description": "a name for the repository (its account is restic-NAME)",
             },
             "ssh_public_key": {
                 "type": "string",
-                "pattern": "^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$",
+                "pattern": KEY_RE.pattern,
+                "maxLength": 4096,
                 "description": "the key the backed-up host uses to reach the repository (SFTP)",
-            },
-            "append_only": {
-                "type": "boolean",
-                "default": True,
-                "description": "the client may add snapshots but not delete them",
             },
             "quota_gb": {"const": quota_gb, "description": "storage included in the plan"},
         },
     }
 
 
+OFFSITE = "offsite-backup"
 OFFERINGS = (
     Offering(
-        name="offsite-backup",
+        name=OFFSITE,
         title="Offsite backup repository",
         description=(
             "Storage for a restic repository on the provider's hosts, reached over SFTP "
@@ -187,3 +276,54 @@ def catalog_offerings(module: type[Module]) -> list[Offering] | None:
     if module.name != Backup.name:
         return None
     return list(OFFERINGS)
+
+
+@hookimpl
+def offering_settings(
+    module: type[Module], offering: ProvidedOffering, parameters: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """A served repository for the requester's key, over the provider's base settings."""
+    if module.name != Backup.name or offering.name != OFFSITE:
+        return None
+    settings = dict(offering.settings)
+    served = list(settings.get("serve", []))
+    name = str(parameters["name"])
+    if any(repository.get("name") == name for repository in served):
+        raise ValueError(f"repository {name!r} is taken on this host")
+    served.append({"name": name, "ssh_public_key": str(parameters["ssh_public_key"])})
+    return settings | {"serve": served}
+
+
+@hookimpl
+def offering_credentials(
+    module: type[Module],
+    offering: ProvidedOffering,
+    settings: Mapping[str, Any],
+    hosts: list[ServiceHost],
+) -> dict[str, Any] | None:
+    """The repository's restic URL, its account, and the host key to pin (no password:
+    the requester's SSH key logs in, and its own restic password encrypts)."""
+    if module.name != Backup.name or offering.name != OFFSITE:
+        return None
+    if not settings.get("serve") or not hosts:
+        raise ValueError("the instance has no served repository or no host")
+    served, host = settings["serve"][-1], hosts[0]  # offering_settings adds the instance's last
+    user = f"restic-{served['name']}"
+    where = host.address if host.ssh_port == 22 else f"[{host.address}]:{host.ssh_port}"
+    return {
+        "repository": _sftp_url(user, host.address, host.ssh_port),
+        "host": host.address,
+        "port": host.ssh_port,
+        "username": user,
+        "path": "/repo",
+        "ssh_public_key": served["ssh_public_key"],
+        "known_hosts": f"{where} {host.host_key}" if host.host_key else None,
+    }
+
+
+def _sftp_url(user: str, address: str, port: int) -> str:
+    """restic's SFTP repository URL; the account is jailed in its directory, so /repo."""
+    if port == 22 and ":" not in address:
+        return f"sftp:{user}@{address}:/repo"
+    host = f"[{address}]" if ":" in address else address
+    return f"sftp://{user}@{host}:{port}//repo"
