@@ -1,0 +1,61 @@
+"""A second apply changes nothing; a plan after a settings change shows what would
+change (tasks and diffs) and changes nothing on the host."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.node import assert_succeeded, changed_tasks, on_host
+from tests.integration.world import (
+    PLAN_PORT,
+    PLAN_SERVER_NAME,
+    PLAN_STAMP,
+    PLAN_TIMEZONE,
+    Applied,
+    World,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_a_second_apply_changes_nothing(world: World, second_apply: Applied) -> None:
+    run = world.node.run(second_apply.run_id)
+    assert_succeeded(world.node, run)
+    assert sorted(run.recap) == ["vpn1", "web1"], run.recap
+    for host, counts in run.recap.items():
+        changed = changed_tasks(world.node.events(run.id), host)
+        assert counts.get("changed", 0) == 0, f"{host} changed again: {counts}; tasks {changed}"
+        assert counts.get("ok", 0) > 0, run.recap
+
+
+def test_a_plan_shows_what_would_change_and_changes_nothing(
+    world: World, plan_run: Applied
+) -> None:
+    node, web = world.node, world.web
+    run = node.run(plan_run.run_id)
+    assert_succeeded(node, run)
+    assert run.kind == "plan"
+    revisions = {d["name"]: d["revision"] for d in run.definitions}
+    assert revisions["base-web1"] == 2 and revisions["site-www"] == 2, revisions
+    assert run.recap["web1"].get("changed", 0) > 0, run.recap
+    assert run.recap["vpn1"].get("changed", 0) == 0, run.recap
+    events = node.events(run.id)
+    would = changed_tasks(events, "web1")
+    for task in (
+        "Name the time zone in /etc/timezone",
+        "Point /etc/localtime at the time zone",
+        "Write the rule set, checked by nft -c before it replaces the old one",
+        "Write the sites, each checked by nginx -t before it replaces the old one",
+    ):
+        assert task in would, f"the plan does not show {task!r}; it shows {would}"
+    diffs = str([e.data.get("diff") for e in events if e.host == "web1" and e.data.get("diff")])
+    for text in (PLAN_TIMEZONE, f"{PLAN_PORT}", PLAN_SERVER_NAME):
+        assert text in diffs, f"no diff shows {text!r}"
+    # nothing on the host changed: the old settings are in place, no file is newer (but
+    # what the servers keep while the plan reads them: restic's locks, PostgreSQL's data)
+    assert on_host(web, "cat /etc/timezone") == "Europe/Berlin\n"
+    assert str(PLAN_PORT) not in on_host(web, "nft list ruleset")
+    site = on_host(web, "cat /etc/nginx/sites-available/infracms-www.conf")
+    assert PLAN_SERVER_NAME not in site, site
+    touched = on_host(web, f"find /etc /home /root /usr /srv/www -newer {PLAN_STAMP} -print")
+    assert touched == "", f"the plan touched files on the host:\n{touched}"
