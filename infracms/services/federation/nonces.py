@@ -35,9 +35,10 @@ class DatabaseNonceStore:
             dialect.insert(PeerNonce)
             .values(key_id=key_id, nonce=nonce, expires_at=expires_at)
             .on_conflict_do_nothing(index_elements=["key_id", "nonce"])
+            .returning(col(PeerNonce.nonce))  # rowcount is -1 here on psycopg: ask for the row
         )
         with self._engine.begin() as connection:
-            inserted = connection.execute(statement).rowcount == 1
+            inserted = connection.execute(statement).first() is not None
             if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
                 self._pruned_at = time.monotonic()
                 connection.execute(_expired())
