@@ -19,6 +19,7 @@ from infracms.api.deps import ActorDep, PluginsDep, SessionDep
 from infracms.models.run import RunCreate, RunEventPublic, RunPublic
 from infracms.runs.execute import RunContext
 from infracms.runs.executors import make_executor
+from infracms.runs.scheduler import JobContext, Scheduler, node_jobs
 from infracms.services import runs
 from infracms.services.context import Actor
 
@@ -185,15 +186,25 @@ def install_executor(app: FastAPI) -> None:
     context = RunContext(settings=settings, engine=app.state.engine, plugins=app.state.plugins)
     executor = make_executor(context)
     app.state.executor = executor
+    # without a broker there is no `infracms beat`: the server runs the periodic jobs
+    scheduler = (
+        None
+        if settings.broker_url
+        else Scheduler(JobContext(settings, app.state.engine), node_jobs())
+    )
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
         await run_in_threadpool(executor.start)
+        if scheduler is not None:
+            scheduler.start()
         try:
             async with inner(application) as state:
                 yield state
         finally:
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.stop)
             await run_in_threadpool(executor.shutdown)
 
     app.router.lifespan_context = lifespan
