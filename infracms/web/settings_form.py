@@ -11,7 +11,8 @@ service's errors, keyed so, land beside it:
 - anything else (mappings, lists of mappings): a YAML or JSON textarea.
 
 Values go to the service as typed; the module's settings model converts and checks them
-(``settings_values.py`` reads and shows them).
+(``settings_values.py`` reads and shows them). A plan's parameters use the same fields
+with another prefix (``parameters_form.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ACRONYMS = {
     "ssh": "SSH", "ip": "IP", "ips": "IPs", "tls": "TLS", "hsts": "HSTS", "mtu": "MTU",
     "s3": "S3", "http": "HTTP", "https": "HTTPS", "id": "ID", "kex": "KEX", "macs": "MACs",
     "x11": "X11", "tcp": "TCP", "udp": "UDP", "pam": "PAM", "dns": "DNS", "url": "URL",
-    "hba": "HBA",
+    "hba": "HBA", "gb": "GB", "mb": "MB", "tb": "TB", "php": "PHP", "uri": "URI",
 }  # fmt: skip
 
 
@@ -43,11 +44,12 @@ class SettingField:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    prefix: str = PREFIX
 
     @property
     def form_name(self) -> str:
         """The name of the form field (and of the service's errors about it)."""
-        return PREFIX + self.name
+        return self.prefix + self.name
 
     @property
     def ref_name(self) -> str:
@@ -55,18 +57,25 @@ class SettingField:
         return self.form_name + REF_SUFFIX
 
 
-def fields_of(schema: dict[str, Any], secret_fields: frozenset[str]) -> list[SettingField]:
-    """The form's fields, in the schema's order."""
+def fields_of(
+    schema: dict[str, Any], secret_fields: frozenset[str], prefix: str = PREFIX
+) -> list[SettingField]:
+    """The form's fields, in the schema's order, named `prefix` + property."""
     required = set(schema.get("required", []))
     defs = schema.get("$defs", {})
     return [
-        _field(name, prop, name in required, name in secret_fields, defs)
+        _field(name, prop, name in required, name in secret_fields, defs, prefix)
         for name, prop in schema.get("properties", {}).items()
     ]
 
 
 def _field(
-    name: str, prop: dict[str, Any], required: bool, secret: bool, defs: dict[str, Any]
+    name: str,
+    prop: dict[str, Any],
+    required: bool,
+    secret: bool,
+    defs: dict[str, Any],
+    prefix: str,
 ) -> SettingField:
     inner, nullable = _unwrap(prop, defs)
     kind = "secret" if secret or _is_reference(inner) else _kind(inner, defs)
@@ -80,6 +89,7 @@ def _field(
         choices=tuple(str(choice) for choice in inner.get("enum", ())),
         minimum=inner.get("minimum"),
         maximum=inner.get("maximum"),
+        prefix=prefix,
     )
 
 
