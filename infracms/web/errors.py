@@ -2,6 +2,8 @@
 
 A form whose values a service refuses (InvalidInput, Conflict) is shown again with
 the user's values, a summary and each message beside its field: `submit` does that.
+So is a form whose action a peer node refused or did not answer (FederationError):
+nothing was changed here, and the page says what the peer said.
 Everything else becomes a page, for HTML requests only: a signed-out browser is sent
 to /login, PermissionDenied is a 403 page, NotFound a 404 page. Paths under /api/
 keep the problem+json responses of ``api/problems.py``: its handlers are called for them.
@@ -20,6 +22,7 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from federation.errors import FederationError, PeerRequestError
 from infracms.errors import AuthenticationFailed, Conflict, InfracmsError, InvalidInput
 from infracms.web.session import login_url
 from infracms.web.templating import render
@@ -48,6 +51,13 @@ class FormProblem:
         summary = FIELDS_SUMMARY if exc.detail in GENERIC_DETAILS and errors else exc.detail
         return cls(summary=summary, status=exc.status, errors=errors)
 
+    @classmethod
+    def of_peer(cls, exc: FederationError) -> FormProblem:
+        """A peer that refused, failed to answer, or sent what does not verify."""
+        if isinstance(exc, PeerRequestError):
+            return cls(summary=f"the peer did not do it: {exc}", status=502)
+        return cls(summary=f"{exc}", status=422)
+
 
 def submit(
     session: Session,
@@ -65,6 +75,9 @@ def submit(
     except FORM_ERRORS as exc:
         session.rollback()  # nothing the refused action flushed may show on the page
         return on_error(problem_of(exc))
+    except FederationError as exc:
+        session.rollback()
+        return on_error(FormProblem.of_peer(exc))
 
 
 def redirect(url: str) -> RedirectResponse:

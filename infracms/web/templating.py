@@ -36,7 +36,9 @@ NAV: list[NavItem] = [
     NavItem("Modules", "/modules", "modules"),
     NavItem("Definitions", "/definitions", "definitions"),
     NavItem("Runs", "/runs", "runs"),
+    NavItem("Catalog", "/catalog", "catalog"),
     NavItem("Audit", "/audit", "audit"),
+    NavItem("Peers", "/peers", "peers", admin_only=True),  # with usage, on a tab
     NavItem("Users", "/users", "users", admin_only=True),
     NavItem("API tokens", "/tokens", "tokens"),
 ]
@@ -66,6 +68,17 @@ NOTICES = {
     "rolled-back": "Rolled back: the old settings are published as a new revision.",
     "definition-retired": "Definition retired: it is no longer applied. Its history stays.",
     "run-cancelling": "Cancellation asked: the run stops at its next step.",
+    "peer-accepted": "Invitation accepted: the nodes are peers. Sync catalogs for its offerings.",
+    "peer-suspended": "Peer suspended: its requests are refused until it is resumed.",
+    "peer-active": "Peer resumed: its requests are accepted again.",
+    "peer-revoked": "Peer revoked: its keys are removed for good.",
+    "offering-published": "Offering published: peers see it at their next catalog sync.",
+    "offering-withdrawn": "Offering withdrawn: its instances stay until they are deprovisioned.",
+    "request-approved": "Request approved: the run that provisions it has started.",
+    "request-declined": "Request declined: the requester is told so.",
+    "service-requested": "Service requested: the provider decides, then provisions it.",
+    "service-refreshed": "Status asked of the provider.",
+    "service-deprovisioning": "Deprovisioning asked: the provider removes the service.",
 }
 
 
@@ -82,6 +95,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["sentence"] = _sentence
     env.filters["compact"] = compact
     env.filters["plain"] = plain
+    env.filters["price"] = price
     return Jinja2Templates(env=env)
 
 
@@ -90,6 +104,17 @@ def compact(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def price(value: dict[str, Any] | None) -> str:
+    """A catalog plan's price in words: ``4.50 EUR a month``, ``free``, or ``—``."""
+    if not value:
+        return "—"
+    if float(value.get("amount", 0)) == 0:
+        return "free"
+    unit = value.get("unit", "")
+    per = {"once": "once", "hour": "an hour"}.get(unit, f"a {unit}")
+    return f"{value.get('amount')} {value.get('currency', '')} {per}"
 
 
 def plain(value: str) -> str:

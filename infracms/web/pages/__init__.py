@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from infracms.web.pages import (
     audit,
+    catalog,
     credentials,
     definition_form,
     definitions,
@@ -15,10 +16,15 @@ from infracms.web.pages import (
     login,
     members,
     modules,
+    offerings,
     orgs,
+    peers,
+    provision_requests,
     run,
     runs,
+    services,
     tokens,
+    usage,
     users,
 )
 
@@ -42,6 +48,12 @@ def build_router() -> APIRouter:
         runs,
         run,
         audit,
+        catalog,
+        peers,
+        offerings,
+        provision_requests,
+        services,
+        usage,
     ):
         router.include_router(module.router)
     return router
