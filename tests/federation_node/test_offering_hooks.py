@@ -29,7 +29,7 @@ from infracms.plugins import Plugins
 from infracms.services import inventory, modules, organisations, runs
 from infracms.services.context import system_actor
 from infracms.services.credentials import reveal
-from infracms.services.federation import instances, offerings, provisioning, service_hooks
+from infracms.services.federation import instances, offerings, provisioning, service_secrets
 from infracms.services.federation.broker_errors import BrokerBadRequest
 from infracms.services.federation.provisioning import BrokerCaller
 
@@ -167,7 +167,7 @@ def test_postgresql_instance_gets_a_sealed_generated_password(
         offering_id,
         {"database": "app", "allowed_networks": ["10.0.0.0/24"]},
     )
-    prefix = service_hooks.credential_prefix(row)
+    prefix = service_secrets.credential_prefix(row)
     with session_scope(provider) as session:
         stored = published_settings(session, f"svc-{row.id.hex[:12]}")
         [credential] = session.exec(
@@ -217,7 +217,7 @@ def test_deprovision_deletes_the_generated_credentials(
     with session_scope(provider) as session:
         left = session.exec(
             select(Credential.name).where(
-                col(Credential.name).startswith(service_hooks.credential_prefix(row))
+                col(Credential.name).startswith(service_secrets.credential_prefix(row))
             )
         ).all()
         actions = [a for a in session.exec(select(AuditEntry.action)).all()]
@@ -310,7 +310,7 @@ def test_postgresql_settings_keep_the_providers_base(plugins: Plugins) -> None:
     assert [r["address"] for r in made["hba"]] == ["10.1.0.0/24", "10.9.0.0/16"]
     password = made["roles"][1]["password"]
     assert isinstance(password, str) and len(password) >= 32
-    generated = service_hooks._take_secrets(Postgresql, made, "svc-x-")
+    generated = service_secrets.take_secrets(Postgresql, made, "svc-x-")
     assert generated.secrets == {"svc-x-1": password}
     assert password not in repr(generated)
     PostgresqlSettings.model_validate(generated.settings)

@@ -36,7 +36,7 @@ from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
 from infracms.services.common import organisation_by_name
 from infracms.services.context import Actor, system_actor
-from infracms.services.federation import service_hooks, usage
+from infracms.services.federation import service_hooks, service_secrets, usage
 from infracms.services.federation.broker_errors import ConcurrencyError, Gone, InstanceConflict
 from infracms.services.federation.provisioning import BrokerCaller, cross_reference, subject
 
@@ -82,7 +82,8 @@ def instance_of(session: Session, caller: BrokerCaller, instance_id: str) -> Ser
 
 
 def last_operation(session: Session, row: ServiceInstance, node: str) -> LastOperationResponse:
-    """What ``GET .../last_operation`` answers for an instance."""
+    """What ``GET .../last_operation`` answers for an instance (ending it once removed)."""
+    _settle(session, row)
     state, description = progress(session, row, node)
     return LastOperationResponse(state=state, description=description)
 
@@ -193,7 +194,7 @@ def deprovision(
     row.ended_at, row.run_id = utcnow(), None
     session.add(row)
     usage.end(session, row)
-    service_hooks.forget_secrets(session, caller_system(row), row)
+    service_secrets.forget_secrets(session, caller_system(row), row)
     for binding in session.exec(select(ServiceBinding).where(ServiceBinding.instance_id == row.id)):
         binding.deleted_at, binding.sealed = binding.deleted_at or utcnow(), ""
         session.add(binding)
@@ -257,6 +258,15 @@ def caller_system(row: ServiceInstance) -> Actor:
     return system_actor(f"broker:{row.client}")
 
 
+def _settle(session: Session, row: ServiceInstance) -> None:
+    """A deprovisioning instance whose removal run succeeded has ended."""
+    run = session.get(Run, row.run_id) if row.run_id else None
+    if row.status is InstanceStatus.deprovisioning and run and run.status is RunStatus.succeeded:
+        row.status = InstanceStatus.ended
+        session.add(row)
+        session.commit()
+
+
 def _removal_run(
     session: Session, plugins: Plugins, row: ServiceInstance, org_name: str
 ) -> uuid.UUID | None:
@@ -272,7 +282,10 @@ def _removal_run(
         )
     except InfracmsError:
         session.rollback()
-        return None  # nothing left to apply there
+        row.status = InstanceStatus.ended  # nothing left to apply there: nothing to wait for
+        session.add(row)
+        session.commit()
+        return None
     row.run_id = run.id
     session.add(row)
     session.commit()

@@ -41,7 +41,7 @@ from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, organisation_by_name
 from infracms.services.context import Actor, system_actor
-from infracms.services.federation import service_hooks, usage
+from infracms.services.federation import service_hooks, service_secrets, usage
 from infracms.services.federation.broker_errors import (
     AsyncRequired,
     BrokerBadRequest,
@@ -242,7 +242,7 @@ def _start(
         publication,
         plan,
         row.parameters,
-        prefix=service_hooks.credential_prefix(row),
+        prefix=service_secrets.credential_prefix(row),
     )
     name = f"svc-{row.id.hex[:12]}"
     row.status, row.definition = InstanceStatus.provisioning, name
@@ -258,7 +258,7 @@ def _start(
     )
     usage.start(session, row)
     if generated.secrets:
-        service_hooks.store_secrets(
+        service_secrets.store_secrets(
             session,
             keyring or load_keyring(get_settings()),
             actor,

@@ -3,10 +3,9 @@
 ``instance_settings`` asks the module's ``offering_settings`` hook for the settings that
 provision a plan with the requester's parameters; for a module without the hook, the
 offering's base settings with the parameters merged over them. A secret the module put
-in plain in a secret field (a password it generated) is taken out and replaced by a
-reference to a credential ``svc-<instance>-<n>`` of the providing organisation, which
-``store_secrets`` creates, sealed, in the approval's transaction: a definition's
-revisions never hold the secret. ``connection_details`` asks ``offering_credentials``
+in plain in a secret field (a password it generated) becomes a reference to a
+credential (``service_secrets``): a definition's revisions never hold the secret.
+``connection_details`` asks ``offering_credentials``
 what the requester gets at bind, with the instance's credentials resolved; a module
 without the hook hands over where the instance runs, and nothing secret.
 """
@@ -14,44 +13,23 @@ without the hook hands over where the instance runs, and nothing secret.
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from infracms.keys import Keyring
-from infracms.models.credential import Credential, CredentialKind
-from infracms.models.definition import Definition, Revision, TargetRef
+from infracms.models.definition import Definition, TargetRef
 from infracms.models.federation import PublishedOffering, ServiceInstance
 from infracms.models.host import Host, HostGroup
 from infracms.models.organisation import Organisation
 from infracms.modules.contract import Module, Plan, ProvidedOffering, ServiceHost
 from infracms.plugins import Plugins
-from infracms.services import audit, definitions
-from infracms.services.common import snapshot
-from infracms.services.context import Actor
-from infracms.services.credentials import FIELDS, reveal, sealing_context
+from infracms.services import definitions
+from infracms.services.federation import service_secrets
 from infracms.services.federation.broker_errors import BrokerBadRequest
 from infracms.services.federation.offerings import module_offerings
 from infracms.services.modules import module_or_404
-
-PATH_TOKEN = re.compile(r"\[\]|[^.\[\]]+")
-
-
-@dataclass(frozen=True)
-class InstanceSettings:
-    """An instance's settings (secrets as references) and the secrets generated for them."""
-
-    settings: dict[str, Any]
-    secrets: dict[str, str] = field(default_factory=dict, repr=False)
-
-
-def credential_prefix(instance: ServiceInstance) -> str:
-    """The names of an instance's generated credentials start with this."""
-    return f"svc-{instance.id.hex[:12]}-"
 
 
 def provided(session: Session, publication: PublishedOffering) -> ProvidedOffering:
@@ -87,7 +65,7 @@ def instance_settings(
     parameters: dict[str, Any],
     *,
     prefix: str,
-) -> InstanceSettings:
+) -> service_secrets.InstanceSettings:
     """The settings that provision `plan` with `parameters`, checked by the module's model."""
     module = module_or_404(plugins, publication.module)
     offering = provided(session, publication)
@@ -102,53 +80,9 @@ def instance_settings(
         raise BrokerBadRequest(f"parameters refused by {module.name}: {exc}") from exc
     if answer is None:
         answer = _merge(copy.deepcopy(publication.settings), parameters)
-    generated = _take_secrets(module, copy.deepcopy(answer), prefix)
+    generated = service_secrets.take_secrets(module, copy.deepcopy(answer), prefix)
     _validate(module, generated.settings)
     return generated
-
-
-def store_secrets(
-    session: Session,
-    keyring: Keyring,
-    actor: Actor,
-    organisation: Organisation,
-    generated: InstanceSettings,
-    why: str,
-) -> None:
-    """Create the generated secrets as sealed credentials (added to the session, audited)."""
-    for name, secret in generated.secrets.items():
-        credential = Credential(
-            name=name,
-            kind=CredentialKind.password,
-            description=why[:500],
-            organisation_id=organisation.id,
-            ciphertext="",
-        )
-        credential.ciphertext = keyring.seal(secret, context=sealing_context(credential))
-        session.add(credential)
-        audit.record(
-            session,
-            actor=actor,
-            action="credential.create",
-            subject=f"credential:{organisation.name}/{name}",
-            organisation_id=organisation.id,
-            payload={"after": snapshot(credential, FIELDS)},
-        )
-
-
-def forget_secrets(session: Session, actor: Actor, row: ServiceInstance) -> None:
-    """Delete the credentials generated for an instance that ended (audited)."""
-    org = session.get(Organisation, row.organisation_id)
-    for credential in _generated(session, row):
-        audit.record(
-            session,
-            actor=actor,
-            action="credential.delete",
-            subject=f"credential:{org.name if org else '?'}/{credential.name}",
-            organisation_id=row.organisation_id,
-            payload={"before": snapshot(credential, FIELDS)},
-        )
-        session.delete(credential)
 
 
 def connection_details(
@@ -163,7 +97,7 @@ def connection_details(
         module=module_or_404(plugins, publication.module),
         offering=provided(session, publication),
         plan=declared_plan(plugins, publication, plan),
-        settings=_resolved(session, keyring, row),
+        settings=service_secrets.resolved_settings(session, keyring, row),
         hosts=hosts,
     )
     details: dict[str, Any] = dict(answer or {"hosts": [host.address for host in hosts]})
@@ -210,37 +144,6 @@ def definitions_on_pool(
     )
 
 
-def _take_secrets(module: type[Module], settings: dict[str, Any], prefix: str) -> InstanceSettings:
-    secrets: dict[str, str] = {}
-
-    def reference(secret: str) -> dict[str, str]:
-        name = next((n for n, s in secrets.items() if s == secret), None)
-        if name is None:
-            name = f"{prefix}{len(secrets) + 1}"
-            secrets[name] = secret
-        return {"$credential": name}
-
-    for path in sorted(module.secret_fields()):
-        _replace(settings, PATH_TOKEN.findall(path), reference)
-    return InstanceSettings(settings=settings, secrets=secrets)
-
-
-def _replace(value: Any, tokens: list[str], reference: Callable[[str], dict[str, str]]) -> Any:
-    """`value` with the plain strings at the path `tokens` replaced by references."""
-    if not tokens:
-        return reference(value) if isinstance(value, str) and value else value
-    head, rest = tokens[0], tokens[1:]
-    if head == "[]":
-        return (
-            [_replace(item, rest, reference) for item in value]
-            if isinstance(value, list)
-            else value
-        )
-    if isinstance(value, dict) and head in value:
-        value[head] = _replace(value[head], rest, reference)
-    return value
-
-
 def _validate(module: type[Module], settings: dict[str, Any]) -> None:
     try:
         module.settings.model_validate(settings)
@@ -251,49 +154,6 @@ def _validate(module: type[Module], settings: dict[str, Any]) -> None:
         raise BrokerBadRequest(
             f"parameters do not make valid {module.name} settings: {problems}"
         ) from exc
-
-
-def _generated(session: Session, row: ServiceInstance) -> list[Credential]:
-    return list(
-        session.exec(
-            select(Credential).where(
-                Credential.organisation_id == row.organisation_id,
-                col(Credential.name).startswith(credential_prefix(row)),
-            )
-        ).all()
-    )
-
-
-def _resolved(session: Session, keyring: Keyring, row: ServiceInstance) -> dict[str, Any]:
-    """The instance's published settings, its own credentials resolved (no other secret)."""
-    definition = session.exec(
-        select(Definition).where(
-            Definition.organisation_id == row.organisation_id, Definition.name == row.definition
-        )
-    ).first()
-    revision = session.exec(
-        select(Revision).where(
-            Revision.definition_id == (definition.id if definition else None),
-            Revision.number == (definition.published if definition else None),
-        )
-    ).first()
-    if revision is None:
-        return {}
-    settings = copy.deepcopy(revision.settings)
-    own = {c.name: c for c in _generated(session, row)}
-
-    def resolve(value: Any) -> Any:
-        if isinstance(value, dict):
-            name = value.get("$credential") if len(value) == 1 else None
-            if isinstance(name, str) and name in own:
-                return reveal(keyring, own[name])
-            return {key: resolve(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [resolve(item) for item in value]
-        return value
-
-    resolved: dict[str, Any] = resolve(settings)
-    return resolved
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
