@@ -1,0 +1,411 @@
+"""Three nodes, a real host: a service requested across the federation, applied, used, removed.
+
+a.test, b.test and c.test are separate `infracms serve` processes on loopback, each with
+its own data directory (SQLite database, keys), name and port, running runs in its own
+embedded executor. A and B peer, B and C peer (invitations through the CLI). A's
+organisation coop publishes PostgreSQL and offsite backup on pools of real test hosts
+(systemd hosts in network namespaces, keys pinned; coop holds the pool's private key as
+a credential). B syncs and sees them; C sees B's catalog and not A's: a catalog is a
+node's own offerings, never passed on. A user of B requests each; an owner of coop
+approves; A's executor applies the instance on A's host; B reads the connection details
+and uses them against the host (a PostgreSQL login, a restic repository over SFTP); B
+deprovisions. Both audit logs hold the cross-referenced entries, export and verify, and
+A's checkpoint carries B's cosignature. Last, a peer that revoked B refuses it, and a
+peer that is down leaves B with its last good catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from infracms.models.federation import ConsumerStatus, Peer, PeerCatalog, ServiceInstance
+from infracms.models.run import Run, RunStatus
+from infracms.services import inventory
+from infracms.services.context import system_actor
+from tests.federation_node.live import LiveNode, ok, serving, sign_in, wait_for
+from tests.support.hosts import HostPool, TestHost, stop_hosts
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+APPLY_TIMEOUT = 600.0  # a first apply installs PostgreSQL from the pool's repository
+STEP_TIMEOUT = 60.0
+PASSWORD = "a long enough password 42"
+PG_OFFERING, PG_PLAN = "coop-managed-postgresql", "coop-managed-postgresql.small"
+BACKUP_OFFERING, BACKUP_PLAN = "coop-offsite-backup", "coop-offsite-backup.small"
+NETWORK = "10.231.0.0/24"  # the test hosts' bridge, where this process connects from
+TIMINGS: dict[str, float] = {}
+
+
+@dataclass
+class Federation:
+    """The three nodes, the provider's hosts, and the people signed in."""
+
+    a: LiveNode
+    b: LiveNode
+    c: LiveNode
+    db_host: TestHost
+    store_host: TestHost
+    stop_c: contextlib.ExitStack
+    alice: httpx.Client  # owner of coop on a.test
+    bob: httpx.Client  # operator of client on b.test
+    tmp: Path
+    services: dict[str, str] = field(default_factory=dict)  # offering: B's service id
+
+
+@contextlib.contextmanager
+def timed(step: str) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    TIMINGS[step] = time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def federation(
+    tmp_path_factory: pytest.TempPathFactory, host_pool: HostPool
+) -> Iterator[Federation]:
+    root = tmp_path_factory.mktemp("three-nodes")
+    with timed("two hosts up"):
+        hosts = host_pool.start_hosts(2)
+    try:
+        with contextlib.ExitStack() as stack:
+            with timed("three nodes initialised and serving"):
+                a = stack.enter_context(serving(LiveNode("a.test", root / "a")))
+                b = stack.enter_context(serving(LiveNode("b.test", root / "b")))
+                stop_c = stack.enter_context(contextlib.ExitStack())
+                c = stop_c.enter_context(serving(LiveNode("c.test", root / "c")))
+            with timed("peering A-B and B-C"):
+                b.cli("peer", "accept", a.cli("peer", "invite").stdout.strip())
+                c.cli("peer", "accept", b.cli("peer", "invite").stdout.strip())
+            alice, bob = _people(a, b)
+            stack.callback(alice.close)
+            stack.callback(bob.close)
+            _provider(a, alice, hosts)
+            _consumer_offers(b)
+            yield Federation(a, b, c, hosts[0], hosts[1], stop_c, alice, bob, root)
+    finally:
+        stop_hosts(hosts)
+        print("\nthree nodes, timings:")
+        for step, seconds in TIMINGS.items():
+            print(f"  {step:55s} {seconds:7.1f} s")
+
+
+def _people(a: LiveNode, b: LiveNode) -> tuple[httpx.Client, httpx.Client]:
+    a.cli("org", "create", "coop")
+    b.cli("org", "create", "client")
+    a.add_user("alice", PASSWORD, "coop", "owner")
+    b.add_user("bob", PASSWORD, "client", "operator")
+    return (
+        sign_in(a, "alice", PASSWORD, "coop", "owner"),
+        sign_in(b, "bob", PASSWORD, "client", "operator"),
+    )
+
+
+def _provider(a: LiveNode, alice: httpx.Client, hosts: list[TestHost]) -> None:
+    """coop: the pool's key as a credential, a pool per offering, both offerings published."""
+    for module in ("postgresql", "backup"):
+        a.cli("module", "available", module)
+        a.cli("module", "enable", "coop", module)
+    key = hosts[0].key_path
+    a.cli("credential", "add", "coop", "pool-key", "--kind", "ssh_key", "--key-file", str(key))
+    for (group, host_name, offering), host in zip(
+        (("db-pool", "db1", "managed-postgresql"), ("store-pool", "store1", "offsite-backup")),
+        hosts,
+        strict=True,
+    ):
+        ok(alice.post("/api/v1/orgs/coop/groups", json={"name": group}), 201)
+        a.cli(
+            "host", "add", "coop", host_name, host.address, "--group", group,
+            "--credential", "pool-key", "--host-key", host.host_key,
+        )  # fmt: skip
+        module = "postgresql" if offering == "managed-postgresql" else "backup"
+        a.cli("offering", "publish", "coop", module, offering, "--group", group, "--plan", "small")
+
+
+def _consumer_offers(b: LiveNode) -> None:
+    """b.test offers something of its own, so that c.test has a catalog to see."""
+    b.cli("module", "available", "backup")
+    b.cli("module", "enable", "client", "backup")
+    with b.session(write=True) as session:
+        inventory.create_group(
+            session=session, actor=system_actor("test"), organisation="client", data={"name": "b"}
+        )
+    b.cli(
+        "offering",
+        "publish",
+        "client",
+        "backup",
+        "offsite-backup",
+        "--group",
+        "b",
+        "--plan",
+        "large",
+    )
+
+
+def search(node: LiveNode) -> list[tuple[str, str]]:
+    found = json.loads(node.cli("catalog", "search", "--json").stdout)
+    return sorted((o["peer"], o["offering_id"]) for o in found)
+
+
+def test_catalogs_reach_peers_and_no_further(federation: Federation) -> None:
+    f = federation
+    with timed("catalog sync on B (A and C) and on C (B)"):
+        f.b.cli("catalog", "sync")
+        f.c.cli("catalog", "sync")
+    assert search(f.b) == [("a.test", PG_OFFERING), ("a.test", BACKUP_OFFERING)]
+    assert search(f.c) == [("b.test", "client-offsite-backup")]  # A's are not passed on
+    assert "a.test" not in f.c.cli("peer", "list").stdout
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+def request(f: Federation, offering: str, plan: str, parameters: dict[str, Any]) -> str:
+    service = ok(
+        f.bob.post(
+            "/api/v1/orgs/client/services",
+            json={
+                "peer": "a.test",
+                "offering_id": offering,
+                "plan_id": plan,
+                "parameters": parameters,
+            },
+        ),
+        201,
+    )
+    assert service["status"] == ConsumerStatus.in_progress, service
+    f.services[offering] = service["id"]
+    return str(service["id"])
+
+
+def approve(f: Federation, service_id: str) -> Run:
+    """coop's owner approves the pending request; A's executor applies it."""
+    pending = ok(f.alice.get("/api/v1/orgs/coop/provision-requests", params={"status": "pending"}))
+    [mine] = [p for p in pending if p["instance_id"] == service_id]
+    assert mine["client"] == "peer:b.test" and mine["context"]["requested_by"].startswith("bob ")
+    approved = ok(f.alice.post(f"/api/v1/orgs/coop/provision-requests/{mine['id']}/approve"))
+    run_id = approved["run_id"]
+    run = wait_for(
+        f"run {run_id} on a.test",
+        lambda: next(
+            (r for r in f.a.rows(Run, Run.id == uuid.UUID(run_id)) if r.status.finished), None
+        ),
+        APPLY_TIMEOUT,
+        every=2,
+    )
+    assert run.status is RunStatus.succeeded, f"the apply run ended {run.status}: {run.error}"
+    return run
+
+
+def follow(f: Federation, service_id: str, status: str) -> dict[str, Any]:
+    """B asks A how the service goes until it reaches `status`."""
+    return wait_for(
+        f"service {service_id} {status} on b.test",
+        lambda: (
+            s
+            if (s := ok(f.bob.post(f"/api/v1/orgs/client/services/{service_id}/refresh")))["status"]
+            == status
+            else None
+        ),
+        STEP_TIMEOUT,
+        every=1,
+    )
+
+
+def test_postgresql_requested_approved_applied_used(federation: Federation) -> None:
+    f = federation
+    with timed("postgresql: request from B (signed, to A)"):
+        service_id = request(
+            f, PG_OFFERING, PG_PLAN, {"database": "shop", "allowed_networks": [NETWORK]}
+        )
+    with timed("postgresql: approval and apply run on A's host"):
+        run = approve(f, service_id)
+    TIMINGS["postgresql: the apply run itself"] = (run.finished_at - run.started_at).total_seconds()
+    with timed("postgresql: B follows, binds, reads the details"):
+        shown = follow(f, service_id, ConsumerStatus.succeeded)
+        assert shown["has_credentials"], shown
+        details = ok(f.bob.get(f"/api/v1/orgs/client/services/{service_id}/credentials"))
+    assert (details["host"], details["port"], details["database"], details["user"]) == (
+        f.db_host.address, 5432, "shop", "shop",
+    )  # fmt: skip
+    password = details["password"]
+    # on the host: the database exists, and the role logs in with the password handed over
+    listed = f.db_host.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-XAtc",
+         "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'shop'"],
+        check=True,
+    )  # fmt: skip
+    assert listed.stdout.strip() == "shop|shop"
+    login = f.db_host.run(
+        ["env", f"PGPASSWORD={password}", "psql", "-XAt", "-h", "127.0.0.1", "-U", "shop",
+         "-d", "shop", "-c", "SELECT current_user"],
+    )  # fmt: skip
+    assert login.returncode == 0 and login.stdout.strip() == "shop", login.stderr
+    # and from B's side of the network, over TLS, with the URI as handed over
+    with psycopg.connect(details["uri"], connect_timeout=10) as connection:
+        ssl = connection.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert ssl.fetchone() == (True,)
+    refused = f.db_host.run(
+        ["env", "PGPASSWORD=wrong", "psql", "-XAt", "-h", "127.0.0.1", "-U", "shop", "-d", "shop",
+         "-c", "SELECT 1"],
+    )  # fmt: skip
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr
+    # the password is sealed wherever it is kept: no file of either node holds it in clear
+    # (databases, logs, run directories), and no audit entry or run output carries it
+    for node in (f.a, f.b):
+        assert node.files_holding(password) == [], node.name
+        assert password not in json.dumps(node.audit())
+    f.services["password"] = password
+
+
+def test_postgresql_deprovisioned(federation: Federation) -> None:
+    f = federation
+    service_id = f.services[PG_OFFERING]
+    with timed("postgresql: deprovision from B until ended"):
+        ok(f.bob.post(f"/api/v1/orgs/client/services/{service_id}/deprovision"))
+        follow(f, service_id, ConsumerStatus.ended)
+    [row] = f.a.rows(ServiceInstance, ServiceInstance.instance_id == service_id)
+    assert row.status == "ended" and row.ended_at is not None
+    provider = [(a, p) for a, p in f.a.audit() if p.get("instance_id") == service_id]
+    consumer = [(a, p) for a, p in f.b.audit() if p.get("instance_id") == service_id]
+    provided = [action for action, _ in provider]
+    assert provided[:2] == ["service.request", "service.approve"], provided
+    assert {"service.bind", "service.unbind", "service.deprovision"} <= set(provided), provided
+    assert {p["client"] for _, p in provider} == {"peer:b.test"}
+    consumed = [action for action, _ in consumer]
+    assert consumed[:2] == ["service.request", "service.requested"], consumed
+    assert {"service.succeeded", "service.deprovision"} <= set(consumed), consumed
+    # the same operations and binding on both sides
+    requested = next(p for a, p in consumer if a == "service.requested")
+    approved = next(p for a, p in provider if a == "service.approve")
+    assert requested["operation"] == approved["operation"]
+    bound = next(p for a, p in consumer if a == "service.succeeded")
+    assert bound["binding_id"] == next(p for a, p in provider if a == "service.bind")["binding_id"]
+    gone = next(p for a, p in consumer if a == "service.deprovision")
+    assert gone["status"] == ConsumerStatus.ended or "service.ended" in consumed, consumed
+    # (a deprovision answered 200 at once has no operation for the consumer to record)
+    # the credential generated for the instance is gone with it
+    assert [a for a, _ in f.a.audit()].count("credential.delete") == 1
+
+
+# --- offsite backup -----------------------------------------------------------------------
+
+
+def test_backup_repository_used_by_restic_over_sftp(federation: Federation) -> None:
+    f = federation
+    key = f.tmp / "id_backup"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    public = key.with_suffix(".pub").read_text().strip()
+    with timed("backup: request, approval, apply, bind"):
+        service_id = request(
+            f, BACKUP_OFFERING, BACKUP_PLAN, {"name": "web1", "ssh_public_key": public}
+        )
+        approve(f, service_id)
+        follow(f, service_id, ConsumerStatus.succeeded)
+        details = ok(f.bob.get(f"/api/v1/orgs/client/services/{service_id}/credentials"))
+    assert details["repository"] == f"sftp:restic-web1@{f.store_host.address}:/repo"
+    assert "password" not in details
+    known_hosts = f.tmp / "known_hosts"
+    known_hosts.write_text(details["known_hosts"] + "\n")
+    ssh = [
+        "ssh", "-i", str(key), "-o", f"UserKnownHostsFile={known_hosts}",
+        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+    ]  # fmt: skip
+    data = f.tmp / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("backed up across the federation\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(f.tmp), "RESTIC_PASSWORD": "only b knows",
+           "RESTIC_CACHE_DIR": str(f.tmp / "restic-cache")}  # fmt: skip
+    command = " ".join([*ssh, f"{details['username']}@{details['host']}", "-s", "sftp"])
+
+    def restic(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["restic", "-r", details["repository"], "-o", f"sftp.command={command}", *args],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    with timed("backup: restic init + backup + ls over SFTP"):
+        for args in (("init",), ("backup", str(data)), ("ls", "latest")):
+            done = restic(*args)
+            assert done.returncode == 0, f"restic {args[0]}: {done.stderr}"
+    assert str(data / "notes.txt") in done.stdout
+    # the account is jailed and has no shell: the repository is all it sees
+    assert f.store_host.run(["test", "-f", "/srv/restic/web1/repo/config"]).returncode == 0
+    shell = subprocess.run(
+        [*ssh, f"{details['username']}@{details['host']}", "cat /etc/passwd"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert "root:" not in shell.stdout
+    ok(f.bob.post(f"/api/v1/orgs/client/services/{service_id}/deprovision"))
+    follow(f, service_id, ConsumerStatus.ended)
+
+
+# --- logs, witnesses, peers that go away ------------------------------------------------------
+
+
+def test_audit_logs_export_and_verify_with_bs_cosignature(federation: Federation) -> None:
+    f = federation
+    wkey = f.b.cli("audit", "key", "--witness").stdout.strip()
+    for node in (f.a, f.b):
+        export = f.tmp / f"{node.name}.jsonl"
+        key = node.cli("audit", "key").stdout.strip()
+        if node is f.a:
+            # cosigned by b.test, then exported: a newer checkpoint (entries appended in
+            # between by A's own jobs) would not be, hence a few tries
+            def cosigned() -> bool:
+                f.a.cli("audit", "witness")
+                f.a.cli("audit", "export", str(export))
+                done = f.a.cli(
+                    "audit", "verify", str(export), "--key", key, "--witness", wkey, check=False
+                )
+                return done.returncode == 0 and "witness policy met" in done.stdout
+
+            with timed("audit: A cosigned by B, exported, verified"):
+                wait_for("a.test's latest checkpoint cosigned by b.test", cosigned, STEP_TIMEOUT)
+        else:
+            node.cli("audit", "export", str(export))
+            verified = node.cli("audit", "verify", str(export), "--key", key)
+            assert verified.returncode == 0, verified.stdout
+    note = httpx.get(f"{f.a.base_url}/api/v1/audit/checkpoint", trust_env=False).text
+    assert "\u2014 b.test/witness " in note, note
+
+
+def test_revoked_peer_refused_and_down_peer_keeps_last_good(federation: Federation) -> None:
+    f = federation
+    [c_peer] = f.b.rows(Peer, Peer.name == "c.test")
+
+    def held() -> PeerCatalog:
+        [row] = f.b.rows(PeerCatalog, PeerCatalog.peer_id == c_peer.id)
+        return row
+
+    good = held()
+    assert good.body is not None and good.error is None
+    # c.test revokes b.test: b.test's signed requests are refused, nothing changes on c.test
+    f.c.cli("peer", "revoke", "b.test")
+    size = len(f.c.audit())
+    refused = f.b.cli("catalog", "sync", "c.test", check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"c.test: kept version {good.version}" in refused.stderr and "401" in refused.stderr
+    assert len(f.c.audit()) == size
+    kept = held()
+    assert (kept.body, kept.version) == (good.body, good.version) and kept.error
+    # c.test goes down: b.test keeps its last good copy and says why
+    f.stop_c.close()
+    down = f.b.cli("catalog", "sync", "c.test", check=False)
+    assert down.returncode == 1 and "PeerUnreachable" in down.stderr, down.stderr
+    kept = held()
+    assert (kept.body, kept.version) == (good.body, good.version)
+    assert kept.error is not None and "PeerUnreachable" in kept.error
+    # a.test, still up, still syncs
+    assert "a.test: unchanged" in f.b.cli("catalog", "sync", "a.test").stdout
