@@ -88,7 +88,9 @@ def publish(engine: Engine, plugins: Plugins, module: str, offering: str, **extr
     return published.offering_id
 
 
-def request(session: Session, plugins: Plugins, offering_id: str, parameters: dict) -> Any:
+def request(
+    session: Session, plugins: Plugins, offering_id: str, parameters: dict[str, Any]
+) -> Any:
     return provisioning.request_instance(
         session=session,
         plugins=plugins,
@@ -105,7 +107,11 @@ def request(session: Session, plugins: Plugins, offering_id: str, parameters: di
 
 
 def approve_and_apply(
-    engine: Engine, plugins: Plugins, keyring: Keyring, offering_id: str, parameters: dict
+    engine: Engine,
+    plugins: Plugins,
+    keyring: Keyring,
+    offering_id: str,
+    parameters: dict[str, Any],
 ) -> tuple[Any, uuid.UUID]:
     """Request, approve, and stand in for a run that applied it."""
     with session_scope(engine, write=True) as session:
@@ -279,7 +285,9 @@ def test_backup_instance_is_a_served_repository(
 # --- the hooks themselves, as the plugin manager calls them ---------------------------------
 
 
-def hook_settings(plugins: Plugins, module: Any, name: str, base: dict, parameters: dict) -> Any:
+def hook_settings(
+    plugins: Plugins, module: Any, name: str, base: dict[str, Any], parameters: dict[str, Any]
+) -> Any:
     offering = ProvidedOffering(id="coop-x", name=name, organisation="coop", settings=base)
     return plugins.hook.offering_settings(
         module=module, offering=offering, plan=PLAN, parameters=parameters

@@ -196,7 +196,7 @@ def approve(f: Federation, service_id: str) -> Run:
     assert mine["client"] == "peer:b.test" and mine["context"]["requested_by"].startswith("bob ")
     approved = ok(f.alice.post(f"/api/v1/orgs/coop/provision-requests/{mine['id']}/approve"))
     run_id = approved["run_id"]
-    run = wait_for(
+    run: Run = wait_for(
         f"run {run_id} on a.test",
         lambda: next(
             (r for r in f.a.rows(Run, Run.id == uuid.UUID(run_id)) if r.status.finished), None
@@ -231,6 +231,7 @@ def test_postgresql_requested_approved_applied_used(federation: Federation) -> N
         )
     with timed("postgresql: approval and apply run on A's host"):
         run = approve(f, service_id)
+    assert run.started_at is not None and run.finished_at is not None
     TIMINGS["postgresql: the apply run itself"] = (run.finished_at - run.started_at).total_seconds()
     with timed("postgresql: B follows, binds, reads the details"):
         shown = follow(f, service_id, ConsumerStatus.succeeded)
@@ -386,8 +387,8 @@ def test_revoked_peer_refused_and_down_peer_keeps_last_good(federation: Federati
     [c_peer] = f.b.rows(Peer, Peer.name == "c.test")
 
     def held() -> PeerCatalog:
-        [row] = f.b.rows(PeerCatalog, PeerCatalog.peer_id == c_peer.id)
-        return row
+        rows: list[PeerCatalog] = f.b.rows(PeerCatalog, PeerCatalog.peer_id == c_peer.id)
+        return rows[0]
 
     good = held()
     assert good.body is not None and good.error is None
