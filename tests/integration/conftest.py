@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.world import first_apply, plan_run, second_apply, world  # noqa: F401
+from tests.integration.world import (  # noqa: F401
+    first_apply,
+    first_plan,
+    plan_run,
+    second_apply,
+    world,
+)
 from tests.support.hosts import HostPool, Init, TestHost, stop_hosts
 
 

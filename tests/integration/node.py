@@ -290,7 +290,8 @@ class Server:
 
 @contextlib.contextmanager
 def served(node: Node, workdir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Serve `node` with the embedded executor; its TMPDIR is `workdir`/tmp."""
+    """Serve `node` with the embedded executor, logging everything at DEBUG level into
+    `workdir`/server.log; its TMPDIR is `workdir`/tmp."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -303,8 +304,9 @@ def served(node: Node, workdir: Path, env: dict[str, str] | None = None) -> Iter
     child_env["INFRACMS_BASE_URL"] = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
     with open(log, "wb") as output:
+        command = [sys.executable, "-m", "tests.integration.serve_logging_everything", "serve"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "infracms", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
             env=child_env,
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
