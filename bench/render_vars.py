@@ -166,9 +166,8 @@ def main() -> None:
     cells = args.hosts * len(MODULES)
     print(f"{'what':<42}{'best s':>9}{'median s':>10}{'target':>9}")
     print(f"{'pure resolution':<42}{pure_best:>9.3f}{pure_median:>10.3f}{'<= 1 s':>9}")
-    print(
-        f"{'service call (SQLite load + resolution)':<42}{full_best:>9.3f}{full_median:>10.3f}{'<= 1 s':>9}"
-    )
+    label = "service call (SQLite load + resolution)"
+    print(f"{label:<42}{full_best:>9.3f}{full_median:>10.3f}{'<= 1 s':>9}")
     print(
         f"\n{args.hosts} hosts x {len(MODULES)} modules = {cells} host-module settings, "
         f"{len(definitions)} definitions, {len(parents)} groups"
