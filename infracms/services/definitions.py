@@ -270,7 +270,7 @@ def validate_settings(
         kind=target.kind,
         name=target.name,
         organisation=org.name,
-        hosts=_hosts_of(session, org, target),
+        hosts=hosts_of(session, org, target),
     )
     problems: dict[str, str] = {}
     for found in plugins.hook.validate_settings(module=module, settings=model, target=hook_target):
@@ -382,7 +382,7 @@ def _target_ids(
     return None, group
 
 
-def _hosts_of(session: Session, org: Organisation, target: TargetRef) -> tuple[str, ...]:
+def hosts_of(session: Session, org: Organisation, target: TargetRef) -> tuple[str, ...]:
     if target.host is not None:
         return (target.host,)
     groups = session.exec(select(HostGroup).where(HostGroup.organisation_id == org.id)).all()

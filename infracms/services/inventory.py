@@ -30,6 +30,7 @@ from infracms.services.context import Actor
 from infracms.sshkeys import host_key_fingerprint, normalise_host_key
 
 HOST_FIELDS = ("name", "address", "ssh_port", "ssh_user", "host_key", "variables")
+GROUP_FIELDS: set[str] = {"name", "description", "parent", "variables"}
 
 
 # --- hosts -------------------------------------------------------------------------
@@ -331,9 +332,7 @@ def create_group(*, session: Session, actor: Actor, organisation: str, data: Any
         action="group.create",
         subject=f"group:{org.name}/{group.name}",
         organisation_id=org.id,
-        payload={
-            "after": public.model_dump(include={"name", "description", "parent", "variables"})
-        },
+        payload={"after": public.model_dump(include=GROUP_FIELDS)},
     )
     commit(session)
     return public
@@ -347,8 +346,7 @@ def update_group(
     authorize(actor, Action.group_write, org.id)
     update = parse(GroupUpdate, data)
     group = _group_or_404(session, org, name)
-    fields = {"name", "description", "parent", "variables"}
-    before = describe_group(session, group).model_dump(include=fields)
+    before = describe_group(session, group).model_dump(include=GROUP_FIELDS)
     if "parent" in update.model_fields_set:
         parent = _parent(session, org.id, update.parent)
         _refuse_cycle(session, group, parent)
@@ -363,7 +361,7 @@ def update_group(
         action="group.update",
         subject=f"group:{org.name}/{group.name}",
         organisation_id=org.id,
-        payload=audit.changes(before, public.model_dump(include=fields)),
+        payload=audit.changes(before, public.model_dump(include=GROUP_FIELDS)),
     )
     commit(session)
     return public

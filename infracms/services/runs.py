@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.models.base import utcnow
-from infracms.models.definition import Definition, EnabledModule
+from infracms.models.definition import Definition, EnabledModule, TargetRef
 from infracms.models.host import Host, HostGroup
 from infracms.models.organisation import Organisation
 from infracms.models.run import (
@@ -36,6 +36,7 @@ from infracms.services import audit, rendering
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor, system_actor
+from infracms.services.definitions import hosts_of, target_of
 
 LOCK_SECONDS = 60
 STALE_SECONDS = 60
@@ -129,11 +130,9 @@ def _scope(
     chosen: list[Definition],
     settings: dict[str, Any],
 ) -> list[str]:
-    from infracms.services.definitions import _hosts_of, target_of
-
     hosts: set[str] = set()
     for definition in chosen:
-        hosts |= set(_hosts_of(session, org, target_of(session, definition)))
+        hosts |= set(hosts_of(session, org, target_of(session, definition)))
     hosts &= set(settings)
     if run_in.hosts is not None:
         unknown = set(run_in.hosts) - set(_host_names(session, org.id))
@@ -152,9 +151,6 @@ def _host_names(session: Session, organisation_id: uuid.UUID) -> list[str]:
 
 
 def _hosts_in_groups(session: Session, org: Organisation, names: list[str]) -> set[str]:
-    from infracms.models.definition import TargetRef
-    from infracms.services.definitions import _hosts_of
-
     known = set(session.exec(select(HostGroup.name).where(HostGroup.organisation_id == org.id)))
     unknown = sorted(set(names) - known)
     if unknown:
@@ -163,7 +159,7 @@ def _hosts_in_groups(session: Session, org: Organisation, names: list[str]) -> s
         )
     hosts: set[str] = set()
     for name in names:
-        hosts |= set(_hosts_of(session, org, TargetRef(group=name)))
+        hosts |= set(hosts_of(session, org, TargetRef(group=name)))
     return hosts
 
 

@@ -302,7 +302,7 @@ def _pool_hosts(session: Session, row: ServiceInstance) -> list[str]:
     if definition is None or org is None:
         return []
     target = definitions.target_of(session, definition)
-    return list(definitions._hosts_of(session, org, target))
+    return list(definitions.hosts_of(session, org, target))
 
 
 def _binding(session: Session, row: ServiceInstance, binding_id: str) -> ServiceBinding | None:

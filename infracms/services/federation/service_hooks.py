@@ -111,7 +111,7 @@ def pool_hosts(session: Session, publication: PublishedOffering) -> list[Service
     group = session.get(HostGroup, publication.group_id)
     if org is None or group is None:
         return []
-    names = definitions._hosts_of(session, org, TargetRef(group=group.name))
+    names = definitions.hosts_of(session, org, TargetRef(group=group.name))
     rows = session.exec(
         select(Host).where(Host.organisation_id == org.id, col(Host.name).in_(names))
     ).all()
@@ -140,7 +140,7 @@ def definitions_on_pool(
     return sorted(
         d.name
         for d in found
-        if pool & set(definitions._hosts_of(session, org, definitions.target_of(session, d)))
+        if pool & set(definitions.hosts_of(session, org, definitions.target_of(session, d)))
     )
 
 
