@@ -82,6 +82,7 @@ class EventSink:
         self.stopped = threading.Event()
         self.seq = 0
         self.recap: dict[str, dict[str, int]] = {}
+        self.unreachable: dict[str, str] = {}  # host: the first reason it could not be reached
         self.stdout_hash = hashlib.sha256()
         self.thread = threading.Thread(
             target=self._flush_loop, name=f"events-{run_id}", daemon=True
@@ -130,9 +131,12 @@ class EventSink:
         res = data.get("res")
         result: dict[str, Any] = res if isinstance(res, dict) else {}
         status = STATUS_BY_EVENT.get(name)
-        changed = bool(result.get("changed")) if status == "ok" else False
+        changed = status == "ok" and _changed(result, stdout)
         if status == "ok" and changed:
             status = "changed"
+        if status == "unreachable" and data.get("host"):
+            reason = self.redactor.text(str(result.get("msg") or stdout))
+            self.unreachable.setdefault(str(data["host"]), reason)
         self.seq += 1
         return {
             "run_id": self.run_id,
@@ -167,6 +171,17 @@ class EventSink:
         for source, target in RECAP_KEYS.items():
             for host, count in (data.get(source) or {}).items():
                 self.recap.setdefault(str(host), {})[target] = int(count)
+
+
+def _changed(result: dict[str, Any], stdout: str) -> bool:
+    """Whether an ok result changed something.
+
+    ansible-runner replaces a ``no_log`` task's whole result with ``{"censored": ...}``,
+    dropping ``changed``; Ansible's own line for the task ("changed: [host]") still says.
+    """
+    if "censored" in result and "changed" not in result:
+        return stdout.lstrip().startswith("changed:")
+    return bool(result.get("changed"))
 
 
 def _created(value: Any) -> datetime:

@@ -9,6 +9,7 @@ batches, and its end is recorded and audited whatever happens. The private data 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import tempfile
 import threading
@@ -30,8 +31,11 @@ from infracms.runs.events import EventSink, Redactor
 from infracms.runs.render import HostKeyMissing, render
 from infracms.services import runs as run_service
 from infracms.services.run_input import load_run_input
+from infracms.sshkeys import host_key_fingerprint
 
 log = logging.getLogger(__name__)
+HOST_KEY_CHANGED = "REMOTE HOST IDENTIFICATION HAS CHANGED"
+FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 HEARTBEAT_SECONDS = 5.0
 STATUS_OF = {
     "successful": RunStatus.succeeded,
@@ -85,7 +89,10 @@ def _execute(run_id: uuid.UUID, context: RunContext) -> RunStatus:
         finally:
             spec.cleanup()
     status = _status_of(result, heartbeat)
-    error = None if status is RunStatus.succeeded else _error_text(result, sink.recap)
+    error = None
+    if status is not RunStatus.succeeded:
+        pinned = {host.name: host.host_key for host in loaded.render.hosts}
+        error = _error_text(result, sink.recap, _host_key_changes(sink.unreachable, pinned))
     return _finish(
         context, run_id, status, result.rc, sink.recap, sink.stdout_hash.hexdigest(), error
     )
@@ -97,7 +104,7 @@ def _status_of(result: RunResult, heartbeat: _Heartbeat) -> RunStatus:
     return STATUS_OF.get(result.status, RunStatus.failed)
 
 
-def _error_text(result: RunResult, recap: dict[str, dict[str, int]]) -> str:
+def _error_text(result: RunResult, recap: dict[str, dict[str, int]], key_changes: list[str]) -> str:
     failed = sorted(h for h, c in recap.items() if c.get("failed"))
     unreachable = sorted(h for h, c in recap.items() if c.get("unreachable"))
     parts = [f"ansible-playbook ended {result.status} (rc {result.rc})"]
@@ -105,7 +112,22 @@ def _error_text(result: RunResult, recap: dict[str, dict[str, int]]) -> str:
         parts.append(f"failed: {', '.join(failed)}")
     if unreachable:
         parts.append(f"unreachable: {', '.join(unreachable)}")
-    return "; ".join(parts)
+    return "; ".join(parts + key_changes)
+
+
+def _host_key_changes(unreachable: dict[str, str], pinned: dict[str, str | None]) -> list[str]:
+    """What ssh said of hosts whose key is not the pinned one, with both fingerprints."""
+    changes = []
+    for host, reason in sorted(unreachable.items()):
+        if HOST_KEY_CHANGED not in reason or not pinned.get(host):
+            continue
+        presented = FINGERPRINT.search(reason)
+        changes.append(
+            f"{host}'s host key changed: pinned {host_key_fingerprint(pinned[host] or '')}, "
+            f"presented {presented.group(0) if presented else 'unknown'}; if the host was "
+            "rebuilt, check the new key and pin it"
+        )
+    return changes
 
 
 def _describe(exc: Exception) -> str:

@@ -83,7 +83,6 @@ def test_a_changed_host_key_fails_that_host_named_and_untouched(fleet: Fleet) ->
     assert node.host_row("alpha").host_key == alpha.host_key, "the pinned key was replaced"
 
 
-@pytest.mark.xfail(reason="execute._error_text names the host, not the fingerprints", strict=True)
 def test_the_run_error_names_the_expected_and_presented_fingerprints(fleet: Fleet) -> None:
     error = fleet.node.run(fleet.failed_run).error or ""
     expected = host_key_fingerprint(fleet.hosts["alpha"].host_key)

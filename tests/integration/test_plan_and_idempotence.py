@@ -35,10 +35,6 @@ def test_a_plan_on_new_hosts_shows_changes_and_changes_nothing(
     assert_unchanged(first_plan)
 
 
-@pytest.mark.xfail(
-    reason="runs/events.py reads `changed` from the task's result, which no_log censors",
-    strict=True,
-)
 def test_a_plan_shows_the_tasks_with_secrets_that_would_change(
     world: World, first_plan: Planned
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from infracms.runs.events import MASK, EventSink, Redactor
@@ -80,3 +81,31 @@ def test_recap_and_statuses() -> None:
     assert [r["status"] for r in rows] == ["changed", "unreachable", None]
     assert [r["seq"] for r in rows] == [1, 2, 3]
     assert sink.recap == {"a": {"ok": 3, "changed": 1}, "b": {"unreachable": 1}}
+
+
+def test_a_censored_result_keeps_whether_it_changed() -> None:
+    """ansible-runner drops a no_log result whole; the task's line still tells."""
+    rows: list[dict[str, Any]] = []
+    censored = {"censored": "the output has been hidden"}
+    sink = EventSink(uuid.uuid4(), lambda run_id, batch: rows.extend(batch), Redactor([]))
+    with sink:
+        for counter, line in enumerate(("changed: [web1]", "ok: [web1]"), start=1):
+            sink(
+                {
+                    "event": "runner_on_ok",
+                    "counter": counter,
+                    "stdout": line,
+                    "event_data": {"host": "web1", "task": "secret", "res": censored},
+                }
+            )
+    assert [(r["status"], r["changed"]) for r in rows] == [("changed", True), ("ok", False)]
+
+
+def test_an_event_is_dated_when_ansible_made_it() -> None:
+    rows: list[dict[str, Any]] = []
+    sink = EventSink(uuid.uuid4(), lambda run_id, batch: rows.extend(batch), Redactor([]))
+    with sink:
+        sink({**event(1), "created": "2026-01-02T03:04:05.250000"})
+        sink({**event(2), "created": "not a time"})
+    assert rows[0]["created_at"] == datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)
+    assert abs((rows[1]["created_at"] - datetime.now(UTC)).total_seconds()) < 60
