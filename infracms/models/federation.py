@@ -95,8 +95,40 @@ class NodeCatalog(SQLModel, table=True):
     etag: str = Field(default="", max_length=64)
 
 
+class SyncOutcome(enum.StrEnum):
+    """How a peer's last catalog sync ended."""
+
+    updated = "updated"  # a new version was fetched, verified and kept
+    unchanged = "unchanged"  # the peer answered 304: the copy held is its current catalog
+    failed = "failed"  # the last good copy was kept; ``SyncFailure`` says why
+
+
+class SyncFailure(enum.StrEnum):
+    """Why a catalog sync failed, in the admin's words (the error text has the detail)."""
+
+    unreachable = "unreachable"  # the connection failed
+    timeout = "timed out"  # the peer did not answer in time
+    refused = "refused by the peer"  # it answered an error status (did it suspend us?)
+    redirected = "redirected"  # redirects are never followed
+    url_refused = "address refused"  # its pinned URL is not one we may contact
+    tampered = "tampered"  # the body does not match its signed digest
+    bad_signature = "bad signature"  # a signature does not verify, or is missing
+    unknown_key = "unknown key"  # signed by a key not pinned (or no longer valid) for it
+    wrong_node = "wrong node"  # the catalog names or is signed by another node
+    rollback = "rollback"  # an older version, or other content under the same version
+    clock = "clock skew"  # the answer's signature is expired or not yet valid
+    replayed = "replayed"  # the answer's nonce was seen before
+    malformed = "malformed"  # the answer or catalog does not parse as the protocol says
+    error = "error"  # any other federation error
+
+
 class PeerCatalog(SQLModel, table=True):
-    """The last good copy of a peer's signed catalog, and how the last sync went."""
+    """The last good copy of a peer's signed catalog, and how the last sync went.
+
+    ``fetched_at`` is when the copy held was fetched, ``synced_at`` the last sync that
+    succeeded (a new version or a 304), ``checked_at`` the last attempt, whose
+    ``outcome`` (and ``failure``, ``error``, ``error_at`` when it failed) it records.
+    """
 
     __tablename__ = "peer_catalog"
 
@@ -108,6 +140,9 @@ class PeerCatalog(SQLModel, table=True):
     checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error: str | None = Field(default=None, sa_type=Text)
     error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: SyncOutcome | None = Field(default=None, sa_type=_enum(SyncOutcome))
+    failure: SyncFailure | None = Field(default=None, sa_type=_enum(SyncFailure))
 
 
 class ApprovalPolicy(enum.StrEnum):

@@ -1,9 +1,10 @@
 """The federated catalog: every active peer's offerings, searchable and filterable.
 
 Read from the last good copies that catalog sync keeps (verified when they were
-stored). Filters: free text, kind of service, region, capacity left, price (with a
-currency), and which peer offers it. A plan matches every filter given; an offering is
-listed with its matching plans.
+stored); each offering says how fresh its copy is, and whether it is stale (the last
+sync failed, or none confirmed it lately: ``sync.stale_reason``). Filters: free text,
+kind of service, region, capacity left, price (with a currency), and which peer offers
+it. A plan matches every filter given; an offering is listed with its matching plans.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from sqlmodel import Session, col, select
 
 from federation.models.catalog import Offering, Plan
 from infracms.errors import NotFound, PermissionDenied
+from infracms.models.base import utcnow
 from infracms.models.federation import Peer, PeerCatalog, PeerStatus
 from infracms.services.authz import Action, is_allowed
 from infracms.services.context import Actor
-from infracms.services.federation.sync import held_catalog
+from infracms.services.federation.sync import held_catalog, stale_reason
 
 
 class CatalogFilter(BaseModel):
@@ -63,6 +65,9 @@ class FederatedOffering(BaseModel):
     catalog_version: int
     fetched_at: datetime | None
     sync_error: str | None
+    synced_at: datetime | None = None
+    stale: bool = False
+    stale_reason: str | None = None
 
 
 def search_catalog(
@@ -72,14 +77,16 @@ def search_catalog(
     _authorize(actor)
     filters = filters or CatalogFilter()
     found: list[FederatedOffering] = []
+    now = utcnow()
     for peer, row in _catalogs(session, filters.peer):
         held = held_catalog(row)
         if held is None:
             continue
+        stale = stale_reason(peer, row, now)
         for offering in held.catalog.offerings:
             plans = [p for p in offering.plans if _plan_matches(p, filters)]
             if plans and _offering_matches(offering, filters):
-                found.append(_listed(peer, row, offering, plans, held.catalog.version))
+                found.append(_listed(peer, row, offering, plans, held.catalog.version, stale))
     return found
 
 
@@ -143,7 +150,12 @@ def _plan_matches(plan: Plan, filters: CatalogFilter) -> bool:
 
 
 def _listed(
-    peer: Peer, row: PeerCatalog, offering: Offering, plans: list[Plan], version: int
+    peer: Peer,
+    row: PeerCatalog,
+    offering: Offering,
+    plans: list[Plan],
+    version: int,
+    stale: str | None,
 ) -> FederatedOffering:
     return FederatedOffering(
         peer=peer.name,
@@ -170,4 +182,7 @@ def _listed(
         catalog_version=version,
         fetched_at=row.fetched_at,
         sync_error=row.error,
+        synced_at=row.synced_at,
+        stale=stale is not None,
+        stale_reason=stale,
     )
