@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,7 @@ def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
             timeout=60,
         )
 
+    run.env = env  # type: ignore[attr-defined]
     return run
 
 
@@ -104,3 +107,28 @@ def test_placeholder_secret_is_refused_outside_development(cli) -> None:  # type
     result = cli("init", extra={"INFRACMS_SECRET_KEY": "changeme"})
     assert result.returncode != 0
     assert "placeholder" in result.stderr
+
+
+def test_serve_logs_what_the_app_says(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The app's own loggers reach the console, formatted like uvicorn's, not only uvicorn's."""
+    assert cli("init").returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "infracms", "serve", "--port", str(port)],
+            env={**cli.env, "INFRACMS_LOG_LEVEL": "info"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "runs execute in" not in log.read_text() and time.monotonic() < deadline:
+            assert server.poll() is None, log.read_text()
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "INFO:     runs execute in this process; database sqlite" in log.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,8 @@ from infracms.runs.executors import make_executor
 from infracms.runs.scheduler import JobContext, Scheduler, node_jobs
 from infracms.services import runs
 from infracms.services.context import Actor
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/orgs/{org}/runs", tags=["runs"])
 POLL_SECONDS = 0.25
@@ -199,6 +202,8 @@ def install_executor(app: FastAPI) -> None:
         await run_in_threadpool(executor.start)
         if scheduler is not None:
             scheduler.start()
+        where = "Celery workers (INFRACMS_BROKER_URL)" if settings.broker_url else "this process"
+        log.info("runs execute in %s; database %s", where, app.state.engine.url.get_backend_name())
         try:
             async with inner(application) as state:
                 yield state

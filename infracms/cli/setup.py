@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import signal
 import threading
+from typing import Any
 
 import typer
 
@@ -57,9 +59,28 @@ def serve(
         host=host or current.listen_host,
         port=port or current.listen_port,
         log_level=current.log_level,
+        log_config=log_config(current.log_level),
         proxy_headers=False,
         access_log=False,
     )
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with infracms' and the federation library's loggers on its handler.
+
+    Without this only uvicorn's own loggers reach the console: what the app logs (runs
+    failing in the executor, peers refusing a sync) would go to Python's last resort.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for name in ("infracms", "federation"):
+        config["loggers"][name] = {
+            "handlers": ["default"],
+            "level": level.upper(),
+            "propagate": False,
+        }
+    return config
 
 
 def worker(
