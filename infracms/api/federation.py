@@ -296,3 +296,11 @@ def list_broker_clients(session: SessionDep, actor: ActorDep) -> Any:
 def revoke_broker_client(name: str, session: SessionDep, actor: ActorDep) -> None:
     """Revoke an OSB platform credential."""
     broker_clients.revoke(session=session, actor=actor, name=name)
+
+
+@router.get("/catalog/status", response_model=list[sync.CatalogStatus])
+def catalog_status(
+    session: SessionDep, actor: ActorDep, peer: str | None = None
+) -> list[sync.CatalogStatus]:
+    """Each peer's catalog sync: the copy held, the last success and attempt, if stale."""
+    return sync.catalog_status(session=session, actor=actor, peer=peer)
