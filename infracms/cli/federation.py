@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from infracms.models.federation import PeerStatus
 from infracms.services.federation import peering, rotation, sync
 from infracms.services.federation.directory import CatalogFilter, search_catalog
 from infracms.services.federation.node import FederationContext
+from infracms.services.federation.sync import CatalogStatus
 
 peer_app = typer.Typer(help="Peer nodes: invitations, keys, suspension.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Peers' catalogs: sync and search.", no_args_is_help=True)
@@ -57,14 +59,20 @@ def peer_accept(token: str) -> None:
 
 @peer_app.command("list")
 def peer_list(as_json: bool = JSON) -> None:
-    """Every peer with its status."""
+    """Every peer with its status, and how its catalog sync stands."""
     with read_session() as session:
         peers = peering.list_peers(session=session, actor=cli_actor())
+        catalogs = {s.peer: s for s in sync.catalog_status(session=session, actor=cli_actor())}
     if as_json:
-        emit(list(peers), as_json=True)
+        listed = [
+            {**peer.model_dump(mode="json"), "catalog": catalogs[peer.name].model_dump(mode="json")}
+            for peer in peers
+        ]
+        emit(listed, as_json=True)
         return
     for peer in peers:
-        typer.echo(f"{peer.name}  {peer.status}  {peer.base_url}  keys={len(peer.keys)}")
+        catalog = _catalog_summary(catalogs[peer.name])
+        typer.echo(f"{peer.name}  {peer.status}  {peer.base_url}  keys={len(peer.keys)}  {catalog}")
 
 
 @peer_app.command("show")
@@ -134,6 +142,68 @@ def catalog_sync(peer: str | None = typer.Argument(None, help="only this peer"))
             typer.echo(f"{result.peer}: {state} {result.version}")
     if failed:
         raise SystemExit(1)
+
+
+@catalog_app.command("status")
+def catalog_status(
+    peer: str | None = typer.Argument(None, help="only this peer"),
+    check: bool = typer.Option(False, "--check", help="exit 1 if an active peer's copy is stale"),
+    as_json: bool = JSON,
+) -> None:
+    """Each peer's catalog: the copy held, the last sync that succeeded, the last attempt."""
+    with read_session() as session:
+        found = sync.catalog_status(session=session, actor=cli_actor(), peer=peer)
+    if as_json:
+        emit(list(found), as_json=True)
+    else:
+        for status in found:
+            _print_status(status)
+    if check and any(status.stale for status in found):
+        raise SystemExit(1)
+
+
+def _print_status(status: CatalogStatus) -> None:
+    """One peer's catalog sync, a line for each part."""
+    held = "none"
+    if status.version is not None:
+        held = (
+            f"version {status.version}, {_offerings(status.offerings)}, "
+            f"fetched {_time(status.fetched_at)}"
+        )
+    attempt = "never"
+    if status.outcome is not None:
+        attempt = f"{_time(status.checked_at)}, {status.outcome.value}"
+        if status.failure is not None:
+            attempt += f": {status.failure.label} ({status.error})"
+    stale = f"yes, {status.stale_reason}" if status.stale else "no"
+    typer.echo(f"{status.peer} ({status.peer_status.value})")
+    typer.echo(f"  held:          {held}")
+    typer.echo(f"  last success:  {_time(status.synced_at) if status.synced_at else 'never'}")
+    typer.echo(f"  last attempt:  {attempt}")
+    typer.echo(f"  stale:         {stale}")
+
+
+def _catalog_summary(status: CatalogStatus) -> str:
+    """A peer's catalog sync on part of one line."""
+    if status.outcome is None:
+        return "catalog: never synced"
+    held = (
+        "no copy"
+        if status.version is None
+        else f"v{status.version} ({_offerings(status.offerings)})"
+    )
+    last = status.outcome.value
+    if status.failure is not None:
+        last += f": {status.failure.label}"
+    return f"catalog: {held}, last sync {last}{', STALE' if status.stale else ''}"
+
+
+def _offerings(count: int | None) -> str:
+    return f"{count} offering{'' if count == 1 else 's'}"
+
+
+def _time(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "-"
 
 
 @catalog_app.command("search")

@@ -104,22 +104,35 @@ class SyncOutcome(enum.StrEnum):
 
 
 class SyncFailure(enum.StrEnum):
-    """Why a catalog sync failed, in the admin's words (the error text has the detail)."""
+    """Why a catalog sync failed (the error text has the detail); ``label`` says it in words."""
 
     unreachable = "unreachable"  # the connection failed
-    timeout = "timed out"  # the peer did not answer in time
-    refused = "refused by the peer"  # it answered an error status (did it suspend us?)
+    timeout = "timeout"  # the peer did not answer in time
+    refused = "refused"  # it answered an error status (did it suspend us?)
     redirected = "redirected"  # redirects are never followed
-    url_refused = "address refused"  # its pinned URL is not one we may contact
+    url_refused = "url_refused"  # its pinned URL is not one we may contact
     tampered = "tampered"  # the body does not match its signed digest
-    bad_signature = "bad signature"  # a signature does not verify, or is missing
-    unknown_key = "unknown key"  # signed by a key not pinned (or no longer valid) for it
-    wrong_node = "wrong node"  # the catalog names or is signed by another node
+    bad_signature = "bad_signature"  # a signature does not verify, or is missing
+    unknown_key = "unknown_key"  # signed by a key not pinned (or no longer valid) for it
+    wrong_node = "wrong_node"  # the catalog names or is signed by another node
     rollback = "rollback"  # an older version, or other content under the same version
-    clock = "clock skew"  # the answer's signature is expired or not yet valid
+    clock = "clock"  # the answer's signature is expired or not yet valid
     replayed = "replayed"  # the answer's nonce was seen before
     malformed = "malformed"  # the answer or catalog does not parse as the protocol says
     error = "error"  # any other federation error
+
+    @property
+    def label(self) -> str:
+        """The reason in an admin's words: ``timed out``, ``bad signature``."""
+        return _FAILURE_LABELS.get(self.value, self.value.replace("_", " "))
+
+
+_FAILURE_LABELS = {
+    "timeout": "timed out",
+    "refused": "refused by the peer",
+    "url_refused": "address refused",
+    "clock": "clock skew",
+}
 
 
 class PeerCatalog(SQLModel, table=True):

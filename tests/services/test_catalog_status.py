@@ -176,7 +176,7 @@ def test_an_answer_that_does_not_verify_is_named_and_the_copy_kept(
     found = status(b)
     assert (found.outcome, found.failure, found.version) == (SyncOutcome.failed, failure, 1)
     assert found.error is not None and found.error.startswith(f"{error}: ")
-    assert found.stale_reason == f"the last sync failed: {failure.value}"
+    assert found.stale_reason == f"the last sync failed: {failure.label}"
 
 
 def test_an_older_version_is_a_rollback(nodes: tuple[Node, Node]) -> None:
@@ -247,3 +247,10 @@ def test_for_node_admins_only_and_one_peer_by_name(nodes: tuple[Node, Node]) -> 
 )
 def test_every_federation_error_is_named(exc: errors.FederationError, failure: SyncFailure) -> None:
     assert sync.failure_of(exc) is failure
+
+
+def test_failures_are_codes_with_labels_in_words() -> None:
+    assert [f.value for f in SyncFailure] == [f.name for f in SyncFailure]
+    assert SyncFailure.timeout.label == "timed out"
+    assert SyncFailure.bad_signature.label == "bad signature"
+    assert SyncFailure.refused.label == "refused by the peer"

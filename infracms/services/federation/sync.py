@@ -155,7 +155,7 @@ def stale_reason(peer: Peer, row: PeerCatalog, now: datetime) -> str | None:
     if row.body is None or peer.status is not PeerStatus.active:
         return None
     if row.outcome is SyncOutcome.failed:
-        why = f": {row.failure.value}" if row.failure is not None else ""
+        why = f": {row.failure.label}" if row.failure is not None else ""
         return f"the last sync failed{why}"
     confirmed = row.synced_at or row.fetched_at
     if confirmed is None or now - confirmed <= STALE_AFTER:
