@@ -198,8 +198,9 @@ def _options(found: list[FederatedOffering]) -> dict[str, list[str]]:
 
 
 def _stale(found: list[FederatedOffering]) -> dict[str, FederatedOffering]:
-    """Peers whose last sync failed, with one of their offerings (fetched when, and why)."""
-    return {offering.peer: offering for offering in found if offering.sync_error}
+    """Peers whose offerings come from a stale copy (the last sync failed, or none
+    confirmed it lately), with one of their offerings: fetched when, and why stale."""
+    return {offering.peer: offering for offering in found if offering.stale}
 
 
 def _form(

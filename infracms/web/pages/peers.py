@@ -1,11 +1,10 @@
 """/peers (node admins): the nodes this one trusts, with their status, key fingerprints and
-catalog syncs; making an invitation (its token shown once), accepting another node's,
+catalog syncs (the copy held, the last success, the last attempt and why it failed, whether
+the copy is stale); making an invitation (its token shown once), accepting another node's,
 suspending, resuming and revoking a peer (each confirmed first), syncing catalogs now."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,9 +16,9 @@ from infracms.api.peer import federation_context
 from infracms.errors import InvalidInput
 from infracms.models.federation import PeerStatus
 from infracms.services.authz import Action, authorize
-from infracms.services.federation import directory, peering, sync
+from infracms.services.federation import peering, sync
 from infracms.services.federation.node import FederationContext
-from infracms.services.federation.sync import SyncResult
+from infracms.services.federation.sync import CatalogStatus, SyncResult
 from infracms.web.errors import FormProblem, redirect, submit
 from infracms.web.forms import text
 from infracms.web.session import Form, Poster, SignedIn, WebUser
@@ -48,16 +47,6 @@ VERBS: dict[str, tuple[PeerStatus, str, str]] = {
         "Revoke peer",
     ),
 }
-
-
-@dataclass(frozen=True)
-class CatalogHeld:
-    """What this node holds of a peer's catalog, as the federated catalog shows it."""
-
-    version: int
-    offerings: int
-    fetched_at: datetime | None
-    error: str | None
 
 
 @router.get("/peers")
@@ -126,9 +115,10 @@ def show_peer(
 ) -> Response:
     """One peer: its keys and their validity, its catalog, what can be done."""
     peer = peering.get_peer(session=session, actor=me.actor, name=name)
+    [catalog] = sync.catalog_status(session=session, actor=me.actor, peer=peer.name)
     context = {
         "peer": peer,
-        "held": _held(session, me).get(peer.name),
+        "catalog": catalog,
         "notice": notice,
         "section": "peers",
     }
@@ -167,22 +157,9 @@ def _hours(value: str) -> int:
         ) from None
 
 
-def _held(session: Session, me: WebUser) -> dict[str, CatalogHeld]:
-    """Each active peer's catalog as last synced, from the federated catalog.
-
-    Only peers whose held copy lists an offering appear: the services keep each sync's
-    status per peer but do not return it yet.
-    """
-    held: dict[str, CatalogHeld] = {}
-    for offering in directory.search_catalog(session=session, actor=me.actor):
-        before = held.get(offering.peer)
-        held[offering.peer] = CatalogHeld(
-            version=offering.catalog_version,
-            offerings=(before.offerings if before else 0) + 1,
-            fetched_at=offering.fetched_at,
-            error=offering.sync_error,
-        )
-    return held
+def _catalogs(session: Session, me: WebUser) -> dict[str, CatalogStatus]:
+    """Each peer's catalog sync status, by peer name."""
+    return {s.peer: s for s in sync.catalog_status(session=session, actor=me.actor)}
 
 
 def _page(
@@ -198,7 +175,7 @@ def _page(
     authorize(me.actor, Action.peer_manage, None)
     context: dict[str, Any] = {
         "peers": peering.list_peers(session=session, actor=me.actor),
-        "held": _held(session, me),
+        "catalogs": _catalogs(session, me),
         "results": results,
         "values": values,
         "labels": LABELS,

@@ -124,7 +124,7 @@ def test_a_peer_that_is_down_is_reported_and_its_catalog_kept(
     page = html.unescape(admin.post("/peers/sync", {}).text)
     assert "failed</span> PeerUnreachable" in page and "(version 1 kept)" in page
     catalog = html.unescape(admin.get("/catalog").text)
-    assert "the last catalog sync failed" in catalog and "Hosted web space" in catalog
+    assert "come from a stale copy" in catalog and "Hosted web space" in catalog
 
 
 def test_suspend_resume_and_revoke_after_a_confirmation(
