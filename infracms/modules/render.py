@@ -6,12 +6,17 @@ definition (the host's own, else the one on the nearest group); two equally near
 definitions of it are a conflict, named. A ``multiple`` module gets the list of every
 definition that applies, ordered by name. The ``extra_variables`` hook adds derived
 variables per host. Pure: no database; the caller loads the rows.
+
+Hosts that are in the same groups and that no definition targets by name get the same
+definitions at the same distances: they share a shape, resolved once (10,000 hosts in
+40 groups are 40 resolutions, not 10,000). Settling then gives hosts whose values come
+out equal the same objects, so a renderer can write them once for all those hosts.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +47,20 @@ class DefinitionRow:
     settings: Mapping[str, Any]
 
 
+# a module's winner, or for a multiple module every definition that applies, by name
+Winner = DefinitionRow | tuple[DefinitionRow, ...]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Hosts that the same definitions reach at the same distances, and what wins."""
+
+    hosts: tuple[HostRow, ...]
+    winners: Mapping[str, Winner]
+
+
 ExtraVariables = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any] | None]
+Prepare = Callable[[Any], Any]
 
 
 def group_distances(parents: Mapping[str, str | None]) -> dict[str, dict[str, int]]:
@@ -66,74 +84,149 @@ def render(
     extra_variables: ExtraVariables | None = None,
 ) -> dict[str, dict[str, Any]]:
     """{host: {module: settings, or a list of settings for multiple modules}}."""
+    return settle(shapes(hosts, parents, definitions, multiple), extra_variables)
+
+
+def shapes(
+    hosts: Iterable[HostRow],
+    parents: Mapping[str, str | None],
+    definitions: Iterable[DefinitionRow],
+    multiple: Mapping[str, bool],
+) -> list[Shape]:
+    """The hosts some definition reaches, by shape, with each shape's winners."""
     on_host: dict[str, list[DefinitionRow]] = defaultdict(list)
     on_group: dict[str, list[DefinitionRow]] = defaultdict(list)
     for definition in definitions:
         (on_host if definition.target_kind == "host" else on_group)[definition.target].append(
             definition
         )
-    distances = group_distances(parents)
-    result: dict[str, dict[str, Any]] = {}
+    members: dict[tuple[tuple[str, ...], str | None], list[HostRow]] = defaultdict(list)
     for host in hosts:
-        applying = _applying(host, on_host, on_group, distances)
+        own = host.name if host.name in on_host else None
+        members[(tuple(sorted(set(host.groups))), own)].append(host)
+    distances = group_distances(parents)
+    found = []
+    for (groups, own), rows in members.items():
+        applying = [(HOST_DEPTH, d) for d in on_host.get(own or "", ())]
+        applying += _from_groups(groups, on_group, distances)
         if applying:
-            result[host.name] = _settle(host, applying, multiple, extra_variables)
-    return result
-
-
-def _applying(
-    host: HostRow,
-    on_host: Mapping[str, list[DefinitionRow]],
-    on_group: Mapping[str, list[DefinitionRow]],
-    distances: Mapping[str, Mapping[str, int]],
-) -> list[tuple[int, DefinitionRow]]:
-    found = [(HOST_DEPTH, d) for d in on_host.get(host.name, ())]
-    nearest: dict[str, int] = {}
-    for direct in host.groups:
-        for group, steps in distances.get(direct, {direct: 0}).items():
-            if steps < nearest.get(group, 1 << 30):
-                nearest[group] = steps
-    for group, steps in nearest.items():
-        found.extend((steps, d) for d in on_group.get(group, ()))
+            found.append(Shape(tuple(rows), _winners(rows[0].name, applying, multiple)))
     return found
 
 
-def _settle(
-    host: HostRow,
-    applying: list[tuple[int, DefinitionRow]],
-    multiple: Mapping[str, bool],
-    extra_variables: ExtraVariables | None,
-) -> dict[str, Any]:
+def reached(
+    hosts: Iterable[HostRow],
+    parents: Mapping[str, str | None],
+    targets: Iterable[tuple[str, str]],
+) -> set[str]:
+    """The names of the hosts that definitions on `targets` ((kind, name): "host" or
+    "group" and its name) would apply to."""
+    targets = list(targets)
+    on_host = {name for kind, name in targets if kind == "host"}
+    on_group = {name for kind, name in targets if kind != "host"}
+    distances = group_distances(parents)
+    under: dict[tuple[str, ...], bool] = {}
+    names = set()
+    for host in hosts:
+        if host.groups not in under:
+            under[host.groups] = any(
+                not on_group.isdisjoint(distances.get(g, (g,))) for g in host.groups
+            )
+        if under[host.groups] or host.name in on_host:
+            names.add(host.name)
+    return names
+
+
+def _from_groups(
+    groups: tuple[str, ...],
+    on_group: Mapping[str, list[DefinitionRow]],
+    distances: Mapping[str, Mapping[str, int]],
+) -> list[tuple[int, DefinitionRow]]:
+    nearest: dict[str, int] = {}
+    for direct in groups:
+        for group, steps in distances.get(direct, {direct: 0}).items():
+            if steps < nearest.get(group, 1 << 30):
+                nearest[group] = steps
+    return [(steps, d) for group, steps in nearest.items() for d in on_group.get(group, ())]
+
+
+def _winners(
+    host: str, applying: list[tuple[int, DefinitionRow]], multiple: Mapping[str, bool]
+) -> dict[str, Winner]:
     by_module: dict[str, list[tuple[int, DefinitionRow]]] = defaultdict(list)
     for steps, definition in applying:
         by_module[definition.module].append((steps, definition))
-    settled: dict[str, Any] = {}
+    winners: dict[str, Winner] = {}
     for module, candidates in by_module.items():
         if multiple.get(module, False):
-            ordered = sorted(candidates, key=lambda c: c[1].name)
-            settled[module] = [
-                _with_extra(module, d.settings, host, extra_variables) for _, d in ordered
-            ]
+            winners[module] = tuple(sorted((d for _, d in candidates), key=lambda d: d.name))
             continue
         best = min(steps for steps, _ in candidates)
-        winners = sorted(d.name for steps, d in candidates if steps == best)
-        if len(winners) > 1:
+        nearest = [d for steps, d in candidates if steps == best]
+        if len(nearest) > 1:
             raise RenderConflict(
-                f"host {host.name}: definitions {', '.join(winners)} of module {module} "
-                "apply equally; target one of them more precisely"
+                f"host {host}: definitions {', '.join(sorted(d.name for d in nearest))} "
+                f"of module {module} apply equally; target one of them more precisely"
             )
-        chosen = next(d for steps, d in candidates if steps == best)
-        settled[module] = _with_extra(module, chosen.settings, host, extra_variables)
-    return settled
+        winners[module] = nearest[0]
+    return winners
 
 
-def _with_extra(
-    module: str,
-    settings: Mapping[str, Any],
-    host: HostRow,
-    extra_variables: ExtraVariables | None,
-) -> Mapping[str, Any]:
-    if extra_variables is None:
-        return settings
-    extra = extra_variables(module, settings, {"name": host.name, "variables": host.variables})
-    return {**settings, **extra} if extra else settings
+def settle(
+    found: Iterable[Shape],
+    extra_variables: ExtraVariables | None = None,
+    prepare: Prepare | None = None,
+) -> dict[str, dict[str, Any]]:
+    """{host: {module: settings, or a list for a multiple module}} with the hook's extra
+    variables merged in. Equal values are one object, and so are equal host mappings;
+    `prepare` (e.g. resolving secret references) runs once per distinct value."""
+    sharing = _Sharing(extra_variables, prepare)
+    return {host.name: sharing.host(shape, host) for shape in found for host in shape.hosts}
+
+
+class _Sharing:
+    """Builds each value once: memoised by the identities of the parts it is made of
+    (every object named by a key is kept in the memo, so no identity is reused)."""
+
+    def __init__(self, extra_variables: ExtraVariables | None, prepare: Prepare | None) -> None:
+        self.extra_variables = extra_variables
+        self.prepare = prepare
+        self.made: dict[Hashable, Any] = {}
+
+    def host(self, shape: Shape, host: HostRow) -> dict[str, Any]:
+        facts = {"name": host.name, "variables": host.variables}
+        values = {module: self._value(module, w, facts) for module, w in shape.winners.items()}
+        shared: dict[str, Any] = self._once(tuple((m, id(v)) for m, v in values.items()), values)
+        return shared
+
+    def _value(self, module: str, winner: Winner, facts: Mapping[str, Any]) -> Any:
+        if isinstance(winner, DefinitionRow):
+            return self._settings(module, winner, facts)
+        entries = [self._settings(module, d, facts) for d in winner]
+        return self._once(("list", *map(id, entries)), entries)
+
+    def _settings(self, module: str, definition: DefinitionRow, facts: Mapping[str, Any]) -> Any:
+        extra = None
+        if self.extra_variables is not None:
+            extra = self.extra_variables(module, definition.settings, facts)
+        key = (id(definition), _frozen(extra) if extra else None)
+        if key in self.made:
+            return self.made[key]
+        merged = {**definition.settings, **extra} if extra else definition.settings
+        return self._once(key, self.prepare(merged) if self.prepare else merged)
+
+    def _once(self, key: Hashable, value: Any) -> Any:
+        return self.made.setdefault(key, value)
+
+
+def _frozen(value: Any) -> Hashable:
+    """A key equal for equal plain data, and only for it (True, 1 and 1.0 differ); a
+    key of its own for anything else, so that it is never shared."""
+    kind = type(value)
+    if kind is dict:
+        return (dict, tuple((_frozen(k), _frozen(v)) for k, v in value.items()))
+    if kind is list:
+        return (list, tuple(_frozen(v) for v in value))
+    if kind in (str, int, float, bool) or value is None:
+        return (kind, value)
+    return (object, object())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +11,16 @@ from sqlmodel import Session, col, select
 from infracms.errors import Conflict
 from infracms.models.definition import Definition, Revision
 from infracms.models.host import Host, HostGroup, HostGroupLink
-from infracms.modules.render import DefinitionRow, ExtraVariables, HostRow, RenderConflict, render
+from infracms.modules.render import (
+    DefinitionRow,
+    ExtraVariables,
+    HostRow,
+    Prepare,
+    RenderConflict,
+    Shape,
+    settle,
+    shapes,
+)
 from infracms.plugins import Plugins
 from infracms.services.authz import Action, authorize
 from infracms.services.common import organisation_by_name
@@ -31,14 +39,36 @@ def host_settings(
     the published revisions, or with `pinned` ({definition: revision}) only those."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.definition_read, org.id)
-    hosts = _host_rows(session, org.id)
-    parents = _group_parents(session, org.id)
-    definitions = _definition_rows(session, org.id, pinned)
+    hosts = [
+        HostRow(name, groups, variables)
+        for (name, variables), groups in hosts_with_groups(session, org.id, Host.variables)
+    ]
+    found = resolve(
+        plugins, hosts, group_parents(session, org.id), definition_rows(session, org.id, pinned)
+    )
+    return settings_of(plugins, found)
+
+
+def resolve(
+    plugins: Plugins,
+    hosts: list[HostRow],
+    parents: Mapping[str, str | None],
+    definitions: list[DefinitionRow],
+) -> list[Shape]:
+    """The hosts some definition reaches, by shape, with what wins; a tie is a Conflict."""
     multiple = {name: module.multiple for name, module in plugins.registry.modules.items()}
     try:
-        return render(hosts, parents, definitions, multiple, extra_variables_of(plugins))
+        return shapes(hosts, parents, definitions, multiple)
     except RenderConflict as exc:
         raise Conflict(str(exc)) from exc
+
+
+def settings_of(
+    plugins: Plugins, found: list[Shape], prepare: Prepare | None = None
+) -> dict[str, dict[str, Any]]:
+    """{host: {module: settings}} with the extra_variables hook's variables merged in;
+    equal values are shared objects (see modules.render.settle)."""
+    return settle(found, extra_variables_of(plugins), prepare)
 
 
 def extra_variables_of(plugins: Plugins) -> ExtraVariables | None:
@@ -58,22 +88,30 @@ def extra_variables_of(plugins: Plugins) -> ExtraVariables | None:
     return extra
 
 
-def _host_rows(session: Session, organisation_id: Any) -> list[HostRow]:
-    links = session.exec(
-        select(HostGroupLink.host_id, HostGroup.name)
-        .join(HostGroup, HostGroupLink.group_id == HostGroup.id)  # type: ignore[arg-type]
-        .where(HostGroup.organisation_id == organisation_id)
-    ).all()
-    groups: dict[Any, list[str]] = defaultdict(list)
-    for host_id, group in links:
-        groups[host_id].append(group)
-    rows = session.exec(
-        select(Host.id, Host.name, Host.variables).where(Host.organisation_id == organisation_id)
-    ).all()
-    return [HostRow(name, tuple(groups[host_id]), variables) for host_id, name, variables in rows]
+def hosts_with_groups(
+    session: Session, organisation_id: Any, *columns: Any
+) -> list[tuple[tuple[Any, ...], tuple[str, ...]]]:
+    """The organisation's hosts by name, each as (its name and `columns`, the names of the
+    groups it is directly in): one query."""
+    rows = session.execute(
+        select(Host.name, *columns, HostGroup.name)  # type: ignore[call-overload]
+        .outerjoin(HostGroupLink, HostGroupLink.host_id == Host.id)
+        .outerjoin(HostGroup, HostGroup.id == HostGroupLink.group_id)
+        .where(Host.organisation_id == organisation_id)
+        .order_by(Host.name)
+    )
+    found: dict[str, tuple[tuple[Any, ...], list[str]]] = {}
+    for *host, group in rows:
+        entry = found.get(host[0])
+        if entry is None:
+            entry = found[host[0]] = (tuple(host), [])
+        if group is not None:
+            entry[1].append(group)
+    return [(host, tuple(groups)) for host, groups in found.values()]
 
 
-def _group_parents(session: Session, organisation_id: Any) -> dict[str, str | None]:
+def group_parents(session: Session, organisation_id: Any) -> dict[str, str | None]:
+    """{group: its parent group, or None}."""
     groups = session.exec(
         select(HostGroup.id, HostGroup.name, HostGroup.parent_id).where(
             HostGroup.organisation_id == organisation_id
@@ -83,9 +121,11 @@ def _group_parents(session: Session, organisation_id: Any) -> dict[str, str | No
     return {name: names[parent] if parent else None for _, name, parent in groups}
 
 
-def _definition_rows(
+def definition_rows(
     session: Session, organisation_id: Any, pinned: Mapping[str, int] | None = None
 ) -> list[DefinitionRow]:
+    """The live definitions with their published settings, or with `pinned`
+    ({definition: revision}) only those, at those revisions."""
     revision = Revision.number == Definition.published
     if pinned is not None and not pinned:
         return []
