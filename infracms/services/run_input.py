@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, select
 
@@ -23,14 +23,14 @@ from infracms.config import Settings
 from infracms.errors import InvalidInput
 from infracms.keys import Keyring, load_node_ssh_key
 from infracms.models.credential import Credential
+from infracms.models.host import Host
 from infracms.models.organisation import Organisation
 from infracms.models.run import Run, RunKind
+from infracms.modules.render import HostRow
 from infracms.plugins import Plugins
 from infracms.runs.render import CredentialInput, HostInput, RenderInput
 from infracms.services import rendering
-from infracms.services.context import system_actor
 from infracms.services.credentials import reveal
-from infracms.services.runs import hosts_of_run
 
 NODE_KEY = "__node__"  # hosts without a credential use the node's own SSH key
 ENV_RE = re.compile(r"^INFRACMS_VAR_[A-Z0-9_]+$")
@@ -48,42 +48,42 @@ class RunInput:
 def load_run_input(
     session: Session, run: Run, *, settings: Settings, plugins: Plugins, keyring: Keyring
 ) -> RunInput:
-    """Everything the renderer needs for `run`."""
+    """Everything the renderer needs for `run`.
+
+    Settings are worked out for the run's hosts only, once per shape (see
+    modules.render), and each definition's secret references are resolved once: hosts
+    with equal settings share them, which the renderer writes once as group variables."""
     org = session.get(Organisation, run.organisation_id)
     assert org is not None
-    pinned = {d["name"]: int(d["revision"]) for d in run.definitions}
-    per_host = rendering.host_settings(
-        session=session,
-        actor=system_actor("executor"),
-        plugins=plugins,
-        organisation=org.name,
-        pinned=pinned,
-    )
     credentials = _credentials(session, org, keyring)
     credentials[NODE_KEY] = ("ssh_key", load_node_ssh_key(settings)[0])
     resolver = _Resolver(credentials, settings.data_dir / "secrets")
-    hosts = []
-    credential_names = {
-        c.id: c.name
-        for c in session.exec(select(Credential).where(Credential.organisation_id == org.id))
-    }
-    for host in hosts_of_run(session, run):
-        modules = _ordered(plugins, per_host.get(host.name, {}))
-        hosts.append(
+    hosts = _hosts(session, run)
+    pinned = {d["name"]: int(d["revision"]) for d in run.definitions}
+    found = rendering.resolve(
+        plugins,
+        [HostRow(host.name, groups, host.variables) for host, groups in hosts],
+        rendering.group_parents(session, org.id),
+        rendering.definition_rows(session, org.id, pinned),
+    )
+    per_host = rendering.settings_of(plugins, found, prepare=resolver.resolve)
+    nothing: dict[str, Any] = {}
+    order = _Order(plugins)
+    render = RenderInput(
+        hosts=tuple(
             HostInput(
                 name=host.name,
                 address=host.address,
                 port=host.ssh_port,
                 user=host.ssh_user,
                 host_key=host.host_key,
-                credential=credential_names[host.credential_id] if host.credential_id else NODE_KEY,
+                credential=host.credential or NODE_KEY,
                 variables=host.variables,
-                modules=tuple(modules),
-                settings={m: resolver.resolve(per_host[host.name][m]) for m in modules},
+                modules=order(per_host.get(host.name, nothing)),
+                settings=per_host.get(host.name, nothing),
             )
-        )
-    render = RenderInput(
-        hosts=tuple(hosts),
+            for host, _ in hosts
+        ),
         credentials={
             name: CredentialInput(kind=c[0], secret=c[1]) for name, c in credentials.items()
         },
@@ -95,11 +95,55 @@ def load_run_input(
     return RunInput(render=render, secrets=frozenset(secrets))
 
 
+class _Host(NamedTuple):
+    """A host's row: its name, then HOST_COLUMNS."""
+
+    name: str
+    variables: dict[str, Any]
+    address: str
+    ssh_port: int
+    ssh_user: str
+    host_key: str | None
+    credential: str | None
+
+
+HOST_COLUMNS = (
+    Host.variables,
+    Host.address,
+    Host.ssh_port,
+    Host.ssh_user,
+    Host.host_key,
+    select(Credential.name).where(Credential.id == Host.credential_id).scalar_subquery(),
+)
+
+
+def _hosts(session: Session, run: Run) -> list[tuple[_Host, tuple[str, ...]]]:
+    """The run's hosts that still exist, by name, with their groups: one query over the
+    organisation's hosts (a filter of 10,000 names costs the database more than it saves)."""
+    wanted = set(run.hosts)
+    rows = rendering.hosts_with_groups(session, run.organisation_id, *HOST_COLUMNS)
+    return [(_Host(*row), groups) for row, groups in rows if row[0] in wanted]
+
+
 def _credentials(
     session: Session, org: Organisation, keyring: Keyring
 ) -> dict[str, tuple[str, str]]:
     rows = session.exec(select(Credential).where(Credential.organisation_id == org.id)).all()
     return {row.name: (str(row.kind), reveal(keyring, row)) for row in rows}
+
+
+class _Order:
+    """Each settings mapping's modules in dependency order, worked out once per mapping
+    (hosts with equal settings share one)."""
+
+    def __init__(self, plugins: Plugins) -> None:
+        self.plugins = plugins
+        self.known: dict[int, tuple[Mapping[str, Any], tuple[str, ...]]] = {}
+
+    def __call__(self, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        if id(settings) not in self.known:
+            self.known[id(settings)] = (settings, tuple(_ordered(self.plugins, settings)))
+        return self.known[id(settings)][1]
 
 
 def _ordered(plugins: Plugins, settings: Mapping[str, Any]) -> list[str]:
