@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     run_stale_seconds: int = Field(
         default=60, ge=2, description="a running run with no heartbeat for this long is failed"
     )
+    min_witnesses: int | None = Field(
+        default=None, ge=0, description="peers' cosignatures a checkpoint needs (the audit pages)"
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

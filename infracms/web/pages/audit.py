@@ -1,5 +1,6 @@
 """/audit…: the signed log, read only. Entries (filtered, a page at a time), one entry with
-its proof, the checkpoints with their signatures checked, and how to verify offline.
+its proof, the checkpoints with their signatures checked and the peers' cosignatures of
+each (checked too, counted against the witness policy), and how to verify offline.
 
 Owners and auditors read their organisations' entries, node admins every entry
 (``services/audit.py`` decides); checkpoints and the verifier key are public.
@@ -17,6 +18,7 @@ from infracms.api.deps import SessionDep, SettingsDep
 from infracms.errors import NotFound
 from infracms.services import audit, organisations
 from infracms.services.authz import Action, is_allowed
+from infracms.services.witness.cosignatures import cosignatures_of, witness_policy
 from infracms.web.session import SignedIn
 from infracms.web.templating import render
 
@@ -95,15 +97,23 @@ def entry(
 def checkpoints(
     request: Request, session: SessionDep, me: SignedIn, settings: SettingsDep, page: Page = 1
 ) -> Response:
-    """The signed checkpoints, newest first, each checked against the node key and the tree."""
+    """The signed checkpoints, newest first, each checked against the node key and the tree,
+    with the peers' cosignatures of each and the witness policy."""
     found = audit.list_checkpoints(
         session=session,
         settings=settings,
         limit=CHECKPOINTS_PAGE,
         offset=(page - 1) * CHECKPOINTS_PAGE,
     )
+    shown = [(checkpoint.size, checkpoint.note) for checkpoint in found.items]
+    cosignatures = cosignatures_of(session=session, checkpoints=shown)
+    policy = witness_policy(session=session, settings=settings)
     context = {
         "checkpoints": found,
+        "cosignatures": cosignatures,
+        "met": {size: policy.met_by(cosigned) for size, cosigned in cosignatures.items()},
+        "policy": policy,
+        "key": audit.verifier_key(settings),
         "page": page,
         "pages": max(1, -(-found.total // CHECKPOINTS_PAGE)),
         "tab": "checkpoints",
