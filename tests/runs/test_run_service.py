@@ -24,7 +24,10 @@ def plugins() -> Plugins:
 
 
 @pytest.fixture
-def clinic(engine: Engine, plugins: Plugins) -> Engine:
+def clinic(any_engine: Engine, plugins: Plugins) -> Engine:
+    """Hosts web1, web2 (in group web) and db1, motd on web and base on db1; on SQLite
+    and on PostgreSQL (locks and host lists are written differently on each)."""
+    engine = any_engine
     make_org(engine, "clinic")
     with session_scope(engine, write=True) as session:
         for name in ("base", "motd"):
@@ -101,6 +104,38 @@ def test_scope_and_pinned_revisions(clinic: Engine, plugins: Plugins) -> None:
     with session_scope(clinic) as session:
         run = session.get(Run, only_motd.id)
         assert run is not None and run.definitions[0]["revision"] == 1  # pinned when asked for
+
+
+def test_groups_narrow_the_scope_and_a_tie_refuses_the_run(
+    clinic: Engine, plugins: Plugins
+) -> None:
+    assert create(clinic, plugins, kind="plan", groups=["web"]).hosts == ["web1", "web2"]
+    assert create(clinic, plugins, kind="plan", hosts=["web1"]).hosts == ["web1"]
+    with session_scope(clinic, write=True) as session:
+        inventory.create_group(
+            session=session, actor=ADMIN, organisation="clinic", data={"name": "edge"}
+        )
+        inventory.update_host(
+            session=session,
+            actor=ADMIN,
+            organisation="clinic",
+            name="web2",
+            data={"groups": ["web", "edge"]},
+        )
+        definitions.create_definition(
+            session=session,
+            actor=ADMIN,
+            plugins=plugins,
+            organisation="clinic",
+            data={
+                "name": "motd-edge",
+                "module": "motd",
+                "target": {"group": "edge"},
+                "settings": {"message": "b"},
+            },
+        )
+    with pytest.raises(Conflict, match="host web2: definitions motd-edge, motd-web"):
+        create(clinic, plugins, kind="plan", definitions=["motd-web"], hosts=["web1"])
 
 
 @pytest.mark.parametrize(
