@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from infracms.runs.inventory import inventory_json, mark_unsafe
+from infracms.runs.inventory import Group, Variables, inventory_json, mark_unsafe
 from infracms.runs.render import CredentialInput, HostInput, HostKeyMissing, RenderInput, render
 
 ATTACK = "{{ lookup('pipe', 'id') }}"
@@ -76,6 +76,9 @@ def test_every_user_string_is_unsafe() -> None:
     }
     with pytest.raises(TypeError):
         mark_unsafe({"a": object()})
+    memo: dict[int, tuple[object, object]] = {}
+    settings = {"message": ATTACK}
+    assert mark_unsafe(settings, memo) is mark_unsafe(settings, memo)  # marked once
 
 
 def test_private_data_dir_layout(tmp_path: Path) -> None:
@@ -93,9 +96,13 @@ def test_private_data_dir_layout(tmp_path: Path) -> None:
         spec.ssh_key is not None and "PRIVATE KEY" in spec.ssh_key
     )  # web1's key goes to ssh-agent
     inventory = json.loads((root / "inventory" / "hosts.json").read_text())
-    web2 = inventory["all"]["hosts"]["web2"]
-    assert web2["ansible_password"] == {"__ansible_unsafe": "pw-1234"}
-    assert web2["ansible_port"] == 2222 and web2["infracms_modules"] == ["motd"]
+    groups = inventory["all"]["children"]
+    assert len(groups) == 2  # each host has its own settings object here
+    web2 = next(g for g in groups.values() if "web2" in g["hosts"])
+    assert web2["hosts"]["web2"]["ansible_password"] == {"__ansible_unsafe": "pw-1234"}
+    assert web2["hosts"]["web2"]["ansible_port"] == 2222
+    assert web2["vars"]["infracms_modules"] == ["motd"]
+    assert web2["vars"]["motd"] == {"message": {"__ansible_unsafe": ATTACK}, "lines": 2}
     assert (root / "roles" / "motd").is_symlink() and (root / "project" / "apply.yml").exists()
     for path in root.rglob("*"):
         if path.is_file() and not path.is_symlink():
@@ -114,22 +121,19 @@ def test_ansible_reads_user_values_as_literal_text(tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.json"
     marker = tmp_path / "pwned"
     attack = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory.write_text(
         inventory_json(
             {
-                "localhost": {
-                    "motd": {"message": attack},
-                    "note": attack,
-                    "flag": "no",
-                    "port": "22",
-                }
-            },
-            {
-                "localhost": {
-                    "ansible_connection": "local",
-                    "ansible_python_interpreter": sys.executable,
-                }
-            },
+                "infracms_shape_0": Group(
+                    Variables(user={"motd": {"message": attack}}),
+                    {
+                        "localhost": Variables(
+                            user={"note": attack, "flag": "no", "port": "22"}, trusted=local
+                        )
+                    },
+                )
+            }
         )
     )
     out = tmp_path / "out.txt"
@@ -149,3 +153,67 @@ def test_ansible_reads_user_values_as_literal_text(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert out.read_text() == f"{attack}|{attack}|str|str"
     assert not marker.exists()
+
+
+def test_hosts_sharing_settings_share_a_group_and_keep_their_own_variables(
+    tmp_path: Path,
+) -> None:
+    """What Ansible reads for each host (ansible-inventory's hostvars) is what the flat
+    inventory of one entry per host gave: host variables, then connection, then module
+    settings (a variable named like a module gives way), then trusted values."""
+    shared = {"motd": {"message": ATTACK, "lines": 2}}
+    hosts = (
+        host("web1", settings=shared),
+        host("web2", settings=shared, port=2222, credential="other"),
+        host("web3", settings={"motd": {"message": ATTACK, "lines": 2}}),  # equal, not same
+        host("db1", variables={"motd": "shadowed", "note": ATTACK, "n": 1}),
+        host("bare", modules=(), settings={}, variables={"list": ["a", 2, {"b": "c"}]}),
+    )
+    spec = render(data(*hosts), tmp_path / "run")
+    path = spec.private_data_dir / "inventory" / "hosts.json"
+    groups = json.loads(path.read_text())["all"]["children"]
+    members = sorted(sorted(group["hosts"]) for group in groups.values())
+    assert members == [["bare"], ["db1"], ["web1", "web2"], ["web3"]]
+    envvars = json.loads((spec.private_data_dir / "env" / "envvars").read_text())
+    listed = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(path), "--list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **envvars, "PATH": f"{BIN}:{os.environ['PATH']}"},
+        timeout=120,
+        check=True,
+    )
+    hostvars = json.loads(listed.stdout)["_meta"]["hostvars"]
+    for one in hosts:
+        connection = {"ansible_host": one.address, "ansible_user": one.user}
+        if one.credential == "other":
+            connection["ansible_password"] = "pw-1234"
+        flat = {**one.variables, **connection, **one.settings}
+        trusted = {"ansible_port": one.port, "infracms_modules": list(one.modules)}
+        assert hostvars[one.name] == {**mark_unsafe(flat), **trusted}, one.name
+
+
+def test_every_user_string_in_the_inventory_is_written_unsafe(tmp_path: Path) -> None:
+    hosts = (
+        host("web1", variables={"note": ATTACK, "nested": {"l": [ATTACK, {"x": "y"}]}}),
+        host("web2", credential="other", settings={"motd": {"message": ATTACK, "n": [1, "2"]}}),
+    )
+    spec = render(data(*hosts), tmp_path / "run")
+    document = json.loads((spec.private_data_dir / "inventory" / "hosts.json").read_text())
+    bare: list[str] = []
+
+    def walk(value: object, path: str) -> None:
+        if isinstance(value, str):
+            bare.append(path)
+        elif isinstance(value, dict):
+            if set(value) == {"__ansible_unsafe"} and isinstance(value["__ansible_unsafe"], str):
+                return
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for n, item in enumerate(value):
+                walk(item, f"{path}[{n}]")
+
+    walk(document, "")
+    assert all(".infracms_modules[" in path for path in bare), bare
+    assert bare  # the module lists are there, and trusted
