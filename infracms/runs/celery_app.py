@@ -188,7 +188,13 @@ def check_broker(app: Any) -> None:
         ) from exc
 
 
-def run_worker(settings: Settings, *, concurrency: int, loglevel: str = "info") -> None:
+def run_worker(
+    settings: Settings,
+    *,
+    concurrency: int,
+    loglevel: str = "info",
+    started: Callable[[], None] | None = None,
+) -> None:
     """Run a Celery worker in this process until it is stopped (SIGTERM lets runs end).
 
     The pool is threads: a run's work happens in its ansible-playbook process, and the
@@ -196,7 +202,8 @@ def run_worker(settings: Settings, *, concurrency: int, loglevel: str = "info") 
     fraction of the memory. It also makes every way of dying the same: the process that
     started the playbooks is the one whose death stops the heartbeats, whereas a prefork
     child could outlive a killed parent and go on with its run unacknowledged. The
-    embedded executor runs ``execute_run`` in threads too.
+    embedded executor runs ``execute_run`` in threads too. `started` is called once the
+    worker's context is built, before it takes runs (``infracms worker`` quiets the GC).
     """
     contexts = WorkerContexts(settings)
     app = make_celery(settings, contexts)
@@ -204,6 +211,8 @@ def run_worker(settings: Settings, *, concurrency: int, loglevel: str = "info") 
     context = contexts.get()  # fail now, not at the first run, on a bad database or plugin
     use_private_tempdir()
     reap_lost_runs(BeatContext(settings=settings, engine=context.engine, app=app))
+    if started is not None:
+        started()
     app.worker_main(
         [
             "worker",
