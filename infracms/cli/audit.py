@@ -168,7 +168,13 @@ def witness() -> None:
         detail = f": {outcome.detail}" if outcome.detail else ""
         line = f"{outcome.peer}: {outcome.status}, checkpoint of size {outcome.size}{detail}"
         typer.echo(line, err=not outcome.ok)
-    if not all(outcome.ok for outcome in outcomes):
+    minimum, held = settings().min_witnesses, sum(outcome.ok for outcome in outcomes)
+    if minimum and held < minimum:
+        typer.echo(
+            f"the checkpoint has {held} cosignature(s); INFRACMS_MIN_WITNESSES asks for {minimum}",
+            err=True,
+        )
+    if not all(outcome.ok for outcome in outcomes) or (minimum and held < minimum):
         raise typer.Exit(1)
 
 

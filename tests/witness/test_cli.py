@@ -17,13 +17,14 @@ from tests.witness.logs import Tree
 from tests.witness.nodes import Node
 
 
-def cli(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(node: Node, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     """Run `infracms` as the node's administrator would, configured by the environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFRACMS_")}
     env.update(
         INFRACMS_DATA_DIR=str(node.settings.data_dir.absolute()),
         INFRACMS_NODE_NAME=node.name,
         INFRACMS_BASE_URL=node.settings.base_url,
+        **extra,
     )
     return subprocess.run(
         [sys.executable, "-m", "infracms", *args],
@@ -103,6 +104,12 @@ def test_witness_with_no_peers_says_so(node_a: Node) -> None:
     result = cli(node_a, "audit", "witness")
     assert result.returncode == 0, result.stderr
     assert "no active peer to ask" in result.stdout
+
+
+def test_witness_fails_below_the_configured_minimum(node_a: Node) -> None:
+    result = cli(node_a, "audit", "witness", INFRACMS_MIN_WITNESSES="1")
+    assert result.returncode == 1
+    assert "has 0 cosignature(s); INFRACMS_MIN_WITNESSES asks for 1" in result.stderr
 
 
 def test_witness_reports_a_peer_it_cannot_reach(peered: tuple[Node, Node]) -> None:
