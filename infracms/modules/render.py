@@ -107,7 +107,7 @@ def shapes(
     distances = group_distances(parents)
     found = []
     for (groups, own), rows in members.items():
-        applying = [(HOST_DEPTH, d) for d in on_host.get(own or "", ())]
+        applying = [(HOST_DEPTH, d) for d in on_host[own]] if own else []
         applying += _from_groups(groups, on_group, distances)
         if applying:
             found.append(Shape(tuple(rows), _winners(rows[0].name, applying, multiple)))
@@ -196,7 +196,8 @@ class _Sharing:
     def host(self, shape: Shape, host: HostRow) -> dict[str, Any]:
         facts = {"name": host.name, "variables": host.variables}
         values = {module: self._value(module, w, facts) for module, w in shape.winners.items()}
-        shared: dict[str, Any] = self._once(tuple((m, id(v)) for m, v in values.items()), values)
+        key = ("host", *((m, id(v)) for m, v in values.items()))
+        shared: dict[str, Any] = self._once(key, values)
         return shared
 
     def _value(self, module: str, winner: Winner, facts: Mapping[str, Any]) -> Any:
@@ -209,7 +210,7 @@ class _Sharing:
         extra = None
         if self.extra_variables is not None:
             extra = self.extra_variables(module, definition.settings, facts)
-        key = (id(definition), _frozen(extra) if extra else None)
+        key = ("settings", id(definition), _frozen(extra) if extra else None)
         if key in self.made:
             return self.made[key]
         merged = {**definition.settings, **extra} if extra else definition.settings
@@ -225,8 +226,8 @@ def _frozen(value: Any) -> Hashable:
     kind = type(value)
     if kind is dict:
         return (dict, tuple((_frozen(k), _frozen(v)) for k, v in value.items()))
-    if kind is list:
-        return (list, tuple(_frozen(v) for v in value))
+    if kind is list or kind is tuple:
+        return (kind, tuple(_frozen(v) for v in value))
     if kind in (str, int, float, bool) or value is None:
         return (kind, value)
     return (object, object())
