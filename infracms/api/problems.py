@@ -1,4 +1,13 @@
-"""Errors as RFC 9457 problem documents: one handler for the whole HTTP surface."""
+"""Errors as RFC 9457 problem documents: one handler for the whole HTTP surface.
+
+Besides infracms' own errors, a ``federation.errors.FederationError`` that escapes a
+route (a consumer action whose peer answered badly, or not at all) is a gateway
+problem: 504 when the peer timed out, 503 when it could not be reached, 502 for any
+other failure (an error answer, a redirect, an answer that does not verify or parse).
+Nothing was changed on this node; the document names the failure and, for an error
+answer, the peer's status and OSB error code. The node-to-node routes (``/v2``,
+``/federation/v1``) answer peers in the OSB shape instead (``api/peer.PeerRoute``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from federation.errors import (
+    BrokerError,
+    FederationError,
+    PeerAnswerError,
+    PeerTimeout,
+    PeerUnreachable,
+)
 from infracms.errors import InfracmsError
 
 PROBLEM_JSON = "application/problem+json"
@@ -27,6 +43,36 @@ async def _infracms_error(request: Request, exc: Exception) -> JSONResponse:
     body["instance"] = request.url.path
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return problem_response(body, headers)
+
+
+def federation_problem(exc: FederationError) -> dict[str, Any]:
+    """The problem document of a failure talking to a peer (a gateway problem)."""
+    if isinstance(exc, PeerTimeout):
+        status, code, title = 504, "peer-timeout", "The peer did not answer in time"
+    elif isinstance(exc, PeerUnreachable):
+        status, code, title = 503, "peer-unreachable", "The peer could not be reached"
+    else:
+        status, code, title = 502, "peer-error", "The peer's answer was not usable"
+    body: dict[str, Any] = {
+        "type": f"https://infracms.org/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": f"nothing was changed here: {type(exc).__name__}: {exc}",
+        "error": type(exc).__name__,
+    }
+    if isinstance(exc, PeerAnswerError):
+        body["peer_status"] = exc.status_code
+    if isinstance(exc, BrokerError) and exc.error:
+        body["peer_error"] = exc.error
+    return body
+
+
+async def _federation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FederationError)
+    body = federation_problem(exc)
+    body["instance"] = request.url.path
+    log.info("peer failure on %s %s: %s", request.method, request.url.path, body["detail"])
+    return problem_response(body)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -71,5 +117,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Map every error to a problem document on `app`."""
     app.add_exception_handler(InfracmsError, _infracms_error)
+    app.add_exception_handler(FederationError, _federation_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from federation.errors import FederationError
 from infracms.cli import audit, content, federation, inventory, people, runs, setup
 from infracms.errors import InfracmsError
 
@@ -42,6 +43,9 @@ def main() -> None:
         for field, message in exc.errors.items():
             typer.echo(f"  {field}: {message}", err=True)
         sys.exit(exc.exit_code)
+    except FederationError as exc:  # a peer refused, failed to answer, or does not verify
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(1)
