@@ -6,11 +6,14 @@ registered the same way, from ``infracms/plugins.py``). Hooks are called with ke
 arguments; an implementation may accept fewer arguments than the spec. Hooks that take
 a ``module`` are called for every module: return None for modules that are not yours.
 
-``offering_settings`` and ``offering_credentials`` answer with the first result that is
-not None. A secret field of the settings ``offering_settings`` returns may hold the
+The ``offering_*`` hooks answer with the first result that is not None. A secret field
+of the settings ``offering_settings`` (or ``offering_update``) returns may hold the
 secret itself (a password it generated, say): infracms stores it as a credential of the
 providing organisation and keeps only the reference in the definition's revisions;
 ``offering_credentials`` gets the instance's settings with those references resolved.
+``offering_update`` changes an instance's settings to a new plan or parameters;
+``offering_removal`` gives the settings of the last revision, whose run removes from the
+hosts what the instance created.
 """
 
 from __future__ import annotations
@@ -80,6 +83,30 @@ def offering_credentials(
     hosts: list[ServiceHost],
 ) -> dict[str, Any] | None:
     """Return the connection details handed to the requester at bind."""
+
+
+@hookspec(firstresult=True)
+def offering_update(
+    module: type[Module],
+    offering: ProvidedOffering,
+    plan: Plan,
+    settings: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    previous: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """Return the instance's settings changed to this plan and these parameters."""
+
+
+@hookspec(firstresult=True)
+def offering_removal(
+    module: type[Module],
+    offering: ProvidedOffering,
+    plan: Plan,
+    settings: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """Return the settings that remove this instance from its hosts (its entries marked
+    absent), or None when removing it needs no run."""
 
 
 @hookspec

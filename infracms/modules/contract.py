@@ -81,6 +81,8 @@ class Offering:
     description: str
     plans: tuple[Plan, ...]
     kind: str = "service"
+    plan_updateable: bool = False
+    """Whether an instance may move to another of its plans (OSB ``plan_updateable``)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ A host can also keep restic repositories for others (``serve``): each is an acco
 ``restic-NAME`` that logs in with one SSH key, for SFTP only, jailed (chroot) in
 ``/srv/restic/NAME``, with the repository in ``/srv/restic/NAME/repo``. That is what
 the `offsite-backup` offering provisions: the requester's restic encrypts before
-anything leaves its host, so the provider never holds the repository's password.
+anything leaves its host, so the provider never holds the repository's password. A
+repository listed in ``absent_served`` is removed: its account, its key, and its
+directory with the repository; once none is served, sshd stops letting such accounts
+in. An update of an instance changes the key that logs in; deprovisioning removes it.
 """
 
 from __future__ import annotations
@@ -169,6 +172,12 @@ class BackupSettings(ModuleSettings):
         description="restic repositories this host keeps for others, each reached over SFTP "
         "with its own key",
     )
+    absent_served: list[Annotated[str, AfterValidator(_served_name)]] = Field(
+        default_factory=list,
+        max_length=500,
+        description="served repositories to remove: their account, key and directory, "
+        "the repository with it",
+    )
 
     @field_validator("paths", "exclude")
     @classmethod
@@ -190,11 +199,20 @@ class BackupSettings(ModuleSettings):
         refuse_duplicates((repository.name for repository in value), "repository names")
         return value
 
+    @field_validator("absent_served")
+    @classmethod
+    def _absent_served(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        refuse_duplicates(value, "absent repository names")
+        both = sorted({r.name for r in info.data.get("serve", [])} & set(value))
+        if both:
+            raise ValueError(f"listed both as served and as absent: {', '.join(both)}")
+        return value
+
     @model_validator(mode="after")
     def _something_to_do(self) -> BackupSettings:
         if (self.repository is None) != (self.password is None):
             raise ValueError("give repository and password together")
-        if self.repository is None and not self.serve:
+        if self.repository is None and not self.serve and not self.absent_served:
             raise ValueError(
                 "give a repository (back up this host) or serve (keep repositories for others)"
             )
@@ -256,6 +274,7 @@ OFFERINGS = (
             "with the requester's SSH key; the data is encrypted before it leaves the "
             "requester, and the provider never holds the password."
         ),
+        plan_updateable=True,
         plans=(
             Plan(name="small", title="Small: 100 GB", parameters=_plan_parameters(100)),
             Plan(name="large", title="Large: 1 TB", parameters=_plan_parameters(1000)),
@@ -292,6 +311,45 @@ def offering_settings(
         raise ValueError(f"repository {name!r} is taken on this host")
     served.append({"name": name, "ssh_public_key": str(parameters["ssh_public_key"])})
     return settings | {"serve": served}
+
+
+@hookimpl
+def offering_update(
+    module: type[Module],
+    offering: ProvidedOffering,
+    settings: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    previous: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """The served repository with the key now given; it keeps its name (and its data)."""
+    if module.name != Backup.name or offering.name != OFFSITE:
+        return None
+    name = str(previous["name"])
+    if parameters["name"] != name:
+        raise ValueError(f"repository {name!r} cannot be renamed: request another instance")
+    key = str(parameters["ssh_public_key"])
+    served = [
+        {**repository, "ssh_public_key": key} if repository.get("name") == name else repository
+        for repository in settings.get("serve", [])
+    ]
+    return dict(settings) | {"serve": served}
+
+
+@hookimpl
+def offering_removal(
+    module: type[Module],
+    offering: ProvidedOffering,
+    settings: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """The served repository removed: its account, its key, its directory and data."""
+    if module.name != Backup.name or offering.name != OFFSITE:
+        return None
+    name = str(parameters["name"])
+    return dict(settings) | {
+        "serve": [r for r in settings.get("serve", []) if r.get("name") != name],
+        "absent_served": sorted({*settings.get("absent_served", []), name}),
+    }
 
 
 @hookimpl

@@ -2,8 +2,13 @@
 
 Installs Debian's PostgreSQL, sets where it listens, creates the roles (passwords are
 secret references, hashed as SCRAM-SHA-256 on the controller so that the server and
-its logs never see them) and the databases, and writes pg_hba.conf. Databases and roles
-are never dropped: removing one from the settings leaves it in place.
+its logs never see them) and the databases, and writes pg_hba.conf. Removing a database
+or a role from the settings leaves it in place; listed in ``absent_databases`` or
+``absent_roles`` it is dropped (a database with everything in it, its sessions ended).
+
+The `managed-postgresql` offering gives each instance a database and an owner role of
+the same name: an update changes the networks it is reached from, and deprovisioning
+drops both (``offering_removal``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from infracms.hookspecs import hookimpl
 from infracms.modules.contract import (
@@ -152,6 +165,16 @@ class PostgresqlSettings(ModuleSettings):
         max_length=500,
         description="client rules, after the built-in local ones (postgres by peer)",
     )
+    absent_databases: list[Identifier] = Field(
+        default_factory=list,
+        max_length=500,
+        description="databases to drop, with everything in them (their sessions are ended)",
+    )
+    absent_roles: list[Identifier] = Field(
+        default_factory=list,
+        max_length=500,
+        description="roles to drop (after the absent databases)",
+    )
 
     @field_validator("listen_addresses")
     @classmethod
@@ -174,6 +197,41 @@ class PostgresqlSettings(ModuleSettings):
         if strangers:
             raise ValueError(f"owners that are not among the roles: {', '.join(strangers)}")
         return value
+
+    @field_validator("absent_databases")
+    @classmethod
+    def _absent_databases(cls, value: list[str]) -> list[str]:
+        refuse_duplicates(value, "absent database names")
+        own = sorted(set(value) & {"postgres", "template0", "template1", *HBA_DATABASE_KEYWORDS})
+        if own:
+            raise ValueError(f"keywords or PostgreSQL's own databases: {', '.join(own)}")
+        return value
+
+    @field_validator("absent_roles")
+    @classmethod
+    def _absent_roles(cls, value: list[str]) -> list[str]:
+        refuse_duplicates(value, "absent role names")
+        own = sorted(set(value) & RESERVED_ROLES)
+        if own:
+            raise ValueError(f"PostgreSQL's own roles cannot be dropped: {', '.join(own)}")
+        return value
+
+    @model_validator(mode="after")
+    def _absent_are_not_used(self) -> PostgresqlSettings:
+        for kind, kept, dropped in (
+            ("databases", {d.name for d in self.databases}, set(self.absent_databases)),
+            ("roles", {r.name for r in self.roles}, set(self.absent_roles)),
+        ):
+            both = sorted(kept & dropped)
+            if both:
+                raise ValueError(f"{kind} listed both to keep and as absent: {', '.join(both)}")
+        used = sorted(
+            {r.database for r in self.hba} & set(self.absent_databases)
+            | {r.user for r in self.hba} & set(self.absent_roles)
+        )
+        if used:
+            raise ValueError(f"client rules name what is absent: {', '.join(used)}")
+        return self
 
 
 class Postgresql(Module):
@@ -226,6 +284,7 @@ OFFERINGS = (
             "A PostgreSQL 15 database with its own owner role on the provider's servers, "
             "reached over TLS with a password; the provider runs, updates and backs it up."
         ),
+        plan_updateable=True,
         plans=(
             Plan(
                 name="small",
@@ -270,18 +329,73 @@ def offering_settings(
         raise ValueError(f"database {name!r} is taken on this server")
     roles.append({"name": name, "password": secrets.token_urlsafe(24), "login": True})
     databases.append({"name": name, "owner": name})
+    return _reached(settings, offering, name, parameters) | {
+        "roles": roles,
+        "databases": databases,
+    }
+
+
+@hookimpl
+def offering_update(
+    module: type[Module],
+    offering: ProvidedOffering,
+    settings: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    previous: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """The instance reached from the networks now asked for; its database keeps its name
+    (and its role its password)."""
+    if module.name != Postgresql.name or offering.name != MANAGED:
+        return None
+    name = str(previous["database"])
+    if parameters["database"] != name:
+        raise ValueError(
+            f"database {name!r} cannot be renamed: request another instance and move the data"
+        )
+    return _reached(dict(settings), offering, name, parameters)
+
+
+@hookimpl
+def offering_removal(
+    module: type[Module],
+    offering: ProvidedOffering,
+    settings: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """The instance's database and role dropped, and its client rules gone."""
+    if module.name != Postgresql.name or offering.name != MANAGED:
+        return None
+    name = str(parameters["database"])
+    return dict(settings) | {
+        "roles": [r for r in settings.get("roles", []) if r.get("name") != name],
+        "databases": [d for d in settings.get("databases", []) if d.get("name") != name],
+        "hba": [r for r in settings.get("hba", []) if not _instance_rule(r, name)],
+        "absent_databases": sorted({*settings.get("absent_databases", []), name}),
+        "absent_roles": sorted({*settings.get("absent_roles", []), name}),
+    }
+
+
+def _reached(
+    settings: dict[str, Any],
+    offering: ProvidedOffering,
+    name: str,
+    parameters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """`settings` with the instance's client rules for its allowed networks (first), and
+    listening everywhere when it has some (unless the provider's base settings say where)."""
     networks = list(parameters.get("allowed_networks") or [])
     rules = [
         {"type": "hostssl", "database": name, "user": name, "address": network}
         for network in networks
     ]
-    if networks and "listen_addresses" not in settings:
-        settings["listen_addresses"] = ["*"]
-    return settings | {
-        "roles": roles,
-        "databases": databases,
-        "hba": rules + list(settings.get("hba", [])),
-    }
+    others = [rule for rule in settings.get("hba", []) if not _instance_rule(rule, name)]
+    if "listen_addresses" not in offering.settings:
+        settings["listen_addresses"] = ["*"] if networks else ["localhost"]
+    return settings | {"hba": rules + others}
+
+
+def _instance_rule(rule: Mapping[str, Any], name: str) -> bool:
+    return rule.get("type") == "hostssl" and rule.get("database") == name == rule.get("user")
 
 
 @hookimpl
