@@ -1,7 +1,10 @@
 """Open Service Broker API v2 helpers: catalog mapping, paths, headers (PROTOCOL.md section 6).
 
 A node serves OSB at ``/v2``; peers and OSB platforms call it. The federated catalog
-maps onto ``GET /v2/catalog`` one to one: an offering is a service, a plan a plan.
+maps onto ``GET /v2/catalog`` one to one: an offering is a service, a plan a plan. An
+instance may move to another plan of its offering when its plan says
+``plan_updateable`` (``plan_updateable``); the provider may still refuse a particular
+move (422).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def _service(node: str, offering: Offering) -> OSBService:
         bindable=offering.bindable,
         instances_retrievable=True,
         bindings_retrievable=True,
-        plan_updateable=False,
+        plan_updateable=any(plan.plan_updateable for plan in offering.plans),
         metadata=metadata,
         plans=tuple(_plan(plan, offering.bindable) for plan in offering.plans),
     )
@@ -82,15 +85,29 @@ def _plan(plan: Plan, bindable: bool) -> OSBPlan:
             }
         ]
     create = SchemaParameters(parameters=plan.parameters)
+    update = SchemaParameters(parameters=update_schema(plan.parameters))
     return OSBPlan(
         id=plan.id,
         name=plan.id,
         description=plan.description or plan.name,
         free=plan.is_free,
         bindable=bindable,
+        plan_updateable=plan.plan_updateable,
         metadata=metadata,
-        schemas=Schemas(service_instance=ServiceInstanceSchemas(create=create)),
+        schemas=Schemas(service_instance=ServiceInstanceSchemas(create=create, update=update)),
     )
+
+
+def plan_updateable(offering: Offering, plan_id: str) -> bool:
+    """Whether an instance on plan `plan_id` may move to another plan of `offering`."""
+    plan = next((plan for plan in offering.plans if plan.id == plan_id), None)
+    return plan is not None and bool(plan.plan_updateable) and len(offering.plans) > 1
+
+
+def update_schema(parameters: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """The schema of an update's parameters: the plan's, with nothing required, since an
+    update sends only what changes (the provider checks the whole against the plan's)."""
+    return {key: value for key, value in parameters.items() if key != "required"}
 
 
 def check_api_version(value: str | None) -> tuple[int, int]:

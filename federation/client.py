@@ -171,12 +171,23 @@ class PeerClient:
             identity=originating_identity,
         )
 
-    def update(self, instance_id: str, request: UpdateRequest) -> BrokerAnswer[UpdateResponse]:
-        """``PATCH /v2/service_instances/:id?accepts_incomplete=true``."""
-        params = {"accepts_incomplete": "true"}
-        path = instance_path(instance_id)
+    def update_instance(
+        self,
+        instance_id: str,
+        request: UpdateRequest,
+        *,
+        originating_identity: str | None = None,
+    ) -> BrokerAnswer[UpdateResponse]:
+        """``PATCH /v2/service_instances/:id?accepts_incomplete=true``: another plan or other
+        parameters; 202 while the provider applies it (poll ``last_operation``), 200 done."""
         return self._broker(
-            "PATCH", path, UpdateResponse, ok=(200, 202), params=params, body=request
+            "PATCH",
+            instance_path(instance_id),
+            UpdateResponse,
+            ok=(200, 202),
+            params={"accepts_incomplete": "true"},
+            body=request,
+            identity=originating_identity,
         )
 
     def last_operation(

@@ -39,6 +39,8 @@ class Plan(WireModel):
     price: Price | None = None
     capacity: Annotated[int, Field(ge=0)] | None = None
     region: Token | None = None
+    plan_updateable: bool | None = None
+    """True: an instance of this plan may move to another plan of the offering (OSB)."""
 
     @property
     def is_free(self) -> bool:

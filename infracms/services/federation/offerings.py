@@ -280,6 +280,7 @@ def _plans(
             "price": term.price.model_dump() if term.price else None,
             "capacity": term.capacity,
             "region": term.region,
+            "plan_updateable": declared.plan_updateable or None,
         }
         for term in terms
     ]
