@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from federation.broker import API_VERSION_HEADER, check_api_version, osb_catalog
 from federation.errors import UnsupportedVersion
 from federation.models.base import load
-from federation.models.osb import BindRequest, ProvisionRequest
+from federation.models.osb import BindRequest, ProvisionRequest, UpdateRequest
 from infracms import db
 from infracms.api.deps import KeyringDep, PluginsDep, SessionDep
 from infracms.api.peer import (
@@ -27,7 +27,13 @@ from infracms.api.peer import (
     signed_response,
     verified_peer,
 )
-from infracms.services.federation import broker_clients, catalog, instances, provisioning
+from infracms.services.federation import (
+    broker_clients,
+    catalog,
+    instances,
+    provisioning,
+    updates,
+)
 from infracms.services.federation.peers import peer_by_name
 from infracms.services.federation.provisioning import BrokerCaller
 
@@ -95,6 +101,7 @@ async def provision(
     request: Request,
     caller: CallerDep,
     plugins: PluginsDep,
+    keyring: KeyringDep,
     accepts_incomplete: Incomplete = False,
 ) -> Response:
     """Request an offering: 202 with an operation while it awaits consent."""
@@ -110,6 +117,7 @@ async def provision(
                 instance_id=instance_id,
                 request=body,
                 accepts_incomplete=accepts_incomplete,
+                keyring=keyring,  # a policy approval seals what the module generates
             )
 
     done = await run_in_threadpool(act)
@@ -118,14 +126,53 @@ async def provision(
     return caller.answer(202, {"operation": done.instance.operation})
 
 
+@router.patch("/service_instances/{instance_id}")
+async def update(
+    instance_id: str,
+    request: Request,
+    caller: CallerDep,
+    plugins: PluginsDep,
+    keyring: KeyringDep,
+    accepts_incomplete: Incomplete = False,
+) -> Response:
+    """Another plan or other parameters: 202 with an operation while the change applies,
+    200 when there was nothing to apply."""
+    body = load(UpdateRequest, await request.body(), "update request")
+    engine = request.app.state.engine
+
+    def act() -> updates.Updated:
+        with db.session_scope(engine, write=True) as session:
+            return updates.update_instance(
+                session=session,
+                plugins=plugins,
+                keyring=keyring,
+                caller=caller.caller,
+                instance_id=instance_id,
+                request=body,
+                accepts_incomplete=accepts_incomplete,
+            )
+
+    done = await run_in_threadpool(act)
+    if done.run_id is not None:
+        request.app.state.executor.submit(done.run_id)
+    if not done.pending:
+        return caller.answer(200, {})
+    return caller.answer(202, {"operation": done.instance.operation})
+
+
 @router.get("/service_instances/{instance_id}/last_operation")
 def last_operation(
-    instance_id: str, request: Request, caller: CallerDep, session: SessionDep
+    instance_id: str,
+    request: Request,
+    caller: CallerDep,
+    session: SessionDep,
+    operation: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
-    """How the instance's last operation goes."""
+    """How the instance's last operation goes (the one named by ``operation``, if given)."""
     row = instances.instance_of(session, caller.caller, instance_id)
     node = request.app.state.settings.node_name
-    return caller.answer(200, instances.last_operation(session, row, node).to_json_value())
+    answer = instances.last_operation(session, row, node, operation)
+    return caller.answer(200, answer.to_json_value())
 
 
 @router.get("/service_instances/{instance_id}")
@@ -145,19 +192,26 @@ def deprovision(
     plugins: PluginsDep,
     accepts_incomplete: Incomplete = False,
 ) -> Response:
-    """Remove an instance: 202 with an operation while its removal runs; 410 if gone."""
-    row, run_id = instances.deprovision(
+    """Remove an instance: 202 with an operation while its removal runs (asked again, the
+    same), 200 when nothing was left to remove; 410 if gone."""
+    done = instances.deprovision(
         session=session, plugins=plugins, caller=caller.caller, instance_id=instance_id
     )
-    if run_id is None:
+    if done.run_id is not None:
+        request.app.state.executor.submit(done.run_id)
+    if not done.pending:
         return caller.answer(200, {})
-    request.app.state.executor.submit(run_id)
-    return caller.answer(202, {"operation": row.operation})
+    return caller.answer(202, {"operation": done.instance.operation})
 
 
 @router.put("/service_instances/{instance_id}/service_bindings/{binding_id}")
 async def bind(
-    instance_id: str, binding_id: str, request: Request, caller: CallerDep, keyring: KeyringDep
+    instance_id: str,
+    binding_id: str,
+    request: Request,
+    caller: CallerDep,
+    keyring: KeyringDep,
+    plugins: PluginsDep,
 ) -> Response:
     """The connection details, for the requester only (201, or 200 when it exists)."""
     load(BindRequest, await request.body(), "bind request")
@@ -171,6 +225,7 @@ async def bind(
                 caller=caller.caller,
                 instance_id=instance_id,
                 binding_id=binding_id,
+                plugins=plugins,
             )
 
     created, credentials = await run_in_threadpool(act)

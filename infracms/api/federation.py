@@ -3,6 +3,7 @@ requests (approve/decline), services requested from peers, usage, broker clients
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -178,10 +179,16 @@ def approve(
     session: SessionDep,
     actor: ActorDep,
     plugins: PluginsDep,
+    keyring: KeyringDep,
 ) -> Any:
     """Approve: create the definition and start the apply run."""
     done = provisioning.approve(
-        session=session, actor=actor, plugins=plugins, organisation=org, instance=instance
+        session=session,
+        actor=actor,
+        plugins=plugins,
+        organisation=org,
+        instance=instance,
+        keyring=keyring,  # a secret the module generates is sealed with it
     )
     if done.run_id is not None:
         request.app.state.executor.submit(done.run_id)
@@ -227,6 +234,23 @@ def get_service(org: str, service: uuid.UUID, session: SessionDep, actor: ActorD
     return consumer.get_service(session=session, actor=actor, organisation=org, service=service)
 
 
+@router.patch("/orgs/{org}/services/{service}", response_model=consumer.ConsumerServicePublic)
+def update_service(
+    org: str,
+    service: uuid.UUID,
+    body: consumer.ServiceUpdateIn,
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: ContextDep,
+) -> Any:
+    """Ask the peer for another plan of the service's offering, or other parameters (those
+    given replace the ones of the same name); it applies them, then the service is bound
+    again."""
+    return consumer.update_service(
+        session=session, actor=actor, ctx=ctx, organisation=org, service=service, data=body
+    )
+
+
 @router.post(
     "/orgs/{org}/services/{service}/refresh", response_model=consumer.ConsumerServicePublic
 )
@@ -247,8 +271,6 @@ def service_credentials(
     found = consumer.service_credentials(
         session=session, actor=actor, keyring=keyring, organisation=org, service=service
     )
-    import json
-
     return Response(
         json.dumps(found), media_type="application/json", headers={"Cache-Control": "no-store"}
     )

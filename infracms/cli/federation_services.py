@@ -118,6 +118,7 @@ def provision_approve(organisation: str, request: uuid.UUID) -> None:
             plugins=plugins,
             organisation=organisation,
             instance=request,
+            keyring=load_keyring(settings()),  # a secret the module generates is sealed with it
         )
     typer.echo(f"approved {request}: run {done.run_id}")
     if done.run_id is not None and not settings().broker_url:
@@ -228,6 +229,29 @@ def service_credentials(organisation: str, service: uuid.UUID) -> None:
             service=service,
         )
     typer.echo(json.dumps(found, indent=2))
+
+
+@service_app.command("update")
+def service_update(
+    organisation: str,
+    service: uuid.UUID,
+    plan: str | None = typer.Option(None, "--plan", help="another plan of the offering"),
+    parameters: str = typer.Option(
+        "{}", help="parameters to change, as JSON (the others are kept)"
+    ),
+) -> None:
+    """Ask the peer for another plan of SERVICE's offering, or other parameters."""
+    data = {"plan_id": plan, "parameters": _json(parameters, None)}
+    with write_session() as session:
+        found = consumer.update_service(
+            session=session,
+            actor=cli_actor(),
+            ctx=_ctx(),
+            organisation=organisation,
+            service=service,
+            data=data,
+        )
+    typer.echo(f"{found.id}  {found.status}  {found.plan_id}  {found.description or ''}")
 
 
 @service_app.command("deprovision")

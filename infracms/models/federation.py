@@ -275,6 +275,7 @@ class ConsumerStatus(enum.StrEnum):
 
     requesting = "requesting"  # being sent
     in_progress = "in progress"  # the provider is deciding or provisioning
+    updating = "updating"  # the provider applies a change of plan or parameters
     succeeded = "succeeded"
     failed = "failed"
     deprovisioning = "deprovisioning"

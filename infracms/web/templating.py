@@ -78,6 +78,7 @@ NOTICES = {
     "request-declined": "Request declined: the requester is told so.",
     "service-requested": "Service requested: the provider decides, then provisions it.",
     "service-refreshed": "Status asked of the provider.",
+    "service-updating": "Change asked: the provider applies it, then hands the details over again.",
     "service-deprovisioning": "Deprovisioning asked: the provider removes the service.",
 }
 

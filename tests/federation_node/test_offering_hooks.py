@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,47 +25,17 @@ from infracms.modules.backup.module import Backup, BackupSettings
 from infracms.modules.contract import Plan, ProvidedOffering, ServiceHost
 from infracms.modules.postgresql.module import Postgresql, PostgresqlSettings
 from infracms.plugins import Plugins
-from infracms.services import inventory, modules, organisations, runs
+from infracms.services import runs
 from infracms.services.context import system_actor
 from infracms.services.credentials import reveal
 from infracms.services.federation import instances, offerings, provisioning, service_secrets
 from infracms.services.federation.broker_errors import BrokerBadRequest
 from infracms.services.federation.provisioning import BrokerCaller
+from tests.federation_node.conftest import KEY
 
 ADMIN = system_actor("test-setup")
 CALLER = BrokerCaller(kind="platform", name="osb-one")
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9b6Y0f7l6mB2lA5j1ZJ3v6d1v1t0dJ0mCq2xj3xQ8A"
 PLAN = Plan(name="small", title="Small")
-
-
-@pytest.fixture(scope="module")
-def plugins() -> Plugins:
-    return Plugins.load(entry_points=False)
-
-
-@pytest.fixture
-def provider(engine: Engine, plugins: Plugins) -> Iterator[Engine]:
-    """Organisation coop with postgresql and backup enabled, pools db (h1) and store (h2)."""
-    with session_scope(engine, write=True) as session:
-        organisations.create_organisation(session=session, actor=ADMIN, data={"name": "coop"})
-        for name in ("postgresql", "backup"):
-            modules.set_available(
-                session=session, actor=ADMIN, plugins=plugins, name=name, available=True
-            )
-            modules.enable_module(
-                session=session, actor=ADMIN, plugins=plugins, organisation="coop", name=name
-            )
-        for group, host, address in (("db", "h1", "192.0.2.10"), ("store", "h2", "192.0.2.20")):
-            inventory.create_group(
-                session=session, actor=ADMIN, organisation="coop", data={"name": group}
-            )
-            inventory.create_host(
-                session=session,
-                actor=ADMIN,
-                organisation="coop",
-                data={"name": host, "address": address, "groups": [group], "host_key": KEY},
-            )
-    yield engine
 
 
 def publish(engine: Engine, plugins: Plugins, module: str, offering: str, **extra: Any) -> str:
@@ -89,7 +58,11 @@ def publish(engine: Engine, plugins: Plugins, module: str, offering: str, **extr
 
 
 def request(
-    session: Session, plugins: Plugins, offering_id: str, parameters: dict[str, Any]
+    session: Session,
+    plugins: Plugins,
+    offering_id: str,
+    parameters: dict[str, Any],
+    keyring: Keyring,
 ) -> Any:
     return provisioning.request_instance(
         session=session,
@@ -103,6 +76,7 @@ def request(
             context={"platform": "test"},
         ),
         accepts_incomplete=True,
+        keyring=keyring,
     ).instance
 
 
@@ -115,7 +89,7 @@ def approve_and_apply(
 ) -> tuple[Any, uuid.UUID]:
     """Request, approve, and stand in for a run that applied it."""
     with session_scope(engine, write=True) as session:
-        row = request(session, plugins, offering_id, parameters)
+        row = request(session, plugins, offering_id, parameters, keyring)
         done = provisioning.approve(
             session=session,
             actor=ADMIN,
@@ -216,9 +190,9 @@ def test_deprovision_deletes_the_generated_credentials(
     offering_id = publish(provider, plugins, "postgresql", "managed-postgresql")
     row, _ = approve_and_apply(provider, plugins, keyring, offering_id, {"database": "app"})
     with session_scope(provider, write=True) as session:
-        ended, _ = instances.deprovision(
+        ended = instances.deprovision(
             session=session, plugins=plugins, caller=CALLER, instance_id=row.instance_id
-        )
+        ).instance
         assert ended.status in (InstanceStatus.deprovisioning, InstanceStatus.ended)
     with session_scope(provider) as session:
         left = session.exec(
@@ -240,24 +214,31 @@ def test_a_single_definition_module_gets_its_pool_to_itself(
         session_scope(provider, write=True) as session,
         pytest.raises(BrokerBadRequest, match=r"no room: its hosts already run postgresql"),
     ):
-        request(session, plugins, offering_id, {"database": "two"})
+        request(session, plugins, offering_id, {"database": "two"}, keyring)
 
 
 def test_parameters_the_module_refuses_are_a_bad_request(
-    provider: Engine, plugins: Plugins
+    provider: Engine, plugins: Plugins, settings: Settings
 ) -> None:
+    keyring = load_keyring(settings)
     base = {"roles": [{"name": "app"}], "databases": [{"name": "app", "owner": "app"}]}
     offering_id = publish(provider, plugins, "postgresql", "managed-postgresql", settings=base)
     with (
         session_scope(provider, write=True) as session,
         pytest.raises(BrokerBadRequest, match=r"refused by postgresql: database 'app' is taken"),
     ):
-        request(session, plugins, offering_id, {"database": "app"})
+        request(session, plugins, offering_id, {"database": "app"}, keyring)
     with (
         session_scope(provider, write=True) as session,
         pytest.raises(BrokerBadRequest, match=r"valid postgresql settings: hba.0.address"),
     ):
-        request(session, plugins, offering_id, {"database": "db2", "allowed_networks": ["nope"]})
+        request(
+            session,
+            plugins,
+            offering_id,
+            {"database": "db2", "allowed_networks": ["nope"]},
+            keyring,
+        )
 
 
 def test_backup_instance_is_a_served_repository(

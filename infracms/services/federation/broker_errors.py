@@ -23,6 +23,20 @@ class AsyncRequired(InvalidInput):
     code = "AsyncRequired"
 
 
+class UnsupportedChange(InvalidInput):
+    """An update the broker does not support, or cannot make in the instance's state."""
+
+    status = 422
+    code = "UnsupportedChange"
+
+
+class MaintenanceInfoConflict(InvalidInput):
+    """The request names a maintenance version the catalog does not offer."""
+
+    status = 422
+    code = "MaintenanceInfoConflict"
+
+
 class ConcurrencyError(Conflict):
     """Another operation on the instance is still under way."""
 

@@ -2,10 +2,14 @@
 
 An owner or operator (``Action.service_request``) picks an offering from the federated
 catalog for one of their organisations; the node records the request, sends the signed
-OSB provision to the peer, and follows ``last_operation`` on demand and periodically.
-Once provisioned it binds, and keeps the connection details sealed at rest: only the
-organisation's owners and operators read them (``Action.service_credentials``). No
-lock is held while a peer answers: each step commits before the next network call.
+OSB provision to the peer, and follows ``last_operation`` on demand and periodically
+(``following``). Once provisioned it binds, and keeps the connection details sealed at
+rest: only the organisation's owners and operators read them
+(``Action.service_credentials``). The same people may move a service to another plan of
+its offering or change its parameters (``update_service``, an OSB update), and have it
+deprovisioned. No lock is held while a peer answers: each step commits before the next
+network call. A peer that refuses or fails an update or a deprovision raises its
+``FederationError`` (the service stays as it was); a refused request is stored failed.
 """
 
 from __future__ import annotations
@@ -18,30 +22,41 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from federation.broker import originating_identity
-from federation.client import PeerClient
+from federation.broker import originating_identity, plan_updateable
 from federation.errors import BrokerError, FederationError
-from federation.models.osb import (
-    BindRequest,
-    InfracmsContext,
-    LastOperationState,
-    ProvisionRequest,
-)
-from infracms.errors import Conflict, NotFound
+from federation.models.catalog import Offering, Plan
+from federation.models.osb import InfracmsContext, ProvisionRequest, UpdateRequest
+from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.keys import Keyring
 from infracms.models.base import utcnow
-from infracms.models.federation import ConsumerService, ConsumerStatus, Peer
+from infracms.models.federation import ConsumerService, ConsumerStatus, Peer, PeerStatus
 from infracms.models.organisation import Organisation
-from infracms.services import audit
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, organisation_by_name, parse
-from infracms.services.context import Actor, system_actor
+from infracms.services.context import Actor
+from infracms.services.federation import following
 from infracms.services.federation.directory import find_plan
+from infracms.services.federation.following import client_for, follow_all, record, sealing_context
 from infracms.services.federation.node import FederationContext
-from infracms.services.federation.peers import active_peer, keys_of
+from infracms.services.federation.peers import active_peer
 from infracms.services.federation.provisioning import check_parameters
 
-FOLLOWED = (ConsumerStatus.in_progress, ConsumerStatus.deprovisioning, ConsumerStatus.succeeded)
+__all__ = [
+    "ConsumerServicePublic",
+    "ServiceRequestIn",
+    "ServiceUpdateIn",
+    "change_choices",
+    "deprovision_service",
+    "describe",
+    "follow_all",
+    "get_service",
+    "list_services",
+    "refresh_service",
+    "request_service",
+    "service_credentials",
+    "update_service",
+]
+CHANGEABLE = (ConsumerStatus.succeeded, ConsumerStatus.failed)
 
 
 class ServiceRequestIn(BaseModel):
@@ -50,6 +65,14 @@ class ServiceRequestIn(BaseModel):
     peer: str = Field(max_length=253)
     offering_id: str = Field(max_length=100)
     plan_id: str = Field(max_length=128)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServiceUpdateIn(BaseModel):
+    """A change asked of a service: another plan of its offering, other parameters (those
+    given replace the ones of the same name; the others are kept)."""
+
+    plan_id: str | None = Field(default=None, max_length=128)
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -91,29 +114,24 @@ def request_service(
         requested_by=actor.name,
     )
     session.add(row)
-    _record(session, actor, org, row, peer, "service.request", parameters=wanted.parameters)
+    record(session, actor, org, row, peer, "service.request", parameters=wanted.parameters)
     commit(session)
     request = ProvisionRequest(
         service_id=row.offering_id,
         plan_id=row.plan_id,
         parameters=row.parameters,
-        context=InfracmsContext(
-            node=ctx.name,
-            organization=str(org.id),
-            organization_name=org.name,
-            requested_by=actor.name,
-        ).to_json_value(),
+        context=_context(ctx, org, actor),
     )
     identity = originating_identity("infracms", {"user": actor.name, "organization": org.name})
     try:
-        with _client(session, ctx, peer) as client:
+        with client_for(session, ctx, peer) as client:
             answer = client.provision(str(row.id), request, originating_identity=identity)
     except FederationError as exc:
         return _fail(session, actor, org, row, peer, exc)
     row.status = ConsumerStatus.in_progress if answer.pending else ConsumerStatus.succeeded
     row.operation, row.checked_at = answer.body.operation, utcnow()
     session.add(row)
-    _record(session, actor, org, row, peer, "service.requested")
+    record(session, actor, org, row, peer, "service.requested")
     commit(session)
     return describe(session, row)
 
@@ -123,8 +141,81 @@ def refresh_service(
 ) -> ConsumerServicePublic:
     """Ask the peer how the service's last operation went; bind once it succeeded."""
     org, row = _service_in(session, actor, organisation, service, Action.service_read)
-    _follow(session, ctx, org, row, actor)
+    following.follow(session, ctx, org, row, actor)
     return describe(session, row)
+
+
+def update_service(
+    *,
+    session: Session,
+    actor: Actor,
+    ctx: FederationContext,
+    organisation: str,
+    service: uuid.UUID,
+    data: Any,
+) -> ConsumerServicePublic:
+    """Ask the provider for another plan of the service's offering, or other parameters;
+    it applies the change as it provisioned the service, and the service is bound again."""
+    org, row = _service_in(session, actor, organisation, service, Action.service_request)
+    wanted = parse(ServiceUpdateIn, data)
+    if row.status not in CHANGEABLE:
+        raise Conflict(f"service {row.id} is {row.status}: only a provisioned one can change")
+    peer = _active(session, row)
+    plan_id = wanted.plan_id or row.plan_id
+    _, plan = _plan_to(session, peer, row, plan_id)
+    parameters = {**row.parameters, **wanted.parameters}
+    check_parameters({"id": plan.id, "parameters": dict(plan.parameters)}, parameters)
+    changed = {k: v for k, v in wanted.parameters.items() if row.parameters.get(k, ...) != v}
+    if plan_id == row.plan_id and not changed:
+        raise InvalidInput(
+            "nothing to change: the service has this plan and these parameters",
+            errors={"parameters": "the same as now"},
+        )
+    request = UpdateRequest(
+        service_id=row.offering_id,
+        plan_id=plan_id if plan_id != row.plan_id else None,
+        parameters=changed or None,
+        previous_values={"service_id": row.offering_id, "plan_id": row.plan_id},
+        context=_context(ctx, org, actor),
+    )
+    identity = originating_identity("infracms", {"user": actor.name, "organization": org.name})
+    try:
+        with client_for(session, ctx, peer) as client:
+            answer = client.update_instance(str(row.id), request, originating_identity=identity)
+    except FederationError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        record(session, actor, org, row, peer, "service.update_failed", error=error)
+        commit(session)
+        raise
+    previous = {"plan": row.plan_id, "parameters": row.parameters}
+    row.plan_id, row.parameters = plan_id, parameters
+    row.status, row.operation = ConsumerStatus.updating, answer.body.operation
+    row.description, row.checked_at = f"change asked of {peer.name}", utcnow()
+    session.add(row)
+    record(session, actor, org, row, peer, "service.update", previous=previous, changed=changed)
+    commit(session)
+    if not answer.pending:  # done at once: bind again now
+        following.follow(session, ctx, org, row, actor)
+    return describe(session, row)
+
+
+def change_choices(
+    *, session: Session, actor: Actor, organisation: str, service: uuid.UUID
+) -> list[Plan]:
+    """The plans a service may be changed to, its own first (only its own when its plan
+    is not updateable); none when it cannot change now or its offering is not in the
+    peer's last good catalog."""
+    _, row = _service_in(session, actor, organisation, service, Action.service_read)
+    peer = session.get(Peer, row.peer_id)
+    if row.status not in CHANGEABLE or peer is None:
+        return []
+    try:
+        offering, plan = find_plan(session, peer, row.offering_id, row.plan_id)
+    except NotFound:
+        return []
+    if not plan_updateable(offering, plan.id):
+        return [plan]
+    return [plan, *(other for other in offering.plans if other.id != plan.id)]
 
 
 def deprovision_service(
@@ -134,9 +225,11 @@ def deprovision_service(
     org, row = _service_in(session, actor, organisation, service, Action.service_request)
     if row.status in (ConsumerStatus.ended, ConsumerStatus.deprovisioning):
         raise Conflict(f"service {row.id} is already {row.status}")
+    if row.status is ConsumerStatus.updating:
+        raise Conflict(f"service {row.id} is being changed: deprovision it once that is applied")
     peer = session.get(Peer, row.peer_id)
     assert peer is not None
-    with _client(session, ctx, peer) as client:
+    with client_for(session, ctx, peer) as client:
         if row.binding_id:
             try:
                 client.unbind(
@@ -153,7 +246,7 @@ def deprovision_service(
         row.status, row.ended_at = ConsumerStatus.ended, utcnow()
     row.checked_at = utcnow()
     session.add(row)
-    _record(session, actor, org, row, peer, "service.deprovision")
+    record(session, actor, org, row, peer, "service.deprovision")
     commit(session)
     return describe(session, row)
 
@@ -187,24 +280,8 @@ def service_credentials(
     _, row = _service_in(session, actor, organisation, service, Action.service_credentials)
     if row.sealed is None:
         raise NotFound(f"service {row.id} has no connection details (yet)")
-    value: dict[str, Any] = json.loads(keyring.open(row.sealed, context=_sealing(row)))
+    value: dict[str, Any] = json.loads(keyring.open(row.sealed, context=sealing_context(row)))
     return value
-
-
-def follow_all(session: Session, ctx: FederationContext) -> int:
-    """The periodic job: follow every service still in progress; how many were asked."""
-    rows = session.exec(
-        select(ConsumerService).where(
-            col(ConsumerService.status).in_(
-                (ConsumerStatus.in_progress, ConsumerStatus.deprovisioning)
-            )
-        )
-    ).all()
-    for row in rows:
-        org = session.get(Organisation, row.organisation_id)
-        assert org is not None
-        _follow(session, ctx, org, row, system_actor("service-follow"))
-    return len(rows)
 
 
 def describe(session: Session, row: ConsumerService) -> ConsumerServicePublic:
@@ -219,65 +296,6 @@ def describe(session: Session, row: ConsumerService) -> ConsumerServicePublic:
     )
 
 
-def _follow(
-    session: Session, ctx: FederationContext, org: Organisation, row: ConsumerService, actor: Actor
-) -> None:
-    if row.status not in FOLLOWED or (row.status is ConsumerStatus.succeeded and row.sealed):
-        return
-    peer = session.get(Peer, row.peer_id)
-    assert peer is not None
-    before, bound = row.status, row.sealed is not None
-    try:
-        with _client(session, ctx, peer) as client:
-            if row.status is not ConsumerStatus.succeeded:
-                _poll(client, row)
-            if row.status is ConsumerStatus.succeeded and row.sealed is None:
-                _bind(client, ctx, row)
-    except FederationError as exc:
-        row.description = f"{type(exc).__name__}: {exc}"[:2000]
-    row.checked_at = utcnow()
-    session.add(row)
-    if row.status is not before or (row.sealed is not None) != bound:
-        _record(session, actor, org, row, peer, f"service.{row.status.name}")
-    commit(session)
-
-
-def _poll(client: PeerClient, row: ConsumerService) -> None:
-    try:
-        answer = client.last_operation(
-            str(row.id), service_id=row.offering_id, plan_id=row.plan_id, operation=row.operation
-        )
-    except BrokerError as exc:
-        if exc.status_code == 410 and row.status is ConsumerStatus.deprovisioning:
-            row.status, row.ended_at = ConsumerStatus.ended, utcnow()
-            return
-        raise
-    row.description = answer.description
-    if answer.state is LastOperationState.SUCCEEDED:
-        if row.status is ConsumerStatus.deprovisioning:
-            row.status, row.ended_at = ConsumerStatus.ended, utcnow()
-        else:
-            row.status = ConsumerStatus.succeeded
-    elif answer.state is LastOperationState.FAILED:
-        row.status = ConsumerStatus.failed
-
-
-def _bind(client: PeerClient, ctx: FederationContext, row: ConsumerService) -> None:
-    binding_id = str(uuid.uuid4())
-    answer = client.bind(
-        str(row.id), binding_id, BindRequest(service_id=row.offering_id, plan_id=row.plan_id)
-    )
-    credentials = answer.body.credentials or {}
-    row.binding_id = binding_id
-    row.sealed = ctx.keyring.seal(json.dumps(credentials), context=_sealing(row))
-
-
-def _client(session: Session, ctx: FederationContext, peer: Peer) -> PeerClient:
-    name, base_url, peer_keys = peer.name, peer.base_url, keys_of(session, peer)
-    session.commit()  # hold no lock while the peer answers
-    return ctx.client(name, base_url, peer_keys)
-
-
 def _fail(
     session: Session,
     actor: Actor,
@@ -289,9 +307,40 @@ def _fail(
     row.status, row.description = ConsumerStatus.failed, f"{type(exc).__name__}: {exc}"[:2000]
     row.checked_at = utcnow()
     session.add(row)
-    _record(session, actor, org, row, peer, "service.request_failed", error=row.description)
+    record(session, actor, org, row, peer, "service.request_failed", error=row.description)
     commit(session)
     return describe(session, row)
+
+
+def _active(session: Session, row: ConsumerService) -> Peer:
+    peer = session.get(Peer, row.peer_id)
+    assert peer is not None
+    if peer.status is not PeerStatus.active:
+        raise Conflict(f"peer {peer.name} is {peer.status}: it takes no requests")
+    return peer
+
+
+def _plan_to(
+    session: Session, peer: Peer, row: ConsumerService, plan_id: str
+) -> tuple[Offering, Plan]:
+    """The plan the service is to have, in the peer's last good catalog."""
+    try:
+        offering, plan = find_plan(session, peer, row.offering_id, plan_id)
+    except NotFound as exc:
+        raise InvalidInput(exc.detail, errors={"plan_id": exc.detail}) from exc
+    if plan_id != row.plan_id and not plan_updateable(offering, row.plan_id):
+        message = f"{peer.name} lets no instance of {row.offering_id} change its plan"
+        raise InvalidInput(message, errors={"plan_id": message})
+    return offering, plan
+
+
+def _context(ctx: FederationContext, org: Organisation, actor: Actor) -> dict[str, Any]:
+    return InfracmsContext(
+        node=ctx.name,
+        organization=str(org.id),
+        organization_name=org.name,
+        requested_by=actor.name,
+    ).to_json_value()
 
 
 def _service_in(
@@ -303,35 +352,3 @@ def _service_in(
     if row is None or row.organisation_id != org.id:
         raise NotFound(f"no requested service {service} in {org.name}")
     return org, row
-
-
-def _record(
-    session: Session,
-    actor: Actor,
-    org: Organisation,
-    row: ConsumerService,
-    peer: Peer,
-    action: str,
-    **extra: Any,
-) -> None:
-    audit.record(
-        session,
-        actor=actor,
-        action=action,
-        subject=f"service:{org.name}/{row.id}",
-        organisation_id=org.id,
-        payload={
-            "peer": peer.name,
-            "instance_id": str(row.id),
-            "offering": row.offering_id,
-            "plan": row.plan_id,
-            "operation": row.operation,
-            "status": row.status,
-            "binding_id": row.binding_id,
-            **extra,
-        },
-    )
-
-
-def _sealing(row: ConsumerService) -> str:
-    return f"consumer-service:{row.id}"

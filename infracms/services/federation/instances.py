@@ -1,17 +1,20 @@
 """Provided service instances after the request: progress, bindings, deprovisioning.
 
-``last_operation`` reports from the instance and its run: awaiting approval, applying,
-succeeded, or failed (declined, or the run failed). A binding hands the requester the
-connection details the module's ``offering_credentials`` hook makes (see
-``service_hooks``), sealed at rest with a context per binding; they never enter an
-audit payload. Deprovisioning retires the definition, deletes the credentials generated
-for the instance and runs what is left on the pool, then ends the instance.
+``last_operation`` reports the instance's last operation (provision, update or
+deprovision: ``instance_audit.operation_kind``) from the instance and its run: awaiting
+approval, applying, succeeded, or failed (declined, or the run failed). A binding hands
+the requester the connection details the module's ``offering_credentials`` hook makes
+(see ``service_hooks``), sealed at rest with a context per binding; they never enter an
+audit payload. Deprovisioning closes the usage record, drops the bindings, deletes the
+credentials generated for the instance, and starts the run that removes it from its
+hosts (``removals``); the instance ends when that run succeeded.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,25 +23,35 @@ from sqlmodel import Session, col, select
 
 from federation.encoding import canonical_json
 from federation.models.osb import LastOperationResponse, LastOperationState
-from infracms.errors import InfracmsError, NotFound
+from infracms.errors import NotFound
 from infracms.keys import Keyring
 from infracms.models.base import utcnow
-from infracms.models.definition import Definition
 from infracms.models.federation import (
     InstanceStatus,
     ServiceBinding,
     ServiceInstance,
 )
-from infracms.models.organisation import Organisation
 from infracms.models.run import Run, RunStatus
 from infracms.plugins import Plugins
-from infracms.services import audit, definitions, runs
+from infracms.services import audit
 from infracms.services.authz import Action, authorize
 from infracms.services.common import organisation_by_name
-from infracms.services.context import Actor, system_actor
-from infracms.services.federation import service_hooks, service_secrets, usage
-from infracms.services.federation.broker_errors import ConcurrencyError, Gone, InstanceConflict
-from infracms.services.federation.provisioning import BrokerCaller, cross_reference, subject
+from infracms.services.context import Actor
+from infracms.services.federation import removals, service_hooks, service_secrets, usage
+from infracms.services.federation.broker_errors import (
+    BrokerBadRequest,
+    ConcurrencyError,
+    Gone,
+    InstanceConflict,
+)
+from infracms.services.federation.instance_audit import (
+    caller_system,
+    cross_reference,
+    new_operation,
+    operation_kind,
+    subject,
+)
+from infracms.services.federation.provisioning import BrokerCaller
 
 IN_PROGRESS, SUCCEEDED, FAILED = (
     LastOperationState.IN_PROGRESS,
@@ -81,11 +94,24 @@ def instance_of(session: Session, caller: BrokerCaller, instance_id: str) -> Ser
     return row
 
 
-def last_operation(session: Session, row: ServiceInstance, node: str) -> LastOperationResponse:
-    """What ``GET .../last_operation`` answers for an instance (ending it once removed)."""
-    _settle(session, row)
+def last_operation(
+    session: Session, row: ServiceInstance, node: str, operation: str | None = None
+) -> LastOperationResponse:
+    """What ``GET .../last_operation`` answers for an instance (ending it once removed).
+
+    Only the instance's last operation is reported: an older one is a bad request.
+    """
+    if operation is not None and operation != row.operation:
+        raise BrokerBadRequest(
+            f"operation {operation!r} is not the last operation of instance "
+            f"{row.instance_id} ({row.operation})"
+        )
+    removals.settle(session, row)
     state, description = progress(session, row, node)
-    return LastOperationResponse(state=state, description=description)
+    usable = True if state is FAILED and operation_kind(row) == "update" else None
+    return LastOperationResponse(
+        state=state, description=description, instance_usable=usable, update_repeatable=usable
+    )
 
 
 def progress(session: Session, row: ServiceInstance, node: str) -> tuple[LastOperationState, str]:
@@ -96,12 +122,14 @@ def progress(session: Session, row: ServiceInstance, node: str) -> tuple[LastOpe
         return FAILED, f"declined by {node}: {row.reason or 'no reason given'}"
     run = session.get(Run, row.run_id) if row.run_id else None
     if row.status is InstanceStatus.ended:
-        return SUCCEEDED, "deprovisioned"
+        return SUCCEEDED, "deprovisioned" + (f": {row.reason}" if row.reason else "")
     if run is None:
         if row.status is InstanceStatus.deprovisioning:
             return SUCCEEDED, "deprovisioned"
+        if operation_kind(row) == "update":
+            return SUCCEEDED, "updated: the settings stay as they were, nothing to apply"
         return IN_PROGRESS, "approved: starting the run"
-    doing = "removing" if row.status is InstanceStatus.deprovisioning else "applying"
+    doing = {"deprovision": "removing", "update": "updating"}.get(operation_kind(row), "applying")
     if run.status in (RunStatus.queued, RunStatus.running):
         return IN_PROGRESS, f"{doing}: run {run.id} is {run.status}"
     if run.status is RunStatus.succeeded:
@@ -116,7 +144,7 @@ def bind(
     caller: BrokerCaller,
     instance_id: str,
     binding_id: str,
-    plugins: Plugins | None = None,
+    plugins: Plugins,
 ) -> tuple[bool, dict[str, Any]]:
     """Hand the caller its connection details: (created, credentials)."""
     row = instance_of(session, caller, instance_id)
@@ -131,7 +159,7 @@ def bind(
             raise InstanceConflict(f"binding {binding_id} was deleted")
         return False, _open(keyring, existing)
     binding = ServiceBinding(instance_id=row.id, binding_id=binding_id, sealed="")
-    credentials = service_hooks.connection_details(session, keyring, plugins or Plugins.load(), row)
+    credentials = service_hooks.connection_details(session, keyring, plugins, row)
     binding.sealed = keyring.seal(canonical_json(credentials).decode(), context=_context(binding))
     session.add(binding)
     audit.record(
@@ -176,22 +204,71 @@ def unbind(*, session: Session, caller: BrokerCaller, instance_id: str, binding_
     session.commit()
 
 
+@dataclass(frozen=True)
+class Deprovisioned:
+    """What a deprovision did: the instance, a run to submit if any, and whether it goes
+    on (202 with the operation) or is done (200)."""
+
+    instance: ServiceInstance
+    run_id: uuid.UUID | None
+    pending: bool
+
+
 def deprovision(
     *, session: Session, plugins: Plugins, caller: BrokerCaller, instance_id: str
-) -> tuple[ServiceInstance, uuid.UUID | None]:
-    """End an instance: retire its definition and run what remains on its pool."""
+) -> Deprovisioned:
+    """End an instance: close its usage, drop its bindings and generated credentials, and
+    start the run that removes it from its hosts. Asked again while that run goes on, the
+    same operation; after it failed, another run."""
     try:
         row = instance_of(session, caller, instance_id)
     except NotFound as exc:
         raise Gone(f"no service instance {instance_id}") from exc
-    if row.status in (InstanceStatus.ended, InstanceStatus.declined, InstanceStatus.deprovisioning):
+    if row.status is InstanceStatus.deprovisioning:
+        return _again(session, plugins, row, instance_id)
+    if row.status in (InstanceStatus.ended, InstanceStatus.declined):
         raise Gone(f"service instance {instance_id} is already gone")
     if row.status is InstanceStatus.provisioning and progress(session, row, "")[0] is IN_PROGRESS:
-        raise ConcurrencyError(f"instance {instance_id} is still being provisioned")
-    org_name = organisation_by_name_of(session, row)
-    row.operation = f"deprovision-{uuid.uuid4().hex}"
-    row.status = InstanceStatus.ended if row.definition is None else InstanceStatus.deprovisioning
-    row.ended_at, row.run_id = utcnow(), None
+        raise ConcurrencyError(f"instance {instance_id} is still being provisioned or updated")
+    _record_deprovision(session, caller, row)
+    if row.definition is None:  # never approved: nothing was created
+        row.status, row.ended_at = InstanceStatus.ended, utcnow()
+        session.add(row)
+        session.commit()
+        return Deprovisioned(row, None, pending=False)
+    session.commit()  # the deprovisioning stands, whatever its removal does
+    run_id = removals.start(session, plugins, row)
+    return Deprovisioned(row, run_id, pending=run_id is not None)
+
+
+def _again(
+    session: Session, plugins: Plugins, row: ServiceInstance, instance_id: str
+) -> Deprovisioned:
+    """A deprovision asked again: the same operation, or a new run after a failed one."""
+    if removals.settle(session, row):
+        raise Gone(f"service instance {instance_id} is already gone")
+    state, _ = progress(session, row, "")
+    if state is not FAILED:
+        return Deprovisioned(row, None, pending=True)
+    row.operation = new_operation("deprovision")
+    audit.record(
+        session,
+        actor=caller_system(row),
+        action="service.deprovision_retry",
+        subject=subject(session, row),
+        organisation_id=row.organisation_id,
+        payload={**cross_reference(row), "failed_run": str(row.run_id)},
+    )
+    session.add(row)
+    session.commit()
+    run_id = removals.retry(session, plugins, row)
+    return Deprovisioned(row, run_id, pending=run_id is not None)
+
+
+def _record_deprovision(session: Session, caller: BrokerCaller, row: ServiceInstance) -> None:
+    """The deprovisioning, audited, in the caller's transaction."""
+    row.operation = new_operation("deprovision")
+    row.status, row.run_id = InstanceStatus.deprovisioning, None
     session.add(row)
     usage.end(session, row)
     service_secrets.forget_secrets(session, caller_system(row), row)
@@ -206,13 +283,6 @@ def deprovision(
         organisation_id=row.organisation_id,
         payload={**cross_reference(row), "nonce": caller.nonce},
     )
-    if row.definition is None:
-        session.commit()
-        return row, None
-    definitions.retire_definition(  # commits the deprovisioning with the retirement
-        session=session, actor=caller_system(row), organisation=org_name, name=row.definition
-    )
-    return row, _removal_run(session, plugins, row, org_name)
 
 
 def list_requests(
@@ -244,65 +314,6 @@ def describe(session: Session, row: ServiceInstance, node: str) -> InstancePubli
     """An instance with its OSB state."""
     state, description = progress(session, row, node)
     return InstancePublic(**row.model_dump(), state=state, description=description)
-
-
-def organisation_by_name_of(session: Session, row: ServiceInstance) -> str:
-    """The name of the organisation providing an instance."""
-    org = session.get(Organisation, row.organisation_id)
-    assert org is not None
-    return org.name
-
-
-def caller_system(row: ServiceInstance) -> Actor:
-    """The node acting on a caller's behalf (the caller has no role in the organisation)."""
-    return system_actor(f"broker:{row.client}")
-
-
-def _settle(session: Session, row: ServiceInstance) -> None:
-    """A deprovisioning instance whose removal run succeeded has ended."""
-    run = session.get(Run, row.run_id) if row.run_id else None
-    if row.status is InstanceStatus.deprovisioning and run and run.status is RunStatus.succeeded:
-        row.status = InstanceStatus.ended
-        session.add(row)
-        session.commit()
-
-
-def _removal_run(
-    session: Session, plugins: Plugins, row: ServiceInstance, org_name: str
-) -> uuid.UUID | None:
-    """An apply of what remains on the instance's hosts, so the host matches the definitions."""
-    hosts = _pool_hosts(session, row)
-    try:
-        run = runs.create_run(
-            session=session,
-            actor=caller_system(row),
-            plugins=plugins,
-            organisation=org_name,
-            data={"kind": "apply", "hosts": hosts or ["-"]},
-        )
-    except InfracmsError:
-        session.rollback()
-        row.status = InstanceStatus.ended  # nothing left to apply there: nothing to wait for
-        session.add(row)
-        session.commit()
-        return None
-    row.run_id = run.id
-    session.add(row)
-    session.commit()
-    return run.id
-
-
-def _pool_hosts(session: Session, row: ServiceInstance) -> list[str]:
-    definition = session.exec(
-        select(Definition).where(
-            Definition.organisation_id == row.organisation_id, Definition.name == row.definition
-        )
-    ).first()
-    org = session.get(Organisation, row.organisation_id)
-    if definition is None or org is None:
-        return []
-    target = definitions.target_of(session, definition)
-    return list(definitions.hosts_of(session, org, target))
 
 
 def _binding(session: Session, row: ServiceInstance, binding_id: str) -> ServiceBinding | None:

@@ -9,7 +9,9 @@ peers, within their quota of instances). Approval stores the secrets the module
 generated as credentials and creates a definition from the offering's module on the
 offering's host pool, and an apply run, in one transaction. A module that takes one
 definition a host (not ``multiple``) gets the pool to itself: a request, or its approval,
-is refused while another definition of that module applies to the pool's hosts.
+is refused while another definition of that module applies to the pool's hosts (an
+instance whose removal has run is settled first, so its definition no longer counts).
+Updates are in ``updates``, deprovisioning in ``instances`` and ``removals``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from jsonschema import validators
-from jsonschema.exceptions import SchemaError
-from pydantic import ValidationError
+from jsonschema.exceptions import SchemaError, ValidationError
+from pydantic import ValidationError as ModelError
 from sqlmodel import Session, col, func, select
 
 from federation.models.osb import InfracmsContext, ProvisionRequest
-from infracms.config import get_settings
 from infracms.errors import Conflict, InfracmsError, NotFound
-from infracms.keys import Keyring, load_keyring
+from infracms.keys import Keyring
 from infracms.models.base import utcnow
 from infracms.models.federation import (
     ApprovalPolicy,
@@ -41,13 +42,14 @@ from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, organisation_by_name
 from infracms.services.context import Actor, system_actor
-from infracms.services.federation import service_hooks, service_secrets, usage
+from infracms.services.federation import removals, service_hooks, service_secrets, usage
 from infracms.services.federation.broker_errors import (
     AsyncRequired,
     BrokerBadRequest,
     InstanceConflict,
 )
 from infracms.services.federation.catalog import LIVE
+from infracms.services.federation.instance_audit import cross_reference, new_operation, subject
 from infracms.services.federation.offerings import plan_of
 
 
@@ -88,7 +90,7 @@ def request_instance(
     instance_id: str,
     request: ProvisionRequest,
     accepts_incomplete: bool,
-    keyring: Keyring | None = None,
+    keyring: Keyring,
 ) -> Provisioned:
     """``PUT /v2/service_instances/:id``: record a pending request (or return the same one)."""
     if not accepts_incomplete:
@@ -103,7 +105,7 @@ def request_instance(
     service_hooks.instance_settings(
         session, plugins, publication, plan, parameters, prefix="svc-request-"
     )
-    _check_capacity(session, plan)
+    check_capacity(session, plan)
     _check_pool(session, plugins, publication)
     instance = ServiceInstance(
         instance_id=instance_id,
@@ -115,7 +117,7 @@ def request_instance(
         plan_id=plan["id"],
         parameters=parameters,
         context=context,
-        operation=f"provision-{uuid.uuid4().hex}",
+        operation=new_operation("provision"),
         request_nonce=caller.nonce,
     )
     session.add(instance)
@@ -139,7 +141,7 @@ def approve(
     plugins: Plugins,
     organisation: str,
     instance: uuid.UUID,
-    keyring: Keyring | None = None,
+    keyring: Keyring,
 ) -> Provisioned:
     """Approve a pending request: create its definition and start the apply run."""
     org = organisation_by_name(session, organisation)
@@ -173,7 +175,8 @@ def decline(
 
 
 def check_parameters(plan: dict[str, Any], parameters: dict[str, Any]) -> None:
-    """Refuse parameters that do not follow the plan's JSON Schema, naming each problem."""
+    """Refuse parameters that do not follow the plan's JSON Schema, naming each problem,
+    also by field (``parameters.<name>``)."""
     schema = plan.get("parameters") or {"type": "object"}
     try:
         validator = validators.validator_for(schema)(schema)
@@ -184,7 +187,22 @@ def check_parameters(plan: dict[str, Any], parameters: dict[str, Any]) -> None:
         listed = "; ".join(
             f"{'.'.join(map(str, p.path)) or 'parameters'}: {p.message}" for p in problems[:10]
         )
-        raise BrokerBadRequest(f"parameters do not fit plan {plan['id']}: {listed}")
+        errors: dict[str, str] = {}
+        for problem in problems:
+            errors.setdefault(_field(problem, parameters), problem.message)
+        raise BrokerBadRequest(f"parameters do not fit plan {plan['id']}: {listed}", errors=errors)
+
+
+def _field(problem: ValidationError, parameters: dict[str, Any]) -> str:
+    """The parameter a schema problem is about: ``parameters.<name>``, or ``parameters``."""
+    path = list(problem.absolute_path)
+    if path:
+        return f"parameters.{path[0]}"
+    if problem.validator == "required" and isinstance(problem.validator_value, list):
+        missing = [name for name in problem.validator_value if name not in parameters]
+        if missing:
+            return f"parameters.{missing[0]}"
+    return "parameters"
 
 
 def pending_in(session: Session, org: Organisation, instance: uuid.UUID) -> ServiceInstance:
@@ -197,24 +215,6 @@ def pending_in(session: Session, org: Organisation, instance: uuid.UUID) -> Serv
     return row
 
 
-def subject(session: Session, instance: ServiceInstance) -> str:
-    """The audit subject of an instance: ``service-instance:<org>/<id>``."""
-    org = session.get(Organisation, instance.organisation_id)
-    return f"service-instance:{org.name if org else '?'}/{instance.id}"
-
-
-def cross_reference(instance: ServiceInstance) -> dict[str, Any]:
-    """What both sides' audit entries carry to find each other."""
-    return {
-        "client": instance.client,
-        "instance_id": instance.instance_id,
-        "offering": instance.offering_id,
-        "plan": instance.plan_id,
-        "operation": instance.operation,
-        "request_nonce": instance.request_nonce,
-    }
-
-
 def _start(
     session: Session,
     actor: Actor,
@@ -223,11 +223,12 @@ def _start(
     row: ServiceInstance,
     *,
     why: str,
-    keyring: Keyring | None,
+    keyring: Keyring,
 ) -> uuid.UUID:
     publication = session.get(PublishedOffering, row.publication_id)
     group = session.get(HostGroup, publication.group_id) if publication else None
     assert publication is not None and group is not None
+    removals.settle_pool(session, publication)
     holders = service_hooks.definitions_on_pool(session, plugins, publication)
     if holders:
         raise Conflict(
@@ -260,7 +261,7 @@ def _start(
     if generated.secrets:
         service_secrets.store_secrets(
             session,
-            keyring or load_keyring(get_settings()),
+            keyring,
             actor,
             org,
             generated,
@@ -299,7 +300,7 @@ def _auto_approve(
     caller: BrokerCaller,
     publication: PublishedOffering,
     instance: ServiceInstance,
-    keyring: Keyring | None,
+    keyring: Keyring,
 ) -> uuid.UUID | None:
     if publication.policy is not ApprovalPolicy.auto or caller.kind != "peer":
         return None
@@ -381,7 +382,7 @@ def _context(caller: BrokerCaller, request: ProvisionRequest) -> dict[str, Any]:
     if caller.kind == "peer":
         try:
             context = InfracmsContext.model_validate(raw)
-        except ValidationError as exc:
+        except ModelError as exc:
             raise BrokerBadRequest(f"context is not an infracms context: {exc}") from exc
         if context.node != caller.name:
             raise BrokerBadRequest(
@@ -392,7 +393,8 @@ def _context(caller: BrokerCaller, request: ProvisionRequest) -> dict[str, Any]:
     return {**raw, "organization": str(organisation)}
 
 
-def _check_capacity(session: Session, plan: dict[str, Any]) -> None:
+def check_capacity(session: Session, plan: dict[str, Any]) -> None:
+    """Refuse a plan with no capacity left."""
     capacity = plan.get("capacity")
     if capacity is None:
         return
@@ -407,6 +409,7 @@ def _check_capacity(session: Session, plan: dict[str, Any]) -> None:
 
 def _check_pool(session: Session, plugins: Plugins, publication: PublishedOffering) -> None:
     """Refuse a request that could not be applied: the module already holds the pool."""
+    removals.settle_pool(session, publication)
     holders = service_hooks.definitions_on_pool(session, plugins, publication)
     if holders:
         raise BrokerBadRequest(

@@ -8,6 +8,10 @@ credential (``service_secrets``): a definition's revisions never hold the secret
 ``connection_details`` asks ``offering_credentials``
 what the requester gets at bind, with the instance's credentials resolved; a module
 without the hook hands over where the instance runs, and nothing secret.
+``updated_settings`` asks ``offering_update`` for the instance's settings after a change
+of plan or parameters (without the hook: the current settings with the parameters
+merged over them); ``removal_settings`` asks ``offering_removal`` for those that remove
+the instance from its hosts (without the hook: None, nothing to remove).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from infracms.errors import InvalidInput, NotFound
 from infracms.keys import Keyring
 from infracms.models.definition import Definition, TargetRef
 from infracms.models.federation import PublishedOffering, ServiceInstance
@@ -27,8 +32,8 @@ from infracms.modules.contract import Module, Plan, ProvidedOffering, ServiceHos
 from infracms.plugins import Plugins
 from infracms.services import definitions
 from infracms.services.federation import service_secrets
-from infracms.services.federation.broker_errors import BrokerBadRequest
-from infracms.services.federation.offerings import module_offerings
+from infracms.services.federation.broker_errors import BrokerBadRequest, UnsupportedChange
+from infracms.services.federation.offerings import module_offerings, plan_of
 from infracms.services.modules import module_or_404
 
 
@@ -83,6 +88,69 @@ def instance_settings(
     generated = service_secrets.take_secrets(module, copy.deepcopy(answer), prefix)
     _validate(module, generated.settings)
     return generated
+
+
+def updated_settings(
+    session: Session,
+    plugins: Plugins,
+    row: ServiceInstance,
+    plan: dict[str, Any],
+    parameters: dict[str, Any],
+) -> service_secrets.InstanceSettings:
+    """The instance's settings for `plan` and `parameters`, checked by the module's model;
+    a secret the module generated anew is taken out under a name not used before."""
+    publication = _publication(session, row)
+    module = module_or_404(plugins, publication.module)
+    current = service_secrets.published_settings(session, row)
+    try:
+        answer = plugins.hook.offering_update(
+            module=module,
+            offering=provided(session, publication),
+            plan=declared_plan(plugins, publication, plan),
+            settings=copy.deepcopy(current),
+            parameters=copy.deepcopy(parameters),
+            previous=copy.deepcopy(row.parameters),
+        )
+    except ValueError as exc:  # the module's way to refuse a change
+        raise UnsupportedChange(f"{module.name} refuses the change: {exc}") from exc
+    if answer is None:
+        answer = _merge(current, parameters)
+    taken = service_secrets.generated_names(session, row)
+    prefix = service_secrets.credential_prefix(row)
+    generated = service_secrets.take_secrets(module, copy.deepcopy(answer), prefix, taken)
+    _validate(module, generated.settings)
+    return generated
+
+
+def removal_settings(
+    session: Session, plugins: Plugins, row: ServiceInstance
+) -> dict[str, Any] | None:
+    """The settings whose run removes the instance from its hosts, checked by the module's
+    model; None when the module has nothing to remove. They may not use the instance's
+    generated credentials, which are deleted when it is deprovisioned."""
+    publication = _publication(session, row)
+    module = module_or_404(plugins, publication.module)
+    plan = plan_of(publication, row.plan_id) or {"plan": row.plan_id}
+    try:
+        answer = plugins.hook.offering_removal(
+            module=module,
+            offering=provided(session, publication),
+            plan=declared_plan(plugins, publication, plan),
+            settings=service_secrets.published_settings(session, row),
+            parameters=copy.deepcopy(row.parameters),
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"{module.name} cannot remove the instance: {exc}") from exc
+    if answer is None:
+        return None
+    kept = service_secrets.own_references(answer, row)
+    if kept:
+        raise InvalidInput(
+            f"{module.name}'s removal settings still use the instance's credentials "
+            f"{', '.join(sorted(kept))}, which deprovisioning deletes"
+        )
+    _validate(module, answer)
+    return dict(answer)
 
 
 def connection_details(
@@ -142,6 +210,13 @@ def definitions_on_pool(
         for d in found
         if pool & set(definitions.hosts_of(session, org, definitions.target_of(session, d)))
     )
+
+
+def _publication(session: Session, row: ServiceInstance) -> PublishedOffering:
+    publication = session.get(PublishedOffering, row.publication_id)
+    if publication is None:
+        raise NotFound(f"the offering of instance {row.instance_id} is gone")
+    return publication
 
 
 def _validate(module: type[Module], settings: dict[str, Any]) -> None:

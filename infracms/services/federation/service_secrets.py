@@ -6,12 +6,14 @@ returns (a password it generated) is replaced by a reference to a credential
 references, ``store_secrets`` creates the credentials, sealed, in the approval's
 transaction, so a definition's revisions never hold the secret. ``resolved_settings``
 gives ``offering_credentials`` the instance's settings with those credentials (and no
-other reference) resolved; ``forget_secrets`` deletes them when the instance ends.
+other reference) resolved; ``forget_secrets`` deletes them when the instance is
+deprovisioned, so the settings that remove it must not refer to them (``own_references``).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,14 +92,23 @@ def forget_secrets(session: Session, actor: Actor, row: ServiceInstance) -> None
         session.delete(credential)
 
 
-def take_secrets(module: type[Module], settings: dict[str, Any], prefix: str) -> InstanceSettings:
-    """Replace plain secrets in `settings` by references to credentials named `prefix<n>`."""
+def take_secrets(
+    module: type[Module],
+    settings: dict[str, Any],
+    prefix: str,
+    taken: frozenset[str] = frozenset(),
+) -> InstanceSettings:
+    """Replace plain secrets in `settings` by references to credentials named `prefix<n>`
+    (skipping the names in `taken`, the instance's credentials from before)."""
     secrets: dict[str, str] = {}
+    numbers = itertools.count(1)
 
     def reference(secret: str) -> dict[str, str]:
         name = next((n for n, s in secrets.items() if s == secret), None)
         if name is None:
-            name = f"{prefix}{len(secrets) + 1}"
+            name = next(
+                f"{prefix}{n}" for n in numbers if f"{prefix}{n}" not in taken | set(secrets)
+            )
             secrets[name] = secret
         return {"$credential": name}
 
@@ -133,8 +144,13 @@ def _generated(session: Session, row: ServiceInstance) -> list[Credential]:
     )
 
 
-def resolved_settings(session: Session, keyring: Keyring, row: ServiceInstance) -> dict[str, Any]:
-    """The instance's published settings, its own credentials resolved (no other secret)."""
+def generated_names(session: Session, row: ServiceInstance) -> frozenset[str]:
+    """The names of the credentials generated for an instance."""
+    return frozenset(c.name for c in _generated(session, row))
+
+
+def published_settings(session: Session, row: ServiceInstance) -> dict[str, Any]:
+    """The instance's published settings as stored (secrets as references); {} if none."""
     definition = session.exec(
         select(Definition).where(
             Definition.organisation_id == row.organisation_id, Definition.name == row.definition
@@ -146,9 +162,33 @@ def resolved_settings(session: Session, keyring: Keyring, row: ServiceInstance) 
             Revision.number == (definition.published if definition else None),
         )
     ).first()
-    if revision is None:
+    return copy.deepcopy(revision.settings) if revision is not None else {}
+
+
+def own_references(settings: Any, row: ServiceInstance) -> set[str]:
+    """The credentials generated for `row` that `settings` still refer to."""
+    found: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            name = value.get("$credential") if len(value) == 1 else None
+            if isinstance(name, str) and name.startswith(credential_prefix(row)):
+                found.add(name)
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(settings)
+    return found
+
+
+def resolved_settings(session: Session, keyring: Keyring, row: ServiceInstance) -> dict[str, Any]:
+    """The instance's published settings, its own credentials resolved (no other secret)."""
+    settings = published_settings(session, row)
+    if not settings:
         return {}
-    settings = copy.deepcopy(revision.settings)
     own = {c.name: c for c in _generated(session, row)}
 
     def resolve(value: Any) -> Any:

@@ -1,6 +1,8 @@
 """/orgs/{org}/services: the services an organisation requested from peers, with their
 status (asked of the peer on "Refresh"), their connection details (owners and operators,
-on an explicit "Show", never in a list and never cached), and deprovisioning."""
+on an explicit "Show", never in a list and never cached), a change of plan or
+parameters (a form generated from the plan's parameters schema, like the catalog's
+request form, filled with the service's parameters), and deprovisioning."""
 
 from __future__ import annotations
 
@@ -10,14 +12,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlmodel import Session
 
+from federation.models.catalog import Plan
 from infracms.api.deps import KeyringDep, SessionDep
 from infracms.api.peer import federation_context
 from infracms.services.authz import Action, authorize, is_allowed
 from infracms.services.federation import consumer, directory
 from infracms.services.federation.node import FederationContext
 from infracms.web.errors import FormProblem, redirect, submit
+from infracms.web.forms import text
 from infracms.web.pages.orgs import org_view
-from infracms.web.session import Poster, SignedIn, WebUser
+from infracms.web.parameters_form import (
+    parameters_from,
+    parameters_problem,
+    plan_fields,
+    plan_values,
+    submitted,
+)
+from infracms.web.session import Form, Poster, SignedIn, WebUser
+from infracms.web.settings_form import field_rows
+from infracms.web.settings_values import values_of
 from infracms.web.templating import render
 
 router = APIRouter()
@@ -90,6 +103,46 @@ def show_credentials(
     return _page(request, session, me, org, service, credentials=found)
 
 
+@router.post("/orgs/{org}/services/{service}/update")
+def change(
+    org: str,
+    service: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    me: Poster,
+    form: Form,
+    ctx: ContextDep,
+) -> Response:
+    """Ask the peer for the plan and parameters of the form; it applies them."""
+    authorize(me.actor, Action.service_request, org_view(session, me.actor, org).org.id)
+    choices = consumer.change_choices(
+        session=session, actor=me.actor, organisation=org, service=service
+    )
+    plan = next((p for p in choices if p.id == text(form, "plan_id")), None)
+    schema = dict(plan.parameters) if plan else {}
+    fields = plan_fields(schema)
+    values = {"plan_id": text(form, "plan_id")} | submitted(fields, schema, form)
+
+    def action() -> Response:
+        parameters = parameters_from(fields, schema, values) if plan else {}
+        consumer.update_service(
+            session=session,
+            actor=me.actor,
+            ctx=ctx,
+            organisation=org,
+            service=service,
+            data={"plan_id": values["plan_id"] or None, "parameters": parameters},
+        )
+        return redirect(f"/orgs/{org}/services/{service}?notice=service-updating")
+
+    def on_error(problem: FormProblem) -> Response:
+        return _page(
+            request, session, me, org, service, problem=problem, refused="change", values=values
+        )
+
+    return submit(session, action, on_error, parameters_problem)
+
+
 @router.get("/orgs/{org}/services/{service}/deprovision")
 def confirm_deprovision(
     org: str, service: uuid.UUID, request: Request, session: SessionDep, me: SignedIn
@@ -141,23 +194,54 @@ def _page(
     problem: FormProblem | None = None,
     refused: str = "",
     notice: str = "",
+    values: dict[str, Any] | None = None,
 ) -> Response:
     view = org_view(session, me.actor, org)
     found = consumer.get_service(session=session, actor=me.actor, organisation=org, service=service)
+    can_request = is_allowed(me.actor, Action.service_request, view.org.id)
+    choices = (
+        consumer.change_choices(session=session, actor=me.actor, organisation=org, service=service)
+        if can_request
+        else []
+    )
     context = {
         "view": view,
         "tab": "services",
         "row": found,
         "names": catalog_names(session, me),
         "ended": found.status.value in ENDED,
-        "can_request": is_allowed(me.actor, Action.service_request, view.org.id),
+        "can_request": can_request,
         "can_read_credentials": is_allowed(me.actor, Action.service_credentials, view.org.id),
         "credentials": credentials,
         "problem": problem,
         "refused": refused,
         "notice": notice,
+        **_change_form(found, choices, values),
     }
     return render(request, "service.html", context, status=problem.status if problem else 200)
+
+
+def _change_form(
+    found: consumer.ConsumerServicePublic, choices: list[Plan], values: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The change form: the plans to choose from, and the fields of the plan chosen (the
+    service's own), filled with what was typed or else the service's parameters."""
+    wanted = (values or {}).get("plan_id") or found.plan_id
+    plan = next((p for p in choices if p.id == wanted), choices[0] if choices else None)
+    if plan is None:
+        return {"change_plans": [], "rows": [], "values": {}, "labels": {}}
+    fields = plan_fields(dict(plan.parameters))
+    if values is None:
+        values = {"plan_id": plan.id} | plan_values(fields, dict(plan.parameters))
+        kept = [f for f in fields if f.name in found.parameters and f.kind != "fixed"]
+        values |= values_of(kept, found.parameters)
+    return {
+        "change_plans": [(p.id, p.name) for p in choices],
+        "rows": field_rows(fields),
+        "values": values,
+        "labels": {"plan_id": "Plan", **{field.form_name: field.label for field in fields}},
+        "no_fields": "This plan has no parameters.",
+    }
 
 
 def _confirm(
