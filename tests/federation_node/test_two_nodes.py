@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from federation.encoding import canonical_json, utc_now
 from federation.httpsig import new_nonce, sign_request
@@ -19,13 +20,14 @@ from infracms.keys import load_identity
 from infracms.models.federation import (
     ConsumerService,
     InstanceStatus,
+    Peer,
     PeerCatalog,
     ServiceBinding,
     ServiceInstance,
 )
 from infracms.models.run import Run, RunStatus
 from infracms.services import runs
-from infracms.services.federation import sync
+from infracms.services.federation import service_secrets, sync
 from infracms.services.federation.node import FederationContext
 from tests.federation_node.conftest import ADMIN, Node, rows
 
@@ -295,3 +297,48 @@ def test_approved_request_bind_deprovision_usage(nodes: tuple[Node, Node]) -> No
 def _finished(node: Node, run_id: uuid.UUID) -> Run | None:
     [run] = rows(node, Run, Run.id == run_id)
     return run if run.status.finished else None
+
+
+def test_a_service_changed_through_the_cli(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    b.cli("catalog", "sync")
+    service_id = _request(b, "first words")
+    row = _provider_row(a, service_id)
+    a.cli("provision", "approve", "coop", str(row.id))  # h1 is no real host: the run fails
+    wait_for("run ends", lambda: _finished(a, _provider_row(a, service_id).run_id))
+    assert _show(b, service_id)["status"] == "failed"
+    changed = b.cli(
+        "service", "update", "client", service_id, "--parameters", '{"message": "second words"}'
+    ).stdout
+    assert changed.split()[:2] == [service_id, "updating"], changed
+    updated = _provider_row(a, service_id)
+    assert updated.parameters == {"message": "second words"}
+    assert updated.operation.startswith("update-") and updated.run_id != row.run_id
+    with a.session() as session:
+        assert service_secrets.published_settings(session, updated)["message"] == "second words"
+    wait_for("update run ends", lambda: _finished(a, updated.run_id))
+    assert _show(b, service_id)["status"] == "failed"  # the change's run failed too
+    refused = b.cli("service", "update", "client", service_id, "--plan", "nope", check=False)
+    assert refused.returncode == 2 and "plan_id" in refused.stderr, refused.stderr
+    # the peer down: the CLI says so and nothing changes here
+    moved = _move_peer(b, "a.test", "http://127.0.0.1:9")
+    try:
+        down = b.cli(
+            "service", "update", "client", service_id, "--parameters", '{"message": "x"}',
+            check=False,
+        )  # fmt: skip
+        assert down.returncode == 1 and "error: PeerUnreachable" in down.stderr, down.stderr
+    finally:
+        _move_peer(b, "a.test", moved)
+    [kept] = rows(b, ConsumerService, ConsumerService.id == uuid.UUID(service_id))
+    assert kept.parameters == {"message": "second words"} and kept.status == "failed"
+
+
+def _move_peer(node: Node, name: str, base_url: str) -> str:
+    """Pin another URL for a peer (one that does not answer); the one it had."""
+    with node.session(write=True) as session:
+        peer = session.exec(select(Peer).where(Peer.name == name)).one()
+        before, peer.base_url = peer.base_url, base_url
+        session.add(peer)
+        session.commit()
+    return before

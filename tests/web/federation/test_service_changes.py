@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -29,6 +30,9 @@ from infracms.models.federation import (
     UsageRecord,
 )
 from infracms.plugins import Plugins
+from infracms.services.federation import consumer
+from infracms.services.federation.node import FederationContext
+from tests.helpers import ADMIN
 from tests.web.conftest import Site
 from tests.web.federation.conftest import PROVIDER, Node, ask, finish, offer, provided
 from tests.web.federation.test_service_pages import DATABASE, SERVICES, password_of
@@ -332,3 +336,51 @@ def test_a_module_with_nothing_to_remove_ends_at_once(
     assert len(peered.executor.submitted) == runs_before
     ended = provider_row(peered, service)
     assert ended.status is InstanceStatus.ended and "has nothing to remove" in (ended.reason or "")
+
+
+# --- two followers at once ------------------------------------------------------------------
+
+
+def test_two_followers_at_once_bind_once_and_audit_once(
+    app: FastAPI, engine: Engine, peered: Node, requested: uuid.UUID
+) -> None:
+    """Refresh and the periodic job may ask the provider at the same moment: both see the
+    service succeeded, one binds, and the change is written and audited once."""
+    instance = provider_row(peered, requested)
+    assert peered.admin.post(f"/orgs/coop/requests/{instance.id}/approve", {}).status_code == 303
+    finish(peered, peered.executor.submitted[-1])
+    both_asked = threading.Barrier(2, timeout=20)
+    route = peered.network.transport()
+
+    def together(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/last_operation"):
+            both_asked.wait()  # neither follower goes on before the other has its answer
+        return route.handle_request(request)
+
+    ctx = FederationContext.load(app.state.settings, transport=httpx.MockTransport(together))
+    failures: list[BaseException] = []
+
+    def follower() -> None:
+        try:
+            with session_scope(engine, write=True) as session:
+                consumer.refresh_service(
+                    session=session, actor=ADMIN, ctx=ctx, organisation="clinic", service=requested
+                )
+        except BaseException as exc:  # reported below, with the thread's traceback lost
+            failures.append(exc)
+
+    threads = [threading.Thread(target=follower) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == [] and not any(t.is_alive() for t in threads), failures
+    [binding] = bindings(peered)
+    row = consumer_row(engine, requested)
+    assert (row.status, row.binding_id, row.sealed is not None) == (
+        ConsumerStatus.succeeded,
+        binding.binding_id,
+        True,
+    )
+    succeeded = [p for a, p in actions(engine) if a == "service.succeeded"]
+    assert [p["binding_id"] for p in succeeded] == [binding.binding_id]
