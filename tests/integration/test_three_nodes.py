@@ -8,10 +8,16 @@ organisation coop publishes PostgreSQL and offsite backup on pools of real test 
 a credential). B syncs and sees them; C sees B's catalog and not A's: a catalog is a
 node's own offerings, never passed on. A user of B requests each; an owner of coop
 approves; A's executor applies the instance on A's host; B reads the connection details
-and uses them against the host (a PostgreSQL login, a restic repository over SFTP); B
-deprovisions. Both audit logs hold the cross-referenced entries, export and verify, and
-A's checkpoint carries B's cosignature. Last, a peer that revoked B refuses it, and a
-peer that is down leaves B with its last good catalog.
+and uses them against the host (a PostgreSQL login, a restic repository over SFTP). B
+changes each (another plan and no network for the database: unreachable from outside,
+the same password inside; another key for the repository: the old one is refused), then
+deprovisions it, and on the host what it created is gone (the database and its role; the
+account, its key and its directory). Both audit logs hold the cross-referenced entries,
+export and verify, and A's checkpoint carries B's cosignature. Last, a peer that revoked
+B refuses it, and a peer that is down leaves B with its last good catalog.
+
+B follows a service by asking A (refresh) every second, and its own periodic job may ask
+at the same time: every wait here is bounded, none is a sleep.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ APPLY_TIMEOUT = 600.0  # a first apply installs PostgreSQL from the pool's repos
 STEP_TIMEOUT = 60.0
 PASSWORD = "a long enough password 42"
 PG_OFFERING, PG_PLAN = "coop-managed-postgresql", "coop-managed-postgresql.small"
+PG_LARGE = "coop-managed-postgresql.large"
 BACKUP_OFFERING, BACKUP_PLAN = "coop-offsite-backup", "coop-offsite-backup.small"
 NETWORK = "10.231.0.0/24"  # the test hosts' bridge, where this process connects from
 TIMINGS: dict[str, float] = {}
@@ -129,7 +136,10 @@ def _provider(a: LiveNode, alice: httpx.Client, hosts: list[TestHost]) -> None:
             "--credential", "pool-key", "--host-key", host.host_key,
         )  # fmt: skip
         module = "postgresql" if offering == "managed-postgresql" else "backup"
-        a.cli("offering", "publish", "coop", module, offering, "--group", group, "--plan", "small")
+        a.cli(
+            "offering", "publish", "coop", module, offering, "--group", group,
+            "--plan", "small", "--plan", "large",
+        )  # fmt: skip
 
 
 def _consumer_offers(b: LiveNode) -> None:
@@ -208,19 +218,42 @@ def approve(f: Federation, service_id: str) -> Run:
     return run
 
 
-def follow(f: Federation, service_id: str, status: str) -> dict[str, Any]:
-    """B asks A how the service goes until it reaches `status`."""
-    return wait_for(
-        f"service {service_id} {status} on b.test",
-        lambda: (
-            s
-            if (s := ok(f.bob.post(f"/api/v1/orgs/client/services/{service_id}/refresh")))["status"]
-            == status
-            else None
-        ),
-        STEP_TIMEOUT,
-        every=1,
-    )
+def follow(
+    f: Federation, service_id: str, status: str, timeout: float = STEP_TIMEOUT
+) -> dict[str, Any]:
+    """B asks A how the service goes until it reaches `status` (failing at once on failed)."""
+
+    def reached() -> dict[str, Any] | None:
+        shown: dict[str, Any] = ok(f.bob.post(f"/api/v1/orgs/client/services/{service_id}/refresh"))
+        assert shown["status"] != "failed" or status == "failed", shown
+        return shown if shown["status"] == status else None
+
+    return wait_for(f"service {service_id} {status} on b.test", reached, timeout, every=1)
+
+
+def change(f: Federation, service_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """B asks A to change the service; A applies it on its host; B binds again."""
+    asked: dict[str, Any] = ok(f.bob.patch(f"/api/v1/orgs/client/services/{service_id}", json=body))
+    assert asked["status"] in ("updating", "succeeded"), asked
+    shown = follow(f, service_id, ConsumerStatus.succeeded, APPLY_TIMEOUT)
+    assert shown["has_credentials"], shown
+    return shown
+
+
+def deprovision(f: Federation, service_id: str) -> None:
+    """B asks A to remove the service; A's removal run ends it."""
+    ok(f.bob.post(f"/api/v1/orgs/client/services/{service_id}/deprovision"))
+    follow(f, service_id, ConsumerStatus.ended, APPLY_TIMEOUT)
+    [row] = f.a.rows(ServiceInstance, ServiceInstance.instance_id == service_id)
+    assert row.status == "ended" and row.ended_at is not None, row
+    [end] = [p for a, p in f.a.audit() if a == "service.end" and p["instance_id"] == service_id]
+    assert end["removed"] is True, end
+
+
+def psql(host: TestHost, query: str) -> str:
+    """What `query` answers on the host's server, as postgres over the socket."""
+    done = host.run(["runuser", "-u", "postgres", "--", "psql", "-XAtc", query], check=True)
+    return done.stdout.strip()
 
 
 def test_postgresql_requested_approved_applied_used(federation: Federation) -> None:
@@ -270,32 +303,69 @@ def test_postgresql_requested_approved_applied_used(federation: Federation) -> N
     f.services["password"] = password
 
 
+def test_postgresql_changed_plan_and_networks(federation: Federation) -> None:
+    f = federation
+    service_id = f.services[PG_OFFERING]
+    with timed("postgresql: change applied on A, bound again"):
+        shown = change(f, service_id, {"plan_id": PG_LARGE, "parameters": {"allowed_networks": []}})
+    assert shown["plan_id"] == PG_LARGE
+    assert shown["parameters"] == {"database": "shop", "allowed_networks": []}
+    [row] = f.a.rows(ServiceInstance, ServiceInstance.instance_id == service_id)
+    assert (row.plan_id, row.parameters["allowed_networks"]) == (PG_LARGE, [])
+    details = ok(f.bob.get(f"/api/v1/orgs/client/services/{service_id}/credentials"))
+    assert details["password"] == f.services["password"]  # the same role, the same password
+    # no network may reach it any more: the server listens on localhost only ...
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(details["uri"], connect_timeout=10).close()
+    assert psql(f.db_host, "SHOW listen_addresses") == "localhost"
+    # ... where the role still logs in with the password handed over
+    login = f.db_host.run(
+        ["env", f"PGPASSWORD={details['password']}", "psql", "-XAt", "-h", "127.0.0.1", "-U",
+         "shop", "-d", "shop", "-c", "SELECT current_user"],
+    )  # fmt: skip
+    assert login.returncode == 0 and login.stdout.strip() == "shop", login.stderr
+    asked = next(p for a, p in f.b.audit() if a == "service.update")
+    applied = next(p for a, p in f.a.audit() if a == "service.update")
+    assert asked["operation"] == applied["operation"] and applied["previous"]["plan"] == PG_PLAN
+
+
 def test_postgresql_deprovisioned(federation: Federation) -> None:
     f = federation
     service_id = f.services[PG_OFFERING]
-    with timed("postgresql: deprovision from B until ended"):
-        ok(f.bob.post(f"/api/v1/orgs/client/services/{service_id}/deprovision"))
-        follow(f, service_id, ConsumerStatus.ended)
-    [row] = f.a.rows(ServiceInstance, ServiceInstance.instance_id == service_id)
-    assert row.status == "ended" and row.ended_at is not None
+    with timed("postgresql: deprovision, removal run on A, ended"):
+        deprovision(f, service_id)
+    # on the host: the database and its role are gone, and so are its client rules
+    assert psql(f.db_host, "SELECT count(*) FROM pg_database WHERE datname = 'shop'") == "0"
+    assert psql(f.db_host, "SELECT count(*) FROM pg_roles WHERE rolname = 'shop'") == "0"
+    hba = f.db_host.run(["cat", "/etc/postgresql/15/main/pg_hba.conf"], check=True).stdout
+    assert " shop " not in hba, hba
     provider = [(a, p) for a, p in f.a.audit() if p.get("instance_id") == service_id]
     consumer = [(a, p) for a, p in f.b.audit() if p.get("instance_id") == service_id]
     provided = [action for action, _ in provider]
     assert provided[:2] == ["service.request", "service.approve"], provided
-    assert {"service.bind", "service.unbind", "service.deprovision"} <= set(provided), provided
+    assert {"service.bind", "service.unbind", "service.update", "service.deprovision"} <= set(
+        provided
+    ), provided
+    assert provided[-1] == "service.end", provided
     assert {p["client"] for _, p in provider} == {"peer:b.test"}
     consumed = [action for action, _ in consumer]
     assert consumed[:2] == ["service.request", "service.requested"], consumed
-    assert {"service.succeeded", "service.deprovision"} <= set(consumed), consumed
-    # the same operations and binding on both sides
+    assert {"service.succeeded", "service.update", "service.deprovision", "service.ended"} <= set(
+        consumed
+    ), consumed
+    # the same operations and bindings on both sides, each binding made once
     requested = next(p for a, p in consumer if a == "service.requested")
     approved = next(p for a, p in provider if a == "service.approve")
     assert requested["operation"] == approved["operation"]
-    bound = next(p for a, p in consumer if a == "service.succeeded")
-    assert bound["binding_id"] == next(p for a, p in provider if a == "service.bind")["binding_id"]
+    bound = [p["binding_id"] for a, p in consumer if a == "service.succeeded"]
+    assert bound == [p["binding_id"] for a, p in provider if a == "service.bind"], (
+        bound,
+        provider,
+    )
+    assert len(bound) == 2  # bound when provisioned, and again after the change
     gone = next(p for a, p in consumer if a == "service.deprovision")
-    assert gone["status"] == ConsumerStatus.ended or "service.ended" in consumed, consumed
-    # (a deprovision answered 200 at once has no operation for the consumer to record)
+    removed = next(p for a, p in provider if a == "service.deprovision")
+    assert gone["operation"] == removed["operation"]
     # the credential generated for the instance is gone with it
     assert [a for a, _ in f.a.audit()].count("credential.delete") == 1
 
@@ -348,8 +418,28 @@ def test_backup_repository_used_by_restic_over_sftp(federation: Federation) -> N
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert "root:" not in shell.stdout
-    ok(f.bob.post(f"/api/v1/orgs/client/services/{service_id}/deprovision"))
-    follow(f, service_id, ConsumerStatus.ended)
+    # another key: the repository keeps its data, the old key no longer logs in
+    new_key = f.tmp / "id_backup_new"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(new_key)], check=True)
+    with timed("backup: key change applied on A, bound again"):
+        shown = change(
+            f,
+            service_id,
+            {"parameters": {"ssh_public_key": new_key.with_suffix(".pub").read_text()}},
+        )
+    assert shown["parameters"]["name"] == "web1"
+    refused = restic("ls", "latest")
+    assert refused.returncode != 0, refused.stdout
+    command = command.replace(str(key), str(new_key))
+    done = restic("ls", "latest")
+    assert done.returncode == 0 and str(data / "notes.txt") in done.stdout, done.stderr
+    with timed("backup: deprovision, removal run on A, ended"):
+        deprovision(f, service_id)
+    # on the host: the account, its key and its directory (with the repository) are gone
+    assert f.store_host.run(["id", "restic-web1"]).returncode != 0
+    for path in ("/srv/restic/web1", "/etc/infracms/sftp-keys/restic-web1",
+                 "/etc/ssh/sshd_config.d/infracms-backup-serve.conf"):  # fmt: skip
+        assert f.store_host.run(["test", "-e", path]).returncode != 0, f"{path} is still there"
 
 
 # --- logs, witnesses, peers that go away ------------------------------------------------------
