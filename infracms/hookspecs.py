@@ -55,8 +55,8 @@ def validate_settings(
 def extra_variables(
     module: type[Module], settings: Mapping[str, Any], host: Mapping[str, Any]
 ) -> dict[str, Any] | None:
-    """Return variables derived for one host (`name`, `variables`) to merge into the
-    module's published settings (plain data), or None."""
+    """Return variables derived for one host (`name`, `variables`, `ssh_user`,
+    `ssh_port`) to merge into the module's published settings (plain data), or None."""
 
 
 @hookspec

@@ -34,6 +34,8 @@ class HostRow:
     name: str
     groups: tuple[str, ...] = ()
     variables: Mapping[str, Any] = field(default_factory=dict)
+    ssh_user: str = "root"
+    ssh_port: int = 22
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,12 @@ class _Sharing:
         self.made: dict[Hashable, Any] = {}
 
     def host(self, shape: Shape, host: HostRow) -> dict[str, Any]:
-        facts = {"name": host.name, "variables": host.variables}
+        facts = {
+            "name": host.name,
+            "variables": host.variables,
+            "ssh_user": host.ssh_user,
+            "ssh_port": host.ssh_port,
+        }
         values = {module: self._value(module, w, facts) for module, w in shape.winners.items()}
         key = ("host", *((m, id(v)) for m, v in values.items()))
         shared: dict[str, Any] = self._once(key, values)

@@ -40,8 +40,10 @@ def host_settings(
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.definition_read, org.id)
     hosts = [
-        HostRow(name, groups, variables)
-        for (name, variables), groups in hosts_with_groups(session, org.id, Host.variables)
+        HostRow(name, groups, variables, ssh_user, ssh_port)
+        for (name, variables, ssh_user, ssh_port), groups in hosts_with_groups(
+            session, org.id, Host.variables, Host.ssh_user, Host.ssh_port
+        )
     ]
     found = resolve(
         plugins, hosts, group_parents(session, org.id), definition_rows(session, org.id, pinned)

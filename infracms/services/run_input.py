@@ -62,7 +62,10 @@ def load_run_input(
     pinned = {d["name"]: int(d["revision"]) for d in run.definitions}
     found = rendering.resolve(
         plugins,
-        [HostRow(host.name, groups, host.variables) for host, groups in hosts],
+        [
+            HostRow(host.name, groups, host.variables, host.ssh_user, host.ssh_port)
+            for host, groups in hosts
+        ],
         rendering.group_parents(session, org.id),
         rendering.definition_rows(session, org.id, pinned),
     )

@@ -151,3 +151,44 @@ def test_hosts_with_equal_settings_share_one_inventory_group(
     web = next(group for group in groups if "web1" in group["hosts"])
     assert web["vars"] == {"base": {"size": 2}, "infracms_modules": ["base"]}
     assert web["hosts"]["web3"]["ansible_host"] == {"__ansible_unsafe": "192.0.2.3"}
+
+
+def test_hooks_see_the_account_and_port_infracms_connects_with(
+    engine: Engine, settings: Settings
+) -> None:
+    """ssh_hardening keeps that account in, and firewall keeps that port open."""
+    builtins = Plugins.load(entry_points=False)
+    make_org(engine, "clinic")
+    with session_scope(engine, write=True) as session:
+        for name in ("base", "ssh_hardening", "firewall"):
+            modules.set_available(
+                session=session, actor=ADMIN, plugins=builtins, name=name, available=True
+            )
+            modules.enable_module(
+                session=session, actor=ADMIN, plugins=builtins, organisation="clinic", name=name
+            )
+        inventory.create_host(
+            session=session,
+            actor=ADMIN,
+            organisation="clinic",
+            data={
+                "name": "gw",
+                "address": "192.0.2.7",
+                "ssh_port": 2222,
+                "ssh_user": "deploy",
+                "host_key": HOST_KEY,
+            },
+        )
+    for name in ("base", "ssh_hardening", "firewall"):
+        with session_scope(engine, write=True) as session:
+            definitions.create_definition(
+                session=session,
+                actor=ADMIN,
+                plugins=builtins,
+                organisation="clinic",
+                data={"name": name, "module": name, "target": {"host": "gw"}, "settings": {}},
+            )
+    (gw,) = run_input(engine, settings, builtins).render.hosts
+    assert gw.settings["firewall"]["connection_port"] == 2222
+    assert gw.settings["ssh_hardening"]["connection_user"] == "deploy"
+    assert gw.settings["ssh_hardening"]["connection_port"] == 2222

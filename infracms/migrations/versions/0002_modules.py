@@ -13,7 +13,6 @@ from alembic import op
 
 import infracms.models.base
 
-
 revision: str = "0002_modules"
 down_revision: str | None = "0001_foundation"
 branch_labels: str | Sequence[str] | None = None
