@@ -22,9 +22,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "audit_entry",
-        sa.Column(
-            "index", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("index", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("time", infracms.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("actor_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
