@@ -6,7 +6,6 @@ import base64
 import hashlib
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 SUPPORTED_HOST_KEY_TYPES = (
     "ssh-ed25519",
@@ -57,15 +56,18 @@ def private_key_fingerprint(private_key: str) -> str:
     Raises ValueError when the text is not an unencrypted private key.
     """
     data = private_key.strip().encode() + b"\n"
-    key: PrivateKeyTypes
     try:
-        if b"OPENSSH PRIVATE KEY" in data:
-            key = serialization.load_ssh_private_key(data, password=None)
-        else:
-            key = serialization.load_pem_private_key(data, password=None)
-        public = key.public_key().public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        )
+        public = _openssh_public_bytes(data)
     except (ValueError, TypeError) as exc:
         raise ValueError("is not an unencrypted SSH private key (OpenSSH or PEM format)") from exc
     return fingerprint_of_blob(base64.b64decode(public.split()[1]))
+
+
+def _openssh_public_bytes(data: bytes) -> bytes:
+    """The OpenSSH public line of an OpenSSH or PEM private key (each loader types its own)."""
+    encoding, public_format = serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    if b"OPENSSH PRIVATE KEY" in data:
+        ssh_key = serialization.load_ssh_private_key(data, password=None)
+        return ssh_key.public_key().public_bytes(encoding, public_format)
+    pem_key = serialization.load_pem_private_key(data, password=None)
+    return pem_key.public_key().public_bytes(encoding, public_format)
