@@ -1,21 +1,36 @@
 # infracms: two commands on a fresh machine.
-#   make run    set up and serve on http://127.0.0.1:8000 (SQLite, in-process executor)
-#   make test   install what the tests need and run them all
+#   make run        set up and serve on http://127.0.0.1:8000 (SQLite, in-process executor)
+#   make test       install what the tests need and run them all
+#   make test-fast  the tests that need no root, host, browser or second server (while working)
+#   make lock       refresh requirements.lock (exact versions with hashes) from pyproject.toml
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format deps test-deps bench clean
+PIP_VERSION := 26.3
+LOCK_VENV   := .venv-lock
+FAST_TIER   := not (integration or postgres or e2e or interop or slow)
+
+.PHONY: run test test-fast lint format deps test-deps bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+# Exactly the versions in requirements.lock, checked against their hashes; then
+# infracms itself, which adds nothing the lock does not have.
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Refresh the lock (a reviewed change): newest versions that pyproject.toml allows.
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || ($(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools)
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --extra test --strip-extras \
+		--allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 deps: $(STAMP)
 
@@ -30,10 +45,14 @@ test-deps: $(STAMP)
 test: test-deps
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
+test-fast: $(STAMP)
+	INFRACMS_TEST_TIER=fast PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "$(FAST_TIER)" -q
+
 lint: $(STAMP)
 	$(BIN)/ruff check infracms federation tests bench
 	$(BIN)/ruff format --check infracms federation tests bench
 	$(BIN)/mypy infracms federation
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format infracms federation tests bench
@@ -43,4 +62,4 @@ bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) $(LOCK_VENV) var build *.egg-info
