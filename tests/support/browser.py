@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from tests.support import tiers
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach Google's
 # services, which this machine's closed network refuses.
@@ -31,6 +33,7 @@ PAGE_TIMEOUT_MS = 10_000
 
 def launch_chromium(playwright: Playwright) -> Browser:
     """Launch Debian's headless Chromium, or fail saying how to install it."""
+    tiers.needs("a browser", "e2e")
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: `make test` installs the Debian package chromium "

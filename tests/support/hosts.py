@@ -44,7 +44,7 @@ from typing import Literal
 
 import pytest
 
-from tests.support import hosts_build, hosts_image, hosts_net, hosts_repo
+from tests.support import hosts_build, hosts_image, hosts_net, hosts_repo, tiers
 from tests.support.hosts_boot import (
     HostBoot,
     ensure_inotify_instances,
@@ -174,6 +174,7 @@ class HostPool:
         """Find or build the root and repository, make the bridge, serve the repository."""
         if self.workdir is not None:
             return
+        tiers.needs("test hosts", "integration")
         check_machine()
         started = time.monotonic()
         self.root = hosts_image.ensure_root()

@@ -37,6 +37,8 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from tests.support import tiers
+
 MODE_VARIABLE = "INFRACMS_TEST_POSTGRES"
 MODES = ("auto", "server", "private")
 DEFAULT_HOST = "127.0.0.1"
@@ -134,6 +136,7 @@ _shared: PostgresServer | None = None
 def shared_server() -> PostgresServer:
     """Return this process's server, finding or starting it on first use."""
     global _shared
+    tiers.needs("PostgreSQL", "postgres")
     if _shared is None:
         _shared = find_or_start_server()
         if _shared.private:

@@ -34,6 +34,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support import tiers
+
 MODE_VARIABLE = "INFRACMS_TEST_REDIS"
 MODES = ("auto", "server", "private")
 DEFAULT_HOST = "127.0.0.1"
@@ -165,6 +167,7 @@ _shared: RedisServer | None = None
 def shared_server() -> RedisServer:
     """This process's server, found or started on first use."""
     global _shared
+    tiers.needs("Redis", "integration")
     if _shared is None:
         _shared = find_or_start_server()
         if _shared.private:

@@ -27,6 +27,8 @@ from typing import Any
 
 from pydantic import SecretBytes, SecretStr
 
+from tests.support import tiers
+
 ENV_PREFIX = "INFRACMS_"
 KEPT_PREFIX = "INFRACMS_TEST_"
 HOST = "127.0.0.1"
@@ -62,6 +64,7 @@ def live_server(
     extra_args: Sequence[str] = (),
 ) -> Iterator[str]:
     """Serve `settings` with ``python -m <module> serve`` and yield its base URL."""
+    tiers.needs("a served node", "integration")
     port = _free_port()
     base_url = f"http://{HOST}:{port}"
     child_env = _child_env(settings, env or {}, port, base_url)

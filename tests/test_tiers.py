@@ -1,0 +1,46 @@
+"""The test tiers: `make test-fast` deselects the marked tiers, and a test that still
+reaches for something heavy fails in the fast tier, naming the marker it lacks."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.support import tiers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_makefile_runs_the_fast_tier_with_the_guard_on() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    expression = re.search(r"^FAST_TIER\s*:=\s*(.+)$", makefile, re.MULTILINE)
+    assert expression is not None, "the Makefile defines no FAST_TIER"
+    assert expression.group(1).strip() == tiers.FAST_TIER_EXPRESSION
+    recipe = makefile.split("\ntest-fast:", 1)[1].split("\n\n", 1)[0]
+    assert f"{tiers.TIER_VARIABLE}=fast" in recipe and '-m "$(FAST_TIER)"' in recipe
+
+
+def test_every_marker_the_fast_tier_names_is_registered() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    registered = {line.split(":")[0] for line in config["tool"]["pytest"]["ini_options"]["markers"]}
+    named = set(re.findall(r"[a-z_0-9]+", tiers.FAST_TIER_EXPRESSION)) - {"not", "or", "and"}
+    assert named <= registered, f"unregistered markers: {sorted(named - registered)}"
+
+
+@pytest.mark.parametrize(
+    ("what", "marker"), [("PostgreSQL", "postgres"), ("test hosts", "integration")]
+)
+def test_a_heavy_resource_fails_an_unmarked_test_in_the_fast_tier(
+    monkeypatch: pytest.MonkeyPatch, what: str, marker: str
+) -> None:
+    monkeypatch.setenv(tiers.TIER_VARIABLE, "fast")
+    with pytest.raises(pytest.fail.Exception, match=f"mark it @pytest.mark.{marker}"):
+        tiers.needs(what, marker)
+
+
+def test_outside_the_fast_tier_heavy_resources_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(tiers.TIER_VARIABLE, raising=False)
+    tiers.needs("PostgreSQL", "postgres")  # does not fail
