@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,16 +43,37 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "var")
 
 
+@pytest.fixture(scope="session")
+def initialised_node(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One node initialised per session (keys, migrations, admin), copied by `engine`."""
+    template = make_settings(tmp_path_factory.mktemp("initialised") / "var")
+    engine = make_engine(template)
+    initialise(template, engine)
+    engine.dispose()
+    return template
+
+
+def _same_node(settings: Settings, template: Settings) -> bool:
+    """Whether `settings` differ from the template's in nothing but the data dir."""
+    return settings.model_dump(exclude={"data_dir"}) == template.model_dump(exclude={"data_dir"})
+
+
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    """The new node, initialised: keys, migrations, admin."""
+def engine(settings: Settings, initialised_node: Settings) -> Iterator[Engine]:
+    """The new node, initialised: keys, migrations, admin.
+
+    A copy of the session's initialised node, which `initialise` then finds complete:
+    about 20 ms instead of 200 ms of migrations and key generation for every test.
+    """
+    if not settings.data_dir.exists() and _same_node(settings, initialised_node):
+        shutil.copytree(initialised_node.data_dir, settings.data_dir)
     engine = make_engine(settings)
     initialise(settings, engine)
     yield engine
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """A new node's settings, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
