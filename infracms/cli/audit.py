@@ -42,19 +42,32 @@ def verify(
         min=0,
         help="cosignatures required on the latest checkpoint (default: every --witness)",
     ),
+    trusted: list[Path] = typer.Option(
+        None,
+        "--trusted",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="a checkpoint you saved earlier (`infracms audit checkpoint > saved.txt`); "
+        "the export must extend it. A file may hold several; repeat for several files",
+    ),
 ) -> None:
     """Verify an export offline against a public key; name the first bad entry if any.
 
     With --witness keys, also count each checkpoint's cosignatures by those witnesses,
-    and fail unless the latest checkpoint carries --min-witnesses of them.
+    and fail unless the latest checkpoint carries --min-witnesses of them. With
+    --trusted checkpoints, prove (RFC 9162 consistency proofs) that the export extends
+    each: the node key alone cannot tell a log its holder rewrote and re-signed, or
+    rolled back; a checkpoint you saved can.
     """
     from infracms.audit.verifier import WitnessPolicy, WitnessPolicyError, verify_export_file
 
     if min_witnesses and not witness:
         raise typer.BadParameter("give the witnesses' keys with --witness", param_hint="--witness")
     policy = WitnessPolicy.parse(witness, min_witnesses) if witness else None
+    saved = [path.read_text(encoding="utf-8") for path in trusted or ()]
     try:
-        report = verify_export_file(file, key.strip(), origin=origin, policy=policy)
+        report = verify_export_file(file, key.strip(), origin=origin, policy=policy, trusted=saved)
     except WitnessPolicyError as exc:
         _print_report(exc.report)
         raise
@@ -70,6 +83,11 @@ def _print_report(report: VerificationReport) -> None:
         f"verified {report.entries} entries and {report.checkpoints} checkpoints of {report.origin}"
     )
     typer.echo(f"tree size {report.size}, root {report.root_b64}")
+    for match in report.trusted:
+        typer.echo(
+            f"extends your trusted checkpoint of size {match.size}: RFC 9162 consistency "
+            f"proof of {match.proof_hashes} hashes verified"
+        )
     if report.policy is None:
         return
     names = ", ".join(report.policy.names)
