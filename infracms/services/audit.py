@@ -19,11 +19,13 @@ them, and they reveal nothing but hashes.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import Engine, event, insert
+from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
@@ -33,7 +35,13 @@ from infracms.audit.note import Signer, Verifier
 from infracms.audit.payload import payload_text
 from infracms.audit.store import EntryRecord
 from infracms.config import Settings
-from infracms.errors import AuthenticationFailed, ConfigurationError, InvalidInput, NotFound
+from infracms.errors import (
+    AuditUnavailable,
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidInput,
+    NotFound,
+)
 from infracms.models.audit import (
     AuditEntry,
     AuditEntryDetail,
@@ -53,6 +61,11 @@ _HEAD = "infracms.audit.head"
 _PENDING = "infracms.audit.pending"
 _HOOKED = "infracms.audit.hooked"
 _COLUMNS = tuple(field.name for field in dataclasses.fields(EntryRecord))
+log = logging.getLogger(__name__)
+UNAVAILABLE = (
+    "audit log unavailable: the change was refused and nothing was changed; "
+    "a node administrator should run `infracms audit check`"
+)
 
 
 # --- appending -------------------------------------------------------------------
@@ -63,6 +76,12 @@ def canonical_payload(payload: Mapping[str, Any], *, hmac_key: bytes | None = No
     return payload_text(payload, hmac_key=hmac_key)
 
 
+def _unavailable(what: str, exc: Exception) -> AuditUnavailable:
+    """The error that refuses the change; the cause goes to the log, not to the caller."""
+    log.error("audit log unavailable (%s): %s: %s", what, type(exc).__name__, exc)
+    return AuditUnavailable(UNAVAILABLE)
+
+
 def _locked_head(session: Session) -> AuditHead:
     """The head row, locked by this transaction: queried once per transaction."""
     cached = session.info.get(_HEAD)
@@ -71,17 +90,28 @@ def _locked_head(session: Session) -> AuditHead:
         head: AuditHead = cached[1]
         return head
     query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    head = session.exec(query.execution_options(populate_existing=True)).one()
+    try:
+        head = session.exec(query.execution_options(populate_existing=True)).one()
+    except (DBAPIError, NoResultFound) as exc:  # locked past the timeout, gone, or I/O
+        raise _unavailable("locking the head row", exc) from exc
     session.info[_HEAD] = (session.get_transaction(), head)
     return head
 
 
 def _insert_pending(session: Session, *_: Any) -> None:
-    """Before a flush: insert the entries recorded since the last one, in one statement."""
+    """Before a flush: insert the entries recorded since the last one, in one statement.
+
+    Any database error here (the index taken, the table gone, the disk full) refuses
+    the change as ``AuditUnavailable``: the caller's transaction is rolled back whole.
+    """
     pending: list[EntryRecord] = session.info.pop(_PENDING, [])
     if pending:
         rows = [{name: getattr(entry, name) for name in _COLUMNS} for entry in pending]
-        session.connection().execute(insert(store.ENTRIES), rows)
+        try:
+            session.connection().execute(insert(store.ENTRIES), rows)
+        except DBAPIError as exc:
+            first = pending[0].index
+            raise _unavailable(f"appending entries from index {first}", exc) from exc
 
 
 def _forget_pending(session: Session, *_: Any) -> None:

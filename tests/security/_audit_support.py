@@ -1,0 +1,72 @@
+"""Shared fixtures of the audit security tests: a real node app, an owner's API token,
+and SQL run on the node's SQLite database as a node admin with a shell would."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from infracms.app import create_app
+from infracms.config import Settings
+from infracms.db import session_scope
+from infracms.models import Role
+from infracms.services import auth
+from tests.helpers import make_org, make_user, password_of
+
+
+@dataclass
+class Node:
+    """A node's app client (an owner's bearer token), its engine and settings."""
+
+    client: TestClient
+    engine: Engine
+    settings: Settings
+
+    def sql(self, *statements: str) -> None:
+        """Run SQL on the node's database directly, outside infracms."""
+        connection = sqlite3.connect(self.settings.data_dir / "infracms.db")
+        try:
+            for statement in statements:
+                connection.execute(statement)
+            connection.commit()
+        finally:
+            connection.close()
+
+
+def owner_token(engine: Engine, settings: Settings, username: str, org: str) -> str:
+    """An API token of `username`, owner of `org`."""
+    make_user(engine, settings, username, **{org: Role.owner})
+    with session_scope(engine, write=True) as session:
+        login = auth.login(
+            session=session,
+            settings=settings,
+            username=username,
+            password=password_of(username),
+            client="test",
+        )
+        signed_in = auth.session_info(session=session, raw_token=login.token)
+        assert signed_in is not None
+        issued = auth.issue_token(
+            session=session,
+            actor=signed_in.actor,
+            data={"name": "t", "role": "owner", "organisation": org},
+        )
+        session.commit()
+    return issued.token
+
+
+@pytest.fixture(name="node")
+def node_fixture(settings: Settings, engine: Engine) -> Iterator[Node]:
+    """A node serving its API, with organisation `clinic` and its owner `olga`'s token."""
+    make_org(engine, "clinic")
+    app = create_app(settings)
+    token = owner_token(engine, settings, "olga", "clinic")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["authorization"] = f"Bearer {token}"
+        yield Node(client, engine, settings)
+    app.state.engine.dispose()
