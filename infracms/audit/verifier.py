@@ -193,12 +193,12 @@ def verify_export(
     checkpoints = _read_checkpoints(stream, header, key, policy)
     leaves = _read_leaf_hashes(stream, header.size)
     levels = tree_levels(leaves)
-    trusted = _authenticated_size(levels, checkpoints)
+    authenticated = _authenticated_size(levels, checkpoints)
     hashes, stop = _scan_entries(stream, header.size)
     if stop is not None or hashes != leaves[: len(hashes)] or len(hashes) < len(leaves):
-        _diagnose(hashes, stop, stream, leaves, trusted, checkpoints)
-    if trusted < header.size:  # the entries match leaf hashes that no checkpoint signed
-        _diagnose(hashes, None, iter(()), leaves, trusted, checkpoints)
+        _diagnose(hashes, stop, stream, leaves, authenticated, checkpoints)
+    if authenticated < header.size:  # the entries match leaf hashes no checkpoint signed
+        _diagnose(hashes, None, iter(()), leaves, authenticated, checkpoints)
     last = checkpoints[-1]
     report = VerificationReport(
         header.origin,

@@ -1,4 +1,4 @@
-"""`infracms audit export|verify|key|checkpoint|witness|refusals`.
+"""`infracms audit export|verify|check|key|checkpoint|witness|refusals`.
 
 ``verify`` needs no database, no key file and no network: it reads the export and the
 keys given (the log's, and the witnesses' of a policy), with ``infracms.audit.verifier``
@@ -108,21 +108,52 @@ def _print_report(report: VerificationReport) -> None:
         typer.echo(f"  {len(earlier)} earlier checkpoints: {spread}")
 
 
+@audit_app.command("check")
+def check() -> None:
+    """Check the node's stored rows against its signed checkpoints; exit 1 naming the first
+    bad entry. While a check fails, the node signs no checkpoint and its health is degraded."""
+    from infracms.cli.common import engine, require_current_schema, settings
+    from infracms.services import audit
+
+    require_current_schema()
+    outcome = audit.self_check(engine=engine(), settings=settings())
+    if not outcome.ok:
+        typer.echo(f"error: entry {outcome.first_bad}: {outcome.detail}", err=True)
+        typer.echo("the node signs no checkpoint until this check passes", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"checked {outcome.size} entries against {outcome.checkpoints} checkpoints: "
+        "the stored log matches what the node signed"
+    )
+
+
 @audit_app.command("export")
 def export(
     file: Path = typer.Argument(..., help="where to write the export ('-' for stdout)"),
 ) -> None:
-    """Integrate new entries, sign a checkpoint if needed, and write the whole log."""
-    from infracms.cli.common import cli_actor, engine, read_session, settings
+    """Check the stored log, integrate new entries, sign a checkpoint, and write the whole log.
+
+    If the self check fails, nothing is signed: the log is written as it stands (the
+    evidence, up to the last checkpoint) and the command exits 1 naming the first bad entry.
+    """
+    from infracms.cli.common import cli_actor, engine, read_session, require_current_schema
+    from infracms.cli.common import settings as load_settings
     from infracms.services import audit
 
-    current = settings()
-    signed = audit.sign_checkpoint(engine=engine(), settings=current)
+    require_current_schema()
+    current = load_settings()
+    outcome = audit.self_check(engine=engine(), settings=current)
+    if outcome.ok:
+        signed_size = audit.sign_checkpoint(engine=engine(), settings=current).size
     with read_session() as session, _output(file) as out:
         for line in audit.export_lines(session=session, actor=cli_actor(), settings=current):
             out.write(line)
+    if not outcome.ok:
+        typer.echo(f"error: entry {outcome.first_bad}: {outcome.detail}", err=True)
+        typer.echo("nothing was signed; the export shows the log as it stands", err=True)
+        raise typer.Exit(1)
     if str(file) != "-":
-        typer.echo(f"wrote {signed.size} entries and their checkpoints to {file}")
+        typer.echo(f"wrote {signed_size} entries and their checkpoints to {file}")
         typer.echo(f"verify with: infracms audit verify {file} --key {audit.verifier_key(current)}")
 
 
@@ -163,7 +194,11 @@ def key(
 
 @audit_app.command("checkpoint")
 def checkpoint() -> None:
-    """Integrate new entries and print the latest signed checkpoint."""
+    """Integrate new entries and print the latest signed checkpoint.
+
+    Auditors keep it as their trust anchor: `infracms audit checkpoint >> saved.txt`,
+    later `infracms audit verify EXPORT --key KEY --trusted saved.txt`.
+    """
     from infracms.cli.common import engine, require_current_schema, settings
     from infracms.services import audit
 

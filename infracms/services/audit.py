@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, event, insert
 from sqlalchemy.exc import DBAPIError, NoResultFound
@@ -30,11 +30,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
 from infracms import keys
-from infracms.audit import exporter, integrator, store, tiles, views
+from infracms.audit import exporter, integrator, selfcheck, store, tiles, views
 from infracms.audit.note import Signer, Verifier
 from infracms.audit.payload import payload_text
 from infracms.audit.store import EntryRecord
 from infracms.config import Settings
+from infracms.db import session_scope
 from infracms.errors import (
     AuditUnavailable,
     AuthenticationFailed,
@@ -207,6 +208,50 @@ def integrate(*, engine: Engine, settings: Settings) -> store.Integrated:
 def sign_checkpoint(*, engine: Engine, settings: Settings) -> store.StoredCheckpoint:
     """Integrate, and make sure the whole tree is covered by a signed checkpoint."""
     return store.sign_current(engine, node_signer(settings))
+
+
+# --- the node's self check -------------------------------------------------------
+
+
+def self_check(*, engine: Engine, settings: Settings) -> selfcheck.CheckOutcome:
+    """Check the stored rows against the signed checkpoints, record it, and say it loudly.
+
+    A failure is logged at ERROR; until a later check passes, no checkpoint is signed
+    (``store.refuse_if_self_check_failed``) and :func:`health` reports degraded.
+    """
+    with session_scope(engine) as session:
+        outcome = selfcheck.check_store(session, node_verifier(settings))
+    with session_scope(engine, write=True) as session:
+        selfcheck.record(session, outcome)
+        session.commit()
+    if not outcome.ok:
+        log.error("audit self check failed at entry %s: %s", outcome.first_bad, outcome.detail)
+    return outcome
+
+
+class _NodeContext(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def engine(self) -> Engine: ...
+
+
+def self_check_job(context: _NodeContext) -> None:
+    """The periodic self check (the embedded scheduler's and ``infracms beat``'s job)."""
+    self_check(engine=context.engine, settings=context.settings)
+
+
+def health(*, engine: Engine) -> dict[str, Any]:
+    """The audit log's part of the node's health: degraded while its self check fails."""
+    with session_scope(engine) as session:
+        last = selfcheck.last_outcome(session)
+    if last is None or last.ok:
+        checked = "not checked yet" if last is None else f"{last.size} entries verified"
+        return {"status": "ok", "audit": checked}
+    return {
+        "status": "degraded",
+        "audit": f"self check failed at entry {last.first_bad}: {last.detail}",
+    }
 
 
 # --- reading ---------------------------------------------------------------------
