@@ -3,9 +3,13 @@ and SQL run on the node's SQLite database as a node admin with a shell would."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -70,3 +74,59 @@ def node_fixture(settings: Settings, engine: Engine) -> Iterator[Node]:
         client.headers["authorization"] = f"Bearer {token}"
         yield Node(client, engine, settings)
     app.state.engine.dispose()
+
+
+@dataclass
+class Shell:
+    """`infracms` run as the node's administrator runs it: a subprocess on the node."""
+
+    env: dict[str, str]
+    data_dir: Path
+
+    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "infracms", *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def ok(self, *args: str, stdin: str | None = None) -> str:
+        """Run and insist it worked; its stdout."""
+        done = self(*args, stdin=stdin)
+        assert done.returncode == 0, (args, done.returncode, done.stderr)
+        return done.stdout
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(data_dir=self.data_dir, node_name="coop.example")
+
+    def sql(self, *statements: str) -> None:
+        """SQL on the node's database, as a node admin with a shell would run it."""
+        connection = sqlite3.connect(self.data_dir / "infracms.db")
+        try:
+            for statement in statements:
+                connection.execute(statement)
+            connection.commit()
+        finally:
+            connection.close()
+
+
+@pytest.fixture(name="shell")
+def shell_fixture(tmp_path: Path) -> Shell:
+    """A node made with `infracms init`, an organisation `clinic` and its owner `olga`."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("INFRACMS_")},
+        "INFRACMS_DATA_DIR": str(tmp_path / "var"),
+        "INFRACMS_NODE_NAME": "coop.example",
+        "INFRACMS_ARGON2_TIME_COST": "1",
+        "INFRACMS_ARGON2_MEMORY_KIB": "1024",
+    }
+    shell = Shell(env, tmp_path / "var")
+    shell.ok("init")
+    shell.ok("org", "create", "clinic")
+    shell.ok("user", "create", "olga", "--password-stdin", stdin="olga-long-password\n")
+    shell.ok("member", "set", "clinic", "olga", "owner")
+    return shell
