@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
@@ -63,6 +63,9 @@ _PENDING = "infracms.audit.pending"
 _HOOKED = "infracms.audit.hooked"
 _COLUMNS = tuple(field.name for field in dataclasses.fields(EntryRecord))
 log = logging.getLogger(__name__)
+HEAD_LOCK_TIMEOUT_MS = 30_000
+"""How long a change waits for the head row on PostgreSQL (SQLite's busy timeout is 30 s
+too) before it is refused as "audit log unavailable" rather than hanging forever."""
 UNAVAILABLE = (
     "audit log unavailable: the change was refused and nothing was changed; "
     "a node administrator should run `infracms audit check`"
@@ -91,8 +94,13 @@ def _locked_head(session: Session) -> AuditHead:
         head: AuditHead = cached[1]
         return head
     query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    postgres = session.get_bind().dialect.name == "postgresql"
     try:
+        if postgres:  # bounded wait; reset so the rest of the transaction is unaffected
+            session.execute(text(f"SET LOCAL lock_timeout = {int(HEAD_LOCK_TIMEOUT_MS)}"))
         head = session.exec(query.execution_options(populate_existing=True)).one()
+        if postgres:
+            session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
     except (DBAPIError, NoResultFound) as exc:  # locked past the timeout, gone, or I/O
         raise _unavailable("locking the head row", exc) from exc
     session.info[_HEAD] = (session.get_transaction(), head)
