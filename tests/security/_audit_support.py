@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from infracms.app import create_app
 from infracms.config import Settings
-from infracms.db import session_scope
+from infracms.db import make_engine, session_scope
 from infracms.models import Role
 from infracms.services import auth
+from infracms.services.setup import initialise
+from tests.conftest import make_settings
 from tests.helpers import make_org, make_user, password_of
 
 
@@ -33,13 +35,13 @@ class Node:
 
     def sql(self, *statements: str) -> None:
         """Run SQL on the node's database directly, outside infracms."""
-        connection = sqlite3.connect(self.settings.data_dir / "infracms.db")
+        outside = create_engine(self.settings.resolved_database_url)
         try:
-            for statement in statements:
-                connection.execute(statement)
-            connection.commit()
+            with outside.begin() as connection:
+                for statement in statements:
+                    connection.exec_driver_sql(statement)
         finally:
-            connection.close()
+            outside.dispose()
 
 
 def owner_token(engine: Engine, settings: Settings, username: str, org: str) -> str:
@@ -67,6 +69,22 @@ def owner_token(engine: Engine, settings: Settings, username: str, org: str) -> 
 @pytest.fixture(name="node")
 def node_fixture(settings: Settings, engine: Engine) -> Iterator[Node]:
     """A node serving its API, with organisation `clinic` and its owner `olga`'s token."""
+    yield from _serve(settings, engine)
+
+
+@pytest.fixture(name="pg_node")
+def pg_node_fixture(tmp_path: Path, fresh_postgres_database: str) -> Iterator[Node]:
+    """The same on PostgreSQL."""
+    settings = make_settings(tmp_path / "var", database_url=fresh_postgres_database)
+    engine = make_engine(settings)
+    initialise(settings, engine)
+    try:
+        yield from _serve(settings, engine)
+    finally:
+        engine.dispose()
+
+
+def _serve(settings: Settings, engine: Engine) -> Iterator[Node]:
     make_org(engine, "clinic")
     app = create_app(settings)
     token = owner_token(engine, settings, "olga", "clinic")

@@ -8,12 +8,17 @@ organisation's owner then changes a host through the API with their token.
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
 from infracms.models import Host
+from infracms.services import audit
 from tests.helpers import audit_size
-from tests.security._audit_support import Node, node_fixture  # noqa: F401 (fixture)
+from tests.security._audit_support import (  # noqa: F401 (fixtures)
+    Node,
+    node_fixture,
+    pg_node_fixture,
+)
 
 pytestmark = pytest.mark.security
 
@@ -45,60 +50,48 @@ def assert_refused(response: object) -> None:
 
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_a_host_change_without_its_audit_entry_is_refused(node: Node, breakage: str) -> None:
+    refused_with_nothing_changed(node, BREAKAGES[breakage], breakage != "table gone")
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+@pytest.mark.parametrize("breakage", ["index taken", "table gone"])
+def test_the_same_on_postgresql(pg_node: Node, breakage: str) -> None:
+    refused_with_nothing_changed(pg_node, BREAKAGES[breakage], breakage != "table gone")
+
+
+def refused_with_nothing_changed(node: Node, breakage: list[str], count_entries: bool) -> None:
+    """Create a host, break the log, then create, update and delete: all refused."""
     api = node.client
     assert api.post("/api/v1/orgs/clinic/hosts", json=HOST).status_code == 201
     entries = audit_size(node.engine)
-    node.sql(*BREAKAGES[breakage])
+    node.sql(*breakage)
 
     assert_refused(api.post("/api/v1/orgs/clinic/hosts", json={**HOST, "name": "web2"}))
     assert_refused(api.patch("/api/v1/orgs/clinic/hosts/web1", json={"address": "192.0.2.99"}))
     assert_refused(api.delete("/api/v1/orgs/clinic/hosts/web1"))
 
     assert hosts(node) == {"web1": "192.0.2.10"}  # no change without its entry
-    if breakage != "table gone":
+    if count_entries:
         assert audit_size(node.engine) == entries
 
 
 @pytest.mark.postgres
 @pytest.mark.integration
 def test_a_head_row_held_locked_refuses_the_change_instead_of_hanging(
-    tmp_path: object, fresh_postgres_database: str, monkeypatch: pytest.MonkeyPatch
+    pg_node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another session (a stuck transaction, or an admin's `SELECT … FOR UPDATE`) holds
     the head row: a host change through the API waits a bounded time, then gets 503."""
-    from pathlib import Path
-
-    import sqlalchemy
-
-    from infracms.app import create_app
-    from infracms.db import make_engine
-    from infracms.services import audit
-    from infracms.services.setup import initialise
-    from tests.conftest import make_settings
-    from tests.helpers import make_org
-    from tests.security._audit_support import owner_token
-
     monkeypatch.setattr(audit, "HEAD_LOCK_TIMEOUT_MS", 500)  # 30 s in production
-    settings = make_settings(Path(str(tmp_path)) / "var", database_url=fresh_postgres_database)
-    engine = make_engine(settings)
-    initialise(settings, engine)
-    make_org(engine, "clinic")
-    token = owner_token(engine, settings, "olga", "clinic")
-    app = create_app(settings)
-    holder = sqlalchemy.create_engine(fresh_postgres_database)
+    entries = audit_size(pg_node.engine)
+    holder = create_engine(pg_node.settings.resolved_database_url)
     try:
-        with TestClient(app, raise_server_exceptions=False) as api:
-            api.headers["authorization"] = f"Bearer {token}"
-            entries = audit_size(engine)
-            with holder.connect() as locked:
-                locked.exec_driver_sql("SELECT * FROM audit_head WHERE id = 1 FOR UPDATE")
-                assert_refused(api.post("/api/v1/orgs/clinic/hosts", json=HOST))
-                locked.rollback()
-            assert audit_size(engine) == entries
-            with Session(engine) as session:
-                assert session.exec(select(Host)).all() == []
-            assert api.post("/api/v1/orgs/clinic/hosts", json=HOST).status_code == 201
+        with holder.connect() as locked:
+            locked.exec_driver_sql("SELECT * FROM audit_head WHERE id = 1 FOR UPDATE")
+            assert_refused(pg_node.client.post("/api/v1/orgs/clinic/hosts", json=HOST))
+            locked.rollback()
     finally:
         holder.dispose()
-        app.state.engine.dispose()
-        engine.dispose()
+    assert (audit_size(pg_node.engine), hosts(pg_node)) == (entries, {})
+    assert pg_node.client.post("/api/v1/orgs/clinic/hosts", json=HOST).status_code == 201
