@@ -46,8 +46,12 @@ def app_from_environment() -> FastAPI:
     return create_app(get_settings())
 
 
-async def _healthz() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def _healthz(request: Request) -> JSONResponse:
+    """Up, and whether the audit log's self check holds (503 "degraded" while it fails)."""
+    from infracms.services.audit import health
+
+    body = {**health(engine=request.app.state.engine), "version": __version__}
+    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
 async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@
     ├── NotFound                        the thing does not exist, or is not visible to you (404)
     ├── Conflict                        a duplicate name, or a state that forbids the change (409)
     ├── SecretError                     a secret cannot be decrypted or a key is wrong
+    ├── AuditUnavailable                the audit log cannot be written: change refused (503)
     └── AuditVerificationError          the audit log or a proof does not verify
 
 Each class carries its HTTP status and a short problem type; the API maps them to
@@ -126,6 +127,19 @@ class SecretError(InfracmsError):
     code = "secret"
     title = "Secret error"
     exit_code = 6
+
+
+class AuditUnavailable(InfracmsError):
+    """The change's audit entry cannot be written, so the change is refused and rolled back.
+
+    Whatever the cause (the entry's index taken, the head row locked, a database or
+    disk error), the caller is told the log is unavailable, never that a name exists.
+    """
+
+    status = 503
+    code = "audit-unavailable"
+    title = "Audit log unavailable"
+    exit_code = 75  # sysexits EX_TEMPFAIL: try again once the log is repaired
 
 
 class AuditVerificationError(InfracmsError):

@@ -1,5 +1,9 @@
 """Errors as RFC 9457 problem documents: one handler for the whole HTTP surface.
 
+Each ``InfracmsError`` carries its status: ``AuditUnavailable`` is 503 "Audit log
+unavailable" (the change was refused because its audit entry could not be written,
+and rolled back), so a broken log never reads as a 409 "already exists" or a 500.
+
 Besides infracms' own errors, a ``federation.errors.FederationError`` that escapes a
 route (a consumer action whose peer answered badly, or not at all) is a gateway
 problem: 504 when the peer timed out, 503 when it could not be reached, 502 for any

@@ -9,11 +9,13 @@ Pure modules (no I/O, no database):
 - ``entry``       the canonical (RFC 8785) leaf data of one audit entry, redaction;
 - ``exportfile``  writing and reading the offline export file;
 - ``verifier``    the offline verifier of an export. It shares no code with the
-                  writer on purpose (its own hashing and note checking), so a bug
-                  cannot hide in both.
+                  writer on purpose (its own hashing and note checking, and its own
+                  RFC 9162 consistency proofs against the checkpoints an auditor
+                  saved, ``_verifier_trusted``), so a bug cannot hide in both.
 
 Modules that use the database: ``store`` (the stored tree, checkpoints, proofs),
 ``integrator`` (the background thread that hashes new entries and signs checkpoints),
+``selfcheck`` (the node's check of its stored rows against its checkpoints),
 ``exporter``, ``tiles`` (the C2SP tlog-tiles layout), ``views`` and ``payload``.
 
 This package imports only ``errors`` eagerly, so importing the verifier does not

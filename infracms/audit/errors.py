@@ -2,7 +2,9 @@
 
     AuditVerificationError      a proof, note, checkpoint or export does not verify
     ├── BadCheckpointError      one checkpoint of an export is bad (``.number``, ``.size``)
-    └── BadEntryError           one entry of an export is bad (``.position``, ``.reason``)
+    ├── BadEntryError           one entry of an export is bad (``.position``, ``.reason``)
+    └── TrustedCheckpointError  the export does not extend a checkpoint the auditor saved
+                                (``.trusted_size``, ``.export_size``, ``.agreed_size``)
 
 Every message says what was expected and what came instead. Parsing untrusted input
 (a note, a key, a checkpoint, an export line) that is malformed raises
@@ -43,3 +45,19 @@ class BadEntryError(AuditVerificationError):
         super().__init__(message)
         self.position = position
         self.reason: EntryProblem = reason
+
+
+class TrustedCheckpointError(AuditVerificationError):
+    """The export does not extend the auditor's checkpoint of ``trusted_size``.
+
+    ``export_size`` is the export's signed size (below ``trusted_size``: a rollback);
+    ``agreed_size`` the largest trusted checkpoint it still extends, if any.
+    """
+
+    def __init__(
+        self, message: str, *, trusted_size: int, export_size: int, agreed_size: int | None
+    ) -> None:
+        super().__init__(message)
+        self.trusted_size = trusted_size
+        self.export_size = export_size
+        self.agreed_size = agreed_size

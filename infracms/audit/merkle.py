@@ -150,6 +150,33 @@ def root_of(leaves: Sequence[LeafHash]) -> RootHash:
     return integrate(0, dict_reader({}), leaves).root
 
 
+class CompactRange:
+    """RFC 9162 section 2.1.1 hashing fed one leaf at a time: the root of every prefix.
+
+    Holds the ``popcount(size)`` complete subtrees that tile the leaves so far, so a
+    whole log is rehashed in one pass and ``log2(size)`` memory (the node's self check).
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, Hash]] = []
+
+    def append(self, leaf: LeafHash) -> None:
+        """Add the next leaf, merging the complete subtrees it finishes."""
+        level, value = 0, Hash(leaf)
+        while self._stack and self._stack[-1][0] == level:
+            value = hash_children(self._stack.pop()[1], value)
+            level += 1
+        self._stack.append((level, value))
+        self.size += 1
+
+    def root(self) -> RootHash:
+        """The Merkle Tree Hash of the leaves appended so far."""
+        if not self._stack:
+            return EMPTY_ROOT
+        return RootHash(_fold([value for _, value in self._stack]))
+
+
 def _inclusion_plan(index: int, size: int) -> list[list[NodeId]]:
     """The subtrees whose hashes make up RFC 9162 section 2.1.3.1's ``PATH(index, D[size])``."""
     plan: list[list[NodeId]] = []

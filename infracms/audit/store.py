@@ -38,7 +38,7 @@ from infracms.audit.errors import AuditVerificationError
 from infracms.audit.merkle import Hash, HashReader, LeafHash, NodeId, RootHash
 from infracms.audit.note import Signer
 from infracms.db import session_scope
-from infracms.models.audit import AuditCheckpoint, AuditEntry, AuditHash, AuditTree
+from infracms.models.audit import AuditCheck, AuditCheckpoint, AuditEntry, AuditHash, AuditTree
 from infracms.models.base import utcnow
 
 NODE_SHIFT = 56
@@ -50,10 +50,19 @@ ENTRIES: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 HASHES: Table = AuditHash.__table__  # type: ignore[attr-defined]
 TREE: Table = AuditTree.__table__  # type: ignore[attr-defined]
 CHECKPOINTS: Table = AuditCheckpoint.__table__  # type: ignore[attr-defined]
+CHECK: Table = AuditCheck.__table__  # type: ignore[attr-defined]
 
 
 class StoreError(AuditVerificationError):
     """The database does not hold what the log needs: a missing entry, hash or bad row."""
+
+
+class SelfCheckFailed(StoreError):
+    """The stored rows do not match the signed checkpoints from entry ``index`` on."""
+
+    def __init__(self, message: str, *, index: int | None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class EntryRow(Protocol):
@@ -220,11 +229,24 @@ def integrate(engine: Engine, signer: Signer, *, batch: int = BATCH) -> Integrat
             signed += 1
 
 
+def refuse_if_self_check_failed(session: Session) -> None:
+    """Sign nothing over rows the node's last self check found not to match."""
+    row = session.execute(select(CHECK).where(CHECK.c.id == 1)).first()
+    if row is not None and not row.ok:
+        raise SelfCheckFailed(
+            f"no checkpoint is signed: the self check of {row.checked_at:%Y-%m-%d %H:%M:%S} "
+            f"found the stored log does not match its checkpoints: {row.detail} (repair or "
+            "restore the database, then run `infracms audit check`)",
+            index=row.first_bad,
+        )
+
+
 def _append_leaves(engine: Engine, signer: Signer, start: int, leaves: list[LeafHash]) -> bool:
     """Store the subtrees ``leaves`` complete and sign the new size; False if raced."""
     with session_scope(engine, write=True) as session:
         if tree_state(session, lock=True).size != start:
             return False  # another integrator went first; read again from its size
+        refuse_if_self_check_failed(session)
         result = merkle.integrate(start, hash_reader(session), leaves)
         session.execute(
             insert(HASHES), [{"id": node_key(node), "hash": value} for node, value in result.stored]
@@ -249,6 +271,7 @@ def sign_current(engine: Engine, signer: Signer) -> StoredCheckpoint:
     integrate(engine, signer)
     with session_scope(engine, write=True) as session:
         state = tree_state(session, lock=True)
+        refuse_if_self_check_failed(session)
         if checkpoint_at(session, state.size) is None:
             _store_checkpoint(session, signer, state.size, state.root)
             session.commit()

@@ -14,7 +14,11 @@ What is checked, in order (the layout is in ``exportfile``'s docstring):
    with every signed root, which names the first checkpoint they disagree with;
 5. given a witness policy (``_verifier_cosign``), each checkpoint's cosignatures by the
    trusted witnesses are checked and counted, and the latest checkpoint must carry as
-   many as the policy asks.
+   many as the policy asks;
+6. given checkpoints the auditor saved earlier (``_verifier_trusted``), the export must
+   extend each: an RFC 9162 section 2.1.4 consistency proof from the saved size to the
+   export's, built from the export's tree, must verify against the saved root. This is
+   what catches a log rewritten and re-signed with the node key, or rolled back.
 
 Because the entries' hashes equal authenticated leaf hashes, the tree of the entries
 is the tree every checkpoint signed; consistency between checkpoints follows.
@@ -46,9 +50,16 @@ from infracms.audit._verifier_core import (
 )
 from infracms.audit._verifier_cosign import WitnessPolicy
 from infracms.audit._verifier_diagnosis import classify
+from infracms.audit._verifier_trusted import (
+    TrustedMatch,
+    check_trusted,
+    open_trusted,
+    split_notes,
+)
 from infracms.audit.errors import AuditVerificationError, BadCheckpointError, BadEntryError
 
 __all__ = [
+    "TrustedMatch",
     "VerificationReport",
     "WitnessPolicy",
     "WitnessPolicyError",
@@ -96,6 +107,7 @@ class VerificationReport:
     root: bytes
     witnessed: tuple[WitnessedCheckpoint, ...] = ()
     policy: WitnessPolicy | None = None
+    trusted: tuple[TrustedMatch, ...] = ()
 
     @property
     def root_b64(self) -> str:
@@ -143,10 +155,11 @@ def verify_export_file(
     *,
     origin: str | None = None,
     policy: WitnessPolicy | None = None,
+    trusted: Sequence[str] = (),
 ) -> VerificationReport:
     """Verify the export file at ``path`` against ``verifier_key`` (see :func:`verify_export`)."""
     with open(path, "rb") as stream:
-        return verify_export(stream, verifier_key, origin=origin, policy=policy)
+        return verify_export(stream, verifier_key, origin=origin, policy=policy, trusted=trusted)
 
 
 def verify_export(
@@ -155,14 +168,18 @@ def verify_export(
     *,
     origin: str | None = None,
     policy: WitnessPolicy | None = None,
+    trusted: Sequence[str] = (),
 ) -> VerificationReport:
     """Verify an export, given as its lines (an open binary file will do).
 
     ``verifier_key`` is the trusted key string (``name+id+key``); ``origin``, if given,
     is the log origin expected; ``policy``, if given, the witnesses trusted and how many
-    must cosign the latest checkpoint. Returns a report, or raises ``BadCheckpointError``,
-    ``BadEntryError`` or ``AuditVerificationError`` naming the first bad item and why,
-    or ``WitnessPolicyError`` (carrying the report) when only the policy is not met.
+    must cosign the latest checkpoint; ``trusted``, signed checkpoints the auditor saved
+    earlier (each text may hold several notes), which the export must extend. Returns a
+    report, or raises ``BadCheckpointError``, ``BadEntryError``,
+    ``TrustedCheckpointError`` or ``AuditVerificationError`` naming the first bad item
+    and why, or ``WitnessPolicyError`` (carrying the report) when only the policy is
+    not met.
     """
     try:
         key = TrustedKey.parse(verifier_key)
@@ -170,15 +187,18 @@ def verify_export(
         raise AuditVerificationError(f"the trusted verifier key is unusable: {exc}") from exc
     stream = iter(lines)
     header = _read_header(next(stream, b""), verifier_key, origin)
+    saved = [open_trusted(n, key, header.origin) for text in trusted for n in split_notes(text)]
+    if trusted and not saved:
+        raise AuditVerificationError("the trusted checkpoint file holds no signed note")
     checkpoints = _read_checkpoints(stream, header, key, policy)
     leaves = _read_leaf_hashes(stream, header.size)
     levels = tree_levels(leaves)
-    trusted = _authenticated_size(levels, checkpoints)
+    authenticated = _authenticated_size(levels, checkpoints)
     hashes, stop = _scan_entries(stream, header.size)
     if stop is not None or hashes != leaves[: len(hashes)] or len(hashes) < len(leaves):
-        _diagnose(hashes, stop, stream, leaves, trusted, checkpoints)
-    if trusted < header.size:  # the entries match leaf hashes that no checkpoint signed
-        _diagnose(hashes, None, iter(()), leaves, trusted, checkpoints)
+        _diagnose(hashes, stop, stream, leaves, authenticated, checkpoints)
+    if authenticated < header.size:  # the entries match leaf hashes no checkpoint signed
+        _diagnose(hashes, None, iter(()), leaves, authenticated, checkpoints)
     last = checkpoints[-1]
     report = VerificationReport(
         header.origin,
@@ -188,6 +208,7 @@ def verify_export(
         last.root,
         tuple(WitnessedCheckpoint(c.number, c.size, c.cosigners) for c in checkpoints),
         policy,
+        check_trusted(levels, last.size, last.root, saved),
     )
     _check_policy(report)
     return report

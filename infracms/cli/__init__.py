@@ -1,7 +1,9 @@
 """The `infracms` command: thin wrappers over ``services/``.
 
 Errors from the exception tree become a message on stderr and the exit code the error
-class names, in one place (:func:`main`).
+class names, in one place (:func:`main`): ``AuditUnavailable`` (the change's audit entry
+could not be written, so nothing changed) exits 75, ``AuditVerificationError`` 7.
+The global ``--as USER`` names the person changes are recorded as (``common.cli_actor``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 import typer
 
 from federation.errors import FederationError
-from infracms.cli import audit, content, federation, inventory, people, runs, setup
+from infracms.cli import audit, common, content, federation, inventory, people, runs, setup
 from infracms.errors import InfracmsError
 
 app = typer.Typer(
@@ -21,6 +23,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _global_options(
+    as_user: str = typer.Option(
+        None,
+        "--as",
+        metavar="USER",
+        help="the infracms account your changes are recorded as, with its rights "
+        "(default: the account named like your OS user; else cli:<os user>)",
+    ),
+) -> None:
+    """A self-hosted, federated content management system for infrastructure."""
+    common.act_as(as_user)
+
+
 setup.register(app)
 app.add_typer(people.user_app, name="user")
 app.add_typer(people.org_app, name="org")

@@ -1,4 +1,4 @@
-"""`infracms audit export|verify|key|checkpoint|witness|refusals`.
+"""`infracms audit export|verify|check|key|checkpoint|witness|refusals`.
 
 ``verify`` needs no database, no key file and no network: it reads the export and the
 keys given (the log's, and the witnesses' of a policy), with ``infracms.audit.verifier``
@@ -42,19 +42,32 @@ def verify(
         min=0,
         help="cosignatures required on the latest checkpoint (default: every --witness)",
     ),
+    trusted: list[Path] = typer.Option(
+        None,
+        "--trusted",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="a checkpoint you saved earlier (`infracms audit checkpoint > saved.txt`); "
+        "the export must extend it. A file may hold several; repeat for several files",
+    ),
 ) -> None:
     """Verify an export offline against a public key; name the first bad entry if any.
 
     With --witness keys, also count each checkpoint's cosignatures by those witnesses,
-    and fail unless the latest checkpoint carries --min-witnesses of them.
+    and fail unless the latest checkpoint carries --min-witnesses of them. With
+    --trusted checkpoints, prove (RFC 9162 consistency proofs) that the export extends
+    each: the node key alone cannot tell a log its holder rewrote and re-signed, or
+    rolled back; a checkpoint you saved can.
     """
     from infracms.audit.verifier import WitnessPolicy, WitnessPolicyError, verify_export_file
 
     if min_witnesses and not witness:
         raise typer.BadParameter("give the witnesses' keys with --witness", param_hint="--witness")
     policy = WitnessPolicy.parse(witness, min_witnesses) if witness else None
+    saved = [path.read_text(encoding="utf-8") for path in trusted or ()]
     try:
-        report = verify_export_file(file, key.strip(), origin=origin, policy=policy)
+        report = verify_export_file(file, key.strip(), origin=origin, policy=policy, trusted=saved)
     except WitnessPolicyError as exc:
         _print_report(exc.report)
         raise
@@ -70,6 +83,11 @@ def _print_report(report: VerificationReport) -> None:
         f"verified {report.entries} entries and {report.checkpoints} checkpoints of {report.origin}"
     )
     typer.echo(f"tree size {report.size}, root {report.root_b64}")
+    for match in report.trusted:
+        typer.echo(
+            f"extends your trusted checkpoint of size {match.size}: RFC 9162 consistency "
+            f"proof of {match.proof_hashes} hashes verified"
+        )
     if report.policy is None:
         return
     names = ", ".join(report.policy.names)
@@ -90,21 +108,52 @@ def _print_report(report: VerificationReport) -> None:
         typer.echo(f"  {len(earlier)} earlier checkpoints: {spread}")
 
 
+@audit_app.command("check")
+def check() -> None:
+    """Check the node's stored rows against its signed checkpoints; exit 1 naming the first
+    bad entry. While a check fails, the node signs no checkpoint and its health is degraded."""
+    from infracms.cli.common import engine, require_current_schema, settings
+    from infracms.services import audit
+
+    require_current_schema()
+    outcome = audit.self_check(engine=engine(), settings=settings())
+    if not outcome.ok:
+        typer.echo(f"error: entry {outcome.first_bad}: {outcome.detail}", err=True)
+        typer.echo("the node signs no checkpoint until this check passes", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"checked {outcome.size} entries against {outcome.checkpoints} checkpoints: "
+        "the stored log matches what the node signed"
+    )
+
+
 @audit_app.command("export")
 def export(
     file: Path = typer.Argument(..., help="where to write the export ('-' for stdout)"),
 ) -> None:
-    """Integrate new entries, sign a checkpoint if needed, and write the whole log."""
-    from infracms.cli.common import cli_actor, engine, read_session, settings
+    """Check the stored log, integrate new entries, sign a checkpoint, and write the whole log.
+
+    If the self check fails, nothing is signed: the log is written as it stands (the
+    evidence, up to the last checkpoint) and the command exits 1 naming the first bad entry.
+    """
+    from infracms.cli.common import cli_actor, engine, read_session, require_current_schema
+    from infracms.cli.common import settings as load_settings
     from infracms.services import audit
 
-    current = settings()
-    signed = audit.sign_checkpoint(engine=engine(), settings=current)
+    require_current_schema()
+    current = load_settings()
+    outcome = audit.self_check(engine=engine(), settings=current)
+    if outcome.ok:
+        signed_size = audit.sign_checkpoint(engine=engine(), settings=current).size
     with read_session() as session, _output(file) as out:
         for line in audit.export_lines(session=session, actor=cli_actor(), settings=current):
             out.write(line)
+    if not outcome.ok:
+        typer.echo(f"error: entry {outcome.first_bad}: {outcome.detail}", err=True)
+        typer.echo("nothing was signed; the export shows the log as it stands", err=True)
+        raise typer.Exit(1)
     if str(file) != "-":
-        typer.echo(f"wrote {signed.size} entries and their checkpoints to {file}")
+        typer.echo(f"wrote {signed_size} entries and their checkpoints to {file}")
         typer.echo(f"verify with: infracms audit verify {file} --key {audit.verifier_key(current)}")
 
 
@@ -145,7 +194,11 @@ def key(
 
 @audit_app.command("checkpoint")
 def checkpoint() -> None:
-    """Integrate new entries and print the latest signed checkpoint."""
+    """Integrate new entries and print the latest signed checkpoint.
+
+    Auditors keep it as their trust anchor: `infracms audit checkpoint >> saved.txt`,
+    later `infracms audit verify EXPORT --key KEY --trusted saved.txt`.
+    """
     from infracms.cli.common import engine, require_current_schema, settings
     from infracms.services import audit
 

@@ -14,12 +14,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from infracms import db
 from infracms.config import Settings, get_settings
-from infracms.errors import ConfigurationError
+from infracms.errors import ConfigurationError, NotFound, PermissionDenied
 from infracms.services.context import Actor, system_actor
+
+_acting_as: list[str] = []
+"""The account given with the global ``--as USER`` option, if any (set once per command)."""
 
 
 def settings() -> Settings:
@@ -33,9 +37,55 @@ def engine() -> Engine:
     return db.make_engine(settings())
 
 
+def act_as(username: str | None) -> None:
+    """Record changes of this command as `username` (the global ``--as`` option)."""
+    _acting_as[:] = [username] if username else []
+    cli_actor.cache_clear()
+
+
+@lru_cache(maxsize=1)
 def cli_actor() -> Actor:
-    """Whoever runs the command on the node: its administrator."""
-    return system_actor(f"cli:{getpass.getuser()}")
+    """The person running the command, as the audit log records them.
+
+    ``--as USER``, else the infracms account named like the OS user, acts with that
+    account's own rights (its roles, admin or not); the entry's request id says
+    ``cli:<os user>``, so it shows who typed it too. When no account has the OS
+    user's name, the command acts as the node's shell, ``cli:<os user>``, a system
+    actor: the log marks it as no person.
+    """
+    os_user = getpass.getuser()
+    wanted = _acting_as[0] if _acting_as else None
+    found = _account_actor(wanted or os_user, via=f"cli:{os_user}", required=wanted is not None)
+    return found or system_actor(f"cli:{os_user}")
+
+
+def _account_actor(username: str, *, via: str, required: bool) -> Actor | None:
+    """The actor of the active account `username`; None (or an error if `required`)."""
+    from infracms.services.users import roles_of, user_by_name
+
+    try:
+        with db.session_scope(engine()) as session:
+            user = user_by_name(session, username)
+            roles = roles_of(session, user.id)
+    except NotFound as exc:
+        if required:
+            raise NotFound(f"--as {username}: there is no infracms account called that") from exc
+        return None
+    except SQLAlchemyError as exc:  # no database yet (`infracms init`), or an old one
+        if required:
+            raise ConfigurationError(f"--as {username}: accounts cannot be read: {exc}") from exc
+        return None
+    if not user.is_active:
+        raise PermissionDenied(f"the infracms account {username!r} is disabled")
+    return Actor(
+        kind="user",
+        id=str(user.id),
+        name=user.username,
+        is_admin=user.is_admin,
+        roles=roles,
+        user_id=user.id,
+        request_id=via,
+    )
 
 
 def require_current_schema() -> None:

@@ -8,7 +8,10 @@
   locking it serialises integration;
 - ``audit_hash``: the hash of every complete subtree, keyed by ``level << 56 | number``
   (``infracms.audit.store.node_key``), so one level is one range of keys;
-- ``audit_checkpoint``: every signed checkpoint (C2SP signed-note), by tree size.
+- ``audit_checkpoint``: every signed checkpoint (C2SP signed-note), by tree size;
+- ``audit_check``: one row, the outcome of the node's last self check of its stored
+  rows against its checkpoints (``infracms.audit.selfcheck``); while it failed, no
+  checkpoint is signed and the health endpoint reports degraded.
 """
 
 from __future__ import annotations
@@ -80,6 +83,19 @@ class AuditCheckpoint(SQLModel, table=True):
     root: bytes = Field(sa_type=LargeBinary)
     note: str = Field(sa_type=Text)
     signed_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditCheck(SQLModel, table=True):
+    """One row: the last self check of the stored log; ``first_bad`` names where it failed."""
+
+    __tablename__ = "audit_check"
+
+    id: int = Field(default=1, primary_key=True)
+    checked_at: datetime = Field(sa_type=UTCDateTime)
+    size: int = Field(sa_type=BigInteger)
+    ok: bool
+    first_bad: int | None = Field(default=None, sa_type=BigInteger)
+    detail: str = Field(sa_type=Text)
 
 
 class AuditEntryPublic(SQLModel):

@@ -53,6 +53,7 @@ from infracms.models.base import utcnow
 from infracms.models.run import Run, RunCreate, RunStatus
 from infracms.plugins import Plugins
 from infracms.runs.execute import RunContext, execute_run
+from infracms.services import audit as audit_service
 from infracms.services import runs as run_service
 from infracms.services import witness
 
@@ -64,6 +65,7 @@ WORKDIR_PREFIX = "infracms-worker-"
 REAP_SECONDS = 15.0
 WITNESS_SECONDS = 10.0  # peers are asked to cosign the latest checkpoint this often
 FEDERATION_SECONDS = 300.0
+AUDIT_CHECK_SECONDS = 600.0  # the node rehashes its whole stored log this often
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # beat's locks are Redis locks
 
 
@@ -290,6 +292,7 @@ def beat_jobs(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
         PeriodicJob("resend lost runs", reap_seconds, resend_lost_runs),
         PeriodicJob("gather cosignatures", WITNESS_SECONDS, witness.beat_job),
         PeriodicJob("federation", FEDERATION_SECONDS, federation_job),
+        PeriodicJob("audit self check", AUDIT_CHECK_SECONDS, audit_service.self_check_job),
     ]
 
 

@@ -39,12 +39,14 @@ class Job:
 
 def node_jobs() -> list[Job]:
     """The jobs an embedded node runs (run reaping is the embedded executor's own)."""
+    from infracms.services.audit import self_check_job
     from infracms.services.federation.jobs import run_periodic
     from infracms.services.witness.gather import beat_job
 
     return [
         Job("federation", 300.0, lambda c: run_periodic(c.settings, c.engine)),
         Job("gather cosignatures", 10.0, beat_job),
+        Job("audit self check", 600.0, self_check_job),
     ]
 
 

@@ -19,21 +19,30 @@ them, and they reveal nothing but hashes.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event, insert, text
+from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
 from infracms import keys
-from infracms.audit import exporter, integrator, store, tiles, views
+from infracms.audit import exporter, integrator, selfcheck, store, tiles, views
 from infracms.audit.note import Signer, Verifier
 from infracms.audit.payload import payload_text
 from infracms.audit.store import EntryRecord
 from infracms.config import Settings
-from infracms.errors import AuthenticationFailed, ConfigurationError, InvalidInput, NotFound
+from infracms.db import session_scope
+from infracms.errors import (
+    AuditUnavailable,
+    AuthenticationFailed,
+    ConfigurationError,
+    InvalidInput,
+    NotFound,
+)
 from infracms.models.audit import (
     AuditEntry,
     AuditEntryDetail,
@@ -53,6 +62,14 @@ _HEAD = "infracms.audit.head"
 _PENDING = "infracms.audit.pending"
 _HOOKED = "infracms.audit.hooked"
 _COLUMNS = tuple(field.name for field in dataclasses.fields(EntryRecord))
+log = logging.getLogger(__name__)
+HEAD_LOCK_TIMEOUT_MS = 30_000
+"""How long a change waits for the head row on PostgreSQL (SQLite's busy timeout is 30 s
+too) before it is refused as "audit log unavailable" rather than hanging forever."""
+UNAVAILABLE = (
+    "audit log unavailable: the change was refused and nothing was changed; "
+    "a node administrator should run `infracms audit check`"
+)
 
 
 # --- appending -------------------------------------------------------------------
@@ -63,6 +80,12 @@ def canonical_payload(payload: Mapping[str, Any], *, hmac_key: bytes | None = No
     return payload_text(payload, hmac_key=hmac_key)
 
 
+def _unavailable(what: str, exc: Exception) -> AuditUnavailable:
+    """The error that refuses the change; the cause goes to the log, not to the caller."""
+    log.error("audit log unavailable (%s): %s: %s", what, type(exc).__name__, exc)
+    return AuditUnavailable(UNAVAILABLE)
+
+
 def _locked_head(session: Session) -> AuditHead:
     """The head row, locked by this transaction: queried once per transaction."""
     cached = session.info.get(_HEAD)
@@ -71,17 +94,33 @@ def _locked_head(session: Session) -> AuditHead:
         head: AuditHead = cached[1]
         return head
     query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    head = session.exec(query.execution_options(populate_existing=True)).one()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    try:
+        if postgres:  # bounded wait; reset so the rest of the transaction is unaffected
+            session.execute(text(f"SET LOCAL lock_timeout = {int(HEAD_LOCK_TIMEOUT_MS)}"))
+        head = session.exec(query.execution_options(populate_existing=True)).one()
+        if postgres:
+            session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+    except (DBAPIError, NoResultFound) as exc:  # locked past the timeout, gone, or I/O
+        raise _unavailable("locking the head row", exc) from exc
     session.info[_HEAD] = (session.get_transaction(), head)
     return head
 
 
 def _insert_pending(session: Session, *_: Any) -> None:
-    """Before a flush: insert the entries recorded since the last one, in one statement."""
+    """Before a flush: insert the entries recorded since the last one, in one statement.
+
+    Any database error here (the index taken, the table gone, the disk full) refuses
+    the change as ``AuditUnavailable``: the caller's transaction is rolled back whole.
+    """
     pending: list[EntryRecord] = session.info.pop(_PENDING, [])
     if pending:
         rows = [{name: getattr(entry, name) for name in _COLUMNS} for entry in pending]
-        session.connection().execute(insert(store.ENTRIES), rows)
+        try:
+            session.connection().execute(insert(store.ENTRIES), rows)
+        except DBAPIError as exc:
+            first = pending[0].index
+            raise _unavailable(f"appending entries from index {first}", exc) from exc
 
 
 def _forget_pending(session: Session, *_: Any) -> None:
@@ -177,6 +216,50 @@ def integrate(*, engine: Engine, settings: Settings) -> store.Integrated:
 def sign_checkpoint(*, engine: Engine, settings: Settings) -> store.StoredCheckpoint:
     """Integrate, and make sure the whole tree is covered by a signed checkpoint."""
     return store.sign_current(engine, node_signer(settings))
+
+
+# --- the node's self check -------------------------------------------------------
+
+
+def self_check(*, engine: Engine, settings: Settings) -> selfcheck.CheckOutcome:
+    """Check the stored rows against the signed checkpoints, record it, and say it loudly.
+
+    A failure is logged at ERROR; until a later check passes, no checkpoint is signed
+    (``store.refuse_if_self_check_failed``) and :func:`health` reports degraded.
+    """
+    with session_scope(engine) as session:
+        outcome = selfcheck.check_store(session, node_verifier(settings))
+    with session_scope(engine, write=True) as session:
+        selfcheck.record(session, outcome)
+        session.commit()
+    if not outcome.ok:
+        log.error("audit self check failed at entry %s: %s", outcome.first_bad, outcome.detail)
+    return outcome
+
+
+class _NodeContext(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def engine(self) -> Engine: ...
+
+
+def self_check_job(context: _NodeContext) -> None:
+    """The periodic self check (the embedded scheduler's and ``infracms beat``'s job)."""
+    self_check(engine=context.engine, settings=context.settings)
+
+
+def health(*, engine: Engine) -> dict[str, Any]:
+    """The audit log's part of the node's health: degraded while its self check fails."""
+    with session_scope(engine) as session:
+        last = selfcheck.last_outcome(session)
+    if last is None or last.ok:
+        checked = "not checked yet" if last is None else f"{last.size} entries verified"
+        return {"status": "ok", "audit": checked}
+    return {
+        "status": "degraded",
+        "audit": f"self check failed at entry {last.first_bad}: {last.detail}",
+    }
 
 
 # --- reading ---------------------------------------------------------------------

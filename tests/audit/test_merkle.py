@@ -217,3 +217,14 @@ def test_proof_generation_refuses_impossible_requests() -> None:
         consistency_proof(6, 5, read)
     with pytest.raises(KeyError):
         tree_root(71, read)
+
+
+def test_a_compact_range_gives_the_root_of_every_prefix() -> None:
+    from infracms.audit.merkle import CompactRange
+
+    leaves = [hash_leaf(b"%d" % i) for i in range(70)]
+    compact = CompactRange()
+    assert compact.root() == root_of([])
+    for size, leaf in enumerate(leaves, start=1):
+        compact.append(leaf)
+        assert (compact.size, compact.root()) == (size, root_of(leaves[:size])), size

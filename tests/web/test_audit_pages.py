@@ -94,6 +94,11 @@ def test_checkpoints_and_the_key_are_shown_with_how_to_verify(
     assert f'value="{key}"' in verify
     assert f"infracms audit verify {settings.node_name}-audit.jsonl --key {key}" in verify
     assert 'href="/api/v1/audit/export"' not in verify, "the export is for node admins"
+    # auditors are told to keep their own checkpoint, and how
+    assert f"--key {key} --trusted {settings.node_name}-checkpoints.txt" in verify
+    assert f"infracms audit checkpoint &gt;&gt; {settings.node_name}-checkpoints.txt" in verify
+    assert 'href="/api/v1/audit/checkpoint" download=' in verify
+    assert "/api/v1/audit/checkpoint &gt;&gt;" in verify
 
 
 def test_nothing_on_the_audit_pages_changes_anything(

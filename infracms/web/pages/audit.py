@@ -124,7 +124,8 @@ def checkpoints(
 
 @router.get("/audit/verify")
 def verify(request: Request, session: SessionDep, me: SignedIn, settings: SettingsDep) -> Response:
-    """The node's verifier key, the latest checkpoint, and how to check the log offline."""
+    """The node's verifier key, the latest checkpoint, how to check the log offline, and
+    how an auditor saves the checkpoint that later exports must extend."""
     try:
         latest: str | None = audit.latest_checkpoint(session=session)
     except NotFound:
@@ -132,6 +133,8 @@ def verify(request: Request, session: SessionDep, me: SignedIn, settings: Settin
     context = {
         "key": audit.verifier_key(settings),
         "latest": latest,
+        "latest_size": latest.split("\n")[1] if latest else None,
+        "base_url": str(request.base_url).rstrip("/"),
         "node": settings.node_name,
         "can_export": is_allowed(me.actor, Action.audit_read, None),
         "tab": "verify",
