@@ -29,7 +29,7 @@ from tests.integration.node import Node, Server, make_node, on_host, served
 from tests.integration.world import STATE_COMMAND, base_settings, firewall_settings, vpn_settings
 from tests.support.hosts import HostPool, TestHost, stop_hosts
 
-EDITOR = "eve"
+EDITOR = "eve-editor"
 GROUP = "all-hosts"
 RESTIC_LOG = "/var/log/restic-calls"
 SECRETS = {"restic": "restic-pw-9f3b1c0d", "app-db": "pg-pw-4e7a2b6c", "wg-private": ""}
@@ -123,12 +123,15 @@ def _editor_client(node: Node, server: Server) -> httpx.Client:
             client="security",
         )
     base = f"{server.base_url}/api/v1"
-    with httpx.Client(base_url=base, trust_env=False) as browser:
-        issued = browser.post(
-            "/tokens",
-            json={"name": "eve-cli", "organisation": node.org, "role": "editor"},
-            cookies={"infracms_session": login.token},
-            headers={"x-csrf-token": login.csrf_token},
+    signed_in = httpx.Client(
+        base_url=base,
+        trust_env=False,
+        cookies={"infracms_session": login.token},
+        headers={"x-csrf-token": login.csrf_token},
+    )
+    with signed_in:
+        issued = signed_in.post(
+            "/tokens", json={"name": "eve-cli", "organisation": node.org, "role": "editor"}
         )
     assert issued.status_code == 201, issued.text
     return httpx.Client(

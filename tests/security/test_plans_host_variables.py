@@ -31,7 +31,6 @@ GROUP_VARIABLES = {
     "firewall_nft": "/tmp/evil-nft",
     "ssh_hardening_sshd": "/tmp/evil-sshd",
     "ssh_hardening_config": "/tmp/evil-sshd-config",
-    "_ansible_ansiballz_pydevd_config": {"host": "10.231.0.1", "port": 5678},
 }
 
 
@@ -54,7 +53,14 @@ def attacked(tmp_path_factory: pytest.TempPathFactory, host_pool: HostPool) -> I
 
 def test_ansible_names_are_refused(attacked: Scene) -> None:
     org = attacked.node.org
-    for name in ("ansible_become_exe", "ansible_python_interpreter", "infracms_modules"):
+    reserved = (
+        "ansible_become_exe",
+        "ansible_python_interpreter",
+        "_ansible_ansiballz_pydevd_config",
+        "infracms_modules",
+        "infracms_host_vars",
+    )
+    for name in reserved:
         done = attacked.editor.patch(
             f"/orgs/{org}/groups/{GROUP}", json={"variables": {name: "/tmp/evil"}}
         )
