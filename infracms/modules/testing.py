@@ -88,7 +88,8 @@ def plan_safety_problems(role: Path, *, secret_fields: Iterable[str] = ()) -> li
     """Each problem as "file: task: what is wrong"."""
     secrets = {path.replace("[]", "").split(".")[-1] for path in secret_fields}
     problems = []
-    for path in sorted([*role.glob("tasks/*.yml"), *role.glob("handlers/*.yml")]):
+    files = [f for part in ("tasks", "handlers") for f in (role / part).rglob("*.y*ml")]
+    for path in sorted(files):
         where = path.relative_to(role)
         for task, context in _tasks(yaml.safe_load(path.read_text()) or [], _Context()):
             for problem in _task_problems(task, context, secrets):
