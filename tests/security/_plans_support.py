@@ -100,8 +100,12 @@ def _definitions() -> dict[str, tuple[str, str, dict[str, Any]]]:
 
 
 def _prepare_pg(host: TestHost) -> None:
-    """PostgreSQL running and restic installed (wrapped), as on a host in service."""
-    on_host(host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql restic")
+    """PostgreSQL running and restic installed (wrapped), as on a host in service (with
+    fresh package lists: a plan then expects no package change and talks to the server)."""
+    on_host(
+        host,
+        "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql restic",
+    )
     on_host(host, "pg_lsclusters --no-header | grep -q online")
     on_host(
         host,

@@ -21,10 +21,8 @@ pytestmark = [pytest.mark.security, pytest.mark.integration, pytest.mark.slow]
 
 INJECTION = ["sh", "-c", "id > /root/x; echo {}", "x"]
 HOST_VARIABLES = {
-    "postgresql_psql": INJECTION,
-    "postgresql_run_psql": INJECTION,
-    "backup_restic": "/tmp/evil",
-    "note": "{{ lookup('pipe', 'id') }}",
+    "pg": {"postgresql_psql": INJECTION, "postgresql_run_psql": INJECTION, "n": "{{ 7 * 6 }}"},
+    "fresh": {"postgresql_psql": INJECTION, "backup_restic": "/tmp/evil"},
 }
 GROUP_VARIABLES = {
     "users_sudoers_dir": "/tmp/evil-sudoers",
@@ -41,7 +39,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory, host_pool: HostPool) -> I
         org = built.node.org
         for host in ("fresh", "pg"):
             done = built.editor.patch(
-                f"/orgs/{org}/hosts/{host}", json={"variables": HOST_VARIABLES}
+                f"/orgs/{org}/hosts/{host}", json={"variables": HOST_VARIABLES[host]}
             )
             assert done.status_code == 200, done.text
         done = built.editor.patch(
@@ -82,6 +80,9 @@ def test_a_plan_with_overriding_variables_runs_nothing_and_changes_nothing(
     calls = attacked.pg.run(["cat", RESTIC_LOG])
     assert calls.returncode != 0, f"restic ran in a plan: {calls.stdout}"
     events = attacked.events(run["id"])
+    # the plan did talk to the server on pg: the injected psql had its chance
+    read = {e["task"] for e in events if e["host"] == "pg" and e["status"] == "ok"}
+    assert "Read the databases the server has" in read, sorted(read)
     text = "\n".join(e["stdout"] + str(e["data"]) for e in events)
     for value in ("/tmp/evil", "id > /root/x", "pydevd"):
         assert value not in text, f"{value!r} reached a task"
