@@ -9,7 +9,10 @@ NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,61}[a-z0-9])?$")
 HOSTNAME_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-RESERVED_VARIABLE_PREFIXES = ("ansible_", "infracms_")
+# Host variables reach Ansible only inside `infracms_host_vars` (runs.inventory), so no
+# name can override a role's or Ansible's variables; names that look like those are
+# still refused, as they would mislead whoever reads the inventory.
+RESERVED_VARIABLE_PREFIXES = ("ansible_", "_ansible", "infracms_")
 
 
 RESERVED_NAMES = frozenset({"new"})  # page URLs use /new for creation forms

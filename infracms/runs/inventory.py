@@ -10,6 +10,13 @@ Each host is in exactly one group of the inventory (besides ``all``), whose vari
 its hosts share; no other group carries variables. Ansible lets a host's own variables
 win over its group's, so a host's user value of a name its group sets is left out: the
 group's value is the one that counts, whatever the precedence.
+
+Free-form host variables never become variables of their own: a host variable named
+like a role's constant (``postgresql_psql``) or like one of Ansible's
+(``_ansible_ansiballz_pydevd_config``) would change what a role does. They travel as
+one mapping, `HOST_VARIABLES`, marked unsafe, which no built-in role reads: the only
+variables a role gets are the ones infracms names (a module's settings under the
+module's name, connection facts, `infracms_modules`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UNSAFE_KEY = "__ansible_unsafe"
+HOST_VARIABLES = "infracms_host_vars"
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,11 @@ def mark_unsafe(value: Any, memo: dict[int, tuple[Any, Any]] | None = None) -> A
     if memo is not None:
         memo[id(value)] = (value, marked)
     return marked
+
+
+def namespaced(free_form: Mapping[str, Any]) -> dict[str, Any]:
+    """A host's free-form variables as the one variable they may reach Ansible as."""
+    return {HOST_VARIABLES: dict(free_form)} if free_form else {}
 
 
 def inventory_json(groups: Mapping[str, Group]) -> str:

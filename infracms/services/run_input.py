@@ -28,6 +28,7 @@ from infracms.models.organisation import Organisation
 from infracms.models.run import Run, RunKind
 from infracms.modules.render import HostRow
 from infracms.plugins import Plugins
+from infracms.runs.inventory import namespaced
 from infracms.runs.render import CredentialInput, HostInput, RenderInput
 from infracms.services import rendering
 from infracms.services.credentials import reveal
@@ -81,7 +82,8 @@ def load_run_input(
                 user=host.ssh_user,
                 host_key=host.host_key,
                 credential=host.credential or NODE_KEY,
-                variables=host.variables,
+                # an allowlist: settings reach roles by module name, nothing else does
+                variables=namespaced(host.variables),
                 modules=order(per_host.get(host.name, nothing)),
                 settings=per_host.get(host.name, nothing),
             )

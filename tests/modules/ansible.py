@@ -128,8 +128,11 @@ def render_play(templates: dict[Path, Path]) -> list[dict[str, Any]]:
 def render_all(
     module_role: Path, templates: list[str], variables: dict[str, Any], tmp_path: Path
 ) -> dict[str, str]:
-    """Some of a role's templates rendered with `variables` and the role's defaults."""
-    defaults = yaml.safe_load((module_role / "defaults/main.yml").read_text()) or {}
+    """Some of a role's templates rendered with `variables` and the role's constants."""
+    defaults = {}
+    for part in ("defaults/main.yml", "vars/main.yml"):
+        if (module_role / part).is_file():
+            defaults |= yaml.safe_load((module_role / part).read_text()) or {}
     out = tmp_path / "rendered"
     out.mkdir(exist_ok=True)
     plan = {module_role / "templates" / name: out / name for name in templates}
@@ -138,5 +141,5 @@ def render_all(
 
 
 def render(module_role: Path, template: str, variables: dict[str, Any], tmp_path: Path) -> str:
-    """One of a role's templates rendered with `variables` (and the role's defaults)."""
+    """One of a role's templates rendered with `variables` (and the role's constants)."""
     return render_all(module_role, [template], variables, tmp_path)[template]

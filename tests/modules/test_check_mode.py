@@ -1,8 +1,8 @@
 """Each role runs through in check mode with --diff on this machine, and hides its secrets.
 
 Check mode changes nothing; the few tasks that run anyway only read (id, printenv,
-getent, pg_lsclusters, SELECTs on the machine's PostgreSQL, restic cat config), and the
-postgresql and backup changes run a stand-in that does nothing.
+systemd-analyze, pg_lsclusters, SELECTs on the machine's PostgreSQL), and the postgresql
+and backup changes run only in an apply: in a plan, debug tasks say what would change.
 """
 
 from __future__ import annotations

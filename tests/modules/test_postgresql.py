@@ -134,27 +134,14 @@ def cluster() -> Iterator[PostgresServer]:
 def _apply_objects(
     server: PostgresServer, variables: dict[str, Any], tmp_path: Path, *options: str
 ) -> dict[str, int]:
+    """objects.yml against `server`: the role's own psql (as the postgres account), sent
+    to the cluster's socket directory by PGHOST, which runuser passes on."""
     assert server.directory is not None
-    psql = [
-        "psql",
-        "-X",
-        "-q",
-        "-A",
-        "-t",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        str(server.directory),
-        "-p",
-        str(server.port),
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
-    ]
     task = {"ansible.builtin.include_role": {"name": str(ROLE), "tasks_from": "objects.yml"}}
     play = [{"hosts": "all", "gather_facts": False, "tasks": [task]}]
-    run = run_playbook(play, variables | {"postgresql_run_psql": psql}, tmp_path, *options).check()
+    port = {"postgresql_port": str(server.port)}
+    env = {"PGHOST": str(server.directory)}
+    run = run_playbook(play, variables | port, tmp_path, *options, env=env).check()
     return run.recap()
 
 
