@@ -19,6 +19,8 @@ from infracms.models.federation import ServiceInstance, UsageRecord
 from infracms.services.authz import Action, authorize
 from infracms.services.context import Actor
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (OWASP: CSV injection)."""
 COLUMNS = ("client", "organisation", "offering_id", "plan_id", "instance_id", "from", "to")
 
 
@@ -94,15 +96,11 @@ def export(records: list[UsagePublic], fmt: str) -> str:
     writer.writerow(COLUMNS)
     for r in records:
         ended = r.ended_at.isoformat() if r.ended_at else ""
-        writer.writerow(
-            (
-                r.client,
-                r.organisation,
-                r.offering_id,
-                r.plan_id,
-                r.instance_id,
-                r.started_at.isoformat(),
-                ended,
-            )
-        )
+        cells = (r.client, r.organisation, r.offering_id, r.plan_id, r.instance_id)
+        writer.writerow((*map(neutralised, cells), r.started_at.isoformat(), ended))
     return out.getvalue()
+
+
+def neutralised(cell: str) -> str:
+    """A text cell no spreadsheet evaluates: a leading apostrophe before a formula start."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
