@@ -112,9 +112,10 @@ def _verify(
         signature = verify_request(
             message, keys=PeerKeys(session), nonces=DatabaseNonceStore(engine), now=ctx.clock()
         )
+    with db.session_scope(engine) as session:  # a new snapshot: it sees this request's nonce
         peer = peer_by_name(session, signature.peer)
         limits.check_rate(session, peer.id, peer.name, per_minute)
-        return signature
+    return signature
 
 
 def signed_response(
