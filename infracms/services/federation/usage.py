@@ -88,11 +88,11 @@ def usage_records(*, session: Session, actor: Actor, peer: str | None = None) ->
 
 
 def export(records: list[UsagePublic], fmt: str) -> str:
-    """Records as CSV (one header line) or as a JSON array."""
+    """Records as CSV (RFC 4180, one header line) or as a JSON array."""
     if fmt == "json":
         return json.dumps([r.model_dump(mode="json") for r in records], indent=2)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180: a CR in a cell gets quoted
     writer.writerow(COLUMNS)
     for r in records:
         ended = r.ended_at.isoformat() if r.ended_at else ""
