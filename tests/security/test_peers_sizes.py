@@ -69,7 +69,7 @@ def test_parameters_over_their_bound_are_refused(provider: Provider) -> None:
     before = provider.stored()
     answer = provider.provision({"database": "app", "allowed_networks": ["x" * 20_000]})
     assert answer.status_code == 400, answer.text
-    assert "parameters" in answer.json()["description"]
+    assert "parameters is larger than 16384 bytes" in answer.json()["description"]
     assert provider.stored() == before
 
 
