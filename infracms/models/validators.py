@@ -36,7 +36,7 @@ def check_address(value: str) -> str:
         pass
     name = value.rstrip(".")
     labels = name.split(".")
-    if not name or len(name) > 253 or not all(HOSTNAME_LABEL_RE.fullmatch(label) for label in labels):
+    if not name or len(name) > 253 or not all(map(HOSTNAME_LABEL_RE.fullmatch, labels)):
         raise ValueError(f"{value!r} is neither an IP address nor a valid host name")
     if labels[-1].isdigit():
         raise ValueError(f"{value!r} is not a valid IP address")
