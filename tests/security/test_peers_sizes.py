@@ -21,8 +21,10 @@ from federation.limits import (
 )
 from federation.urls import ADD_CHECKPOINT_PATH
 from infracms.db import session_scope
+from infracms.errors import Conflict
 from infracms.models.witness import WitnessConflict
-from tests.security._peers_support import POSTGRES, Provider, provider_node, provision_body
+from infracms.services.federation import offerings
+from tests.security._peers_support import ADMIN, POSTGRES, Provider, provider_node, provision_body
 
 pytestmark = pytest.mark.security
 
@@ -122,3 +124,28 @@ def test_an_oversized_witness_note_is_refused_and_not_kept(provider: Provider) -
     assert provider.stored() == before
     with session_scope(provider.node.engine) as session:
         assert session.exec(select(WitnessConflict)).all() == []
+
+
+def test_our_own_catalog_stays_within_the_bound_peers_enforce(
+    provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing past ``MAX_OFFERINGS`` is refused here, so peers never refuse our catalog."""
+    monkeypatch.setattr(offerings, "MAX_OFFERINGS", 2)  # the provider publishes two
+    node = provider.node
+    with (
+        session_scope(node.engine, write=True) as session,
+        pytest.raises(Conflict, match="the most a catalog carries"),
+    ):
+        offerings.publish_offering(
+            session=session,
+            actor=ADMIN,
+            plugins=node.client.app.state.plugins,  # type: ignore[attr-defined]
+            organisation="coop",
+            data={
+                "module": "postgresql",
+                "offering": "managed-postgresql",
+                "offering_id": "third",
+                "group": "db",
+                "plans": [{"name": "small"}],
+            },
+        )
