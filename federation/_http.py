@@ -8,9 +8,10 @@ from datetime import datetime
 
 import httpx
 
-from federation.errors import PeerTimeout, PeerUnreachable, RedirectRefused
+from federation.errors import MessageTooLarge, PeerTimeout, PeerUnreachable, RedirectRefused
 from federation.httpsig import SignaturePolicy, new_nonce, sign_request, verify_response
 from federation.keys import KeyResolver, NodeKey
+from federation.limits import MAX_ANSWER_BYTES
 from federation.messages import HttpRequest, HttpResponse
 from federation.urls import check_peer_url
 
@@ -94,7 +95,11 @@ class SignedHttp:
             signed.method, signed.url, headers=list(signed.headers), content=signed.body
         )
         try:
-            answer = self._client.send(request)  # not streamed: the body is read and closed
+            answer = self._client.send(request, stream=True)
+            try:
+                body = _read_bounded(answer, f"{signed.method} {signed.url} answer")
+            finally:
+                answer.close()
         except httpx.TimeoutException as exc:
             raise PeerTimeout(f"{signed.method} {signed.url} timed out: {exc!r}") from exc
         except httpx.TransportError as exc:
@@ -107,7 +112,27 @@ class SignedHttp:
                 status_code=answer.status_code,
                 location=location,
             )
-        return HttpResponse.from_httpx(answer)
+        return HttpResponse.build(answer.status_code, answer.headers.multi_items(), body)
+
+
+def _read_bounded(answer: httpx.Response, what: str) -> bytes:
+    """The answer's body, read no further than ``MAX_ANSWER_BYTES`` (then refused)."""
+    declared = answer.headers.get("content-length", "")
+    if declared.isdigit():
+        check_size_declared(int(declared), what)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in answer.iter_bytes():
+        size += len(chunk)
+        check_size_declared(size, what)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_size_declared(size: int, what: str) -> None:
+    """Refuse an answer of ``size`` bytes over ``MAX_ANSWER_BYTES``."""
+    if size > MAX_ANSWER_BYTES:
+        raise MessageTooLarge(f"{what} is over {MAX_ANSWER_BYTES} bytes; not read further")
 
 
 def _headers(extra: Mapping[str, str] | None, body: bytes) -> list[tuple[str, str]]:

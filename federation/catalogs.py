@@ -23,6 +23,7 @@ from federation.encoding import (
 )
 from federation.errors import CatalogRollback, IdentityMismatch
 from federation.keys import KeyResolver, NodeKey, lookup_key
+from federation.limits import MAX_CATALOG_BYTES, check_size
 from federation.models.base import load
 from federation.models.catalog import Catalog
 from federation.models.peering import DetachedSignature
@@ -78,8 +79,12 @@ def verify_catalog(
 ) -> SignedCatalog:
     """Check a served catalog against the keys pinned for ``node``; raise a typed error.
 
-    The signature is checked over the catalog exactly as received before it is read.
+    The signature is checked over the catalog exactly as received before it is read;
+    a body over ``MAX_CATALOG_BYTES`` or nested deeper than ``MAX_JSON_DEPTH`` is refused
+    before it is parsed.
     """
+    if isinstance(body, bytes | str):
+        check_size(body, MAX_CATALOG_BYTES, f"catalog of {node}")
     envelope = open_envelope(body, ("catalog", "signature"), "signed catalog")
     payload, signature = envelope["catalog"], read_signature(envelope["signature"], "catalog")
     key = lookup_key(keys, signature.keyid)

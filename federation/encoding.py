@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, NewType
 
@@ -18,6 +17,7 @@ import rfc8785
 from pydantic import AfterValidator, PlainSerializer
 
 from federation.errors import MalformedMessage
+from federation.limits import parse_bounded
 
 CanonicalJSON = NewType("CanonicalJSON", bytes)
 """The RFC 8785 (JCS) serialization of a JSON value."""
@@ -56,15 +56,8 @@ def canonical_json(value: Any) -> CanonicalJSON:
 
 
 def parse_json(raw: bytes | str, what: str) -> Any:
-    """Parse JSON, refusing NaN and Infinity, which have no canonical form."""
-
-    def refuse_constant(name: str) -> None:
-        raise MalformedMessage(f"{what} holds {name}, which is not JSON")
-
-    try:
-        return json.loads(raw, parse_constant=refuse_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedMessage(f"{what} is not valid JSON: {exc}") from exc
+    """Parse JSON, refusing NaN and Infinity (no canonical form) and excessive nesting."""
+    return parse_bounded(raw, what)
 
 
 def signing_input(context: str, value: Any) -> SigningInput:

@@ -8,7 +8,8 @@ are wrapped at the boundary, with the original as ``__cause__``.
 
     FederationError
     ├── MalformedMessage              does not parse as PROTOCOL.md says
-    │   └── UnsupportedVersion        a format, alg or broker API version we do not speak
+    │   ├── UnsupportedVersion        a format, alg or broker API version we do not speak
+    │   └── MessageTooLarge           over a size bound of PROTOCOL.md section 8.1
     ├── VerificationError             a signature, key, time window or nonce check failed
     │   ├── MissingComponent          no signature with our tag, or a component or parameter missing
     │   ├── SignatureInvalid          the Ed25519 signature does not verify (forged or tampered)
@@ -47,6 +48,10 @@ class MalformedMessage(FederationError):
 
 class UnsupportedVersion(MalformedMessage):
     """A format, tag or broker API version that this library does not speak."""
+
+
+class MessageTooLarge(MalformedMessage):
+    """A body or document larger than the protocol accepts (PROTOCOL.md section 8.1)."""
 
 
 class VerificationError(FederationError):
@@ -173,9 +178,12 @@ class WitnessRefused(PeerAnswerError):
 def http_status(error: FederationError) -> int:
     """The status a node answers with when checking a peer's message fails (PROTOCOL.md 8).
 
-    400 for a message that does not parse, 401 for any failed check (nothing changed),
-    502 for a failure talking to a third node on the requester's behalf.
+    400 for a message that does not parse, 413 for one over a size bound, 401 for any
+    failed check (nothing changed), 502 for a failure talking to a third node on the
+    requester's behalf.
     """
+    if isinstance(error, MessageTooLarge):
+        return 413
     if isinstance(error, MalformedMessage):
         return 400
     if isinstance(error, VerificationError):

@@ -19,6 +19,7 @@ import base64
 from dataclasses import dataclass
 
 from federation.errors import MalformedMessage
+from federation.limits import MAX_WITNESS_BYTES, check_size
 from federation.witness import MAX_PROOF_LINES, Cosignature, b64decode_strict
 
 ADD_CHECKPOINT_PATH = "/add-checkpoint"
@@ -99,6 +100,7 @@ class AddCheckpointRequest:
     @classmethod
     def parse(cls, body: bytes) -> AddCheckpointRequest:
         """Parse a request body; the checkpoint's signatures are for the node to check."""
+        check_size(body, MAX_WITNESS_BYTES, "add-checkpoint body")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     min_witnesses: int | None = Field(
         default=None, ge=0, description="peers' cosignatures a checkpoint needs (the audit pages)"
     )
+    # What one peer may ask of this node (federation/PROTOCOL.md section 8.1).
+    peer_requests_per_minute: int = Field(
+        default=120, ge=1, description="signed requests one peer may send a minute (then 429)"
+    )
+    peer_max_pending: int = Field(
+        default=20, ge=1, description="provision requests one client may leave awaiting consent"
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

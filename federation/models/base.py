@@ -16,8 +16,21 @@ NodeName = Annotated[
     str, StringConstraints(pattern=rf"^{_LABEL}(?:\.{_LABEL})*$", min_length=1, max_length=253)
 ]
 """A node's name: a lowercase DNS name such as ``coop.example``."""
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 """An id of an offering, plan, instance, binding or operation: 1 to 128 URL-safe characters."""
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+def check_identifier(value: str, what: str) -> str:
+    """``value`` if it is an ``Identifier`` (the whole string: no trailing newline), else 400."""
+    if not _IDENTIFIER.fullmatch(value):
+        raise MalformedMessage(
+            f"{what} {value[:40]!r} is not 1 to 128 of A-Z a-z 0-9 . _ : - (starting alphanumeric)"
+        )
+    return value
+
+
 Token = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 """A lowercase word such as a kind of service or a region: ``storage``, ``eu-west``."""
 
@@ -79,7 +92,8 @@ def load(model: type[M], data: Any, what: str) -> M:
     expected = model.model_fields.get("format")
     if expected is not None and isinstance(data, dict) and isinstance(data.get("format"), str):
         got, want = data["format"], expected.default
-        if got != want and _FORMAT.match(got) and got.rsplit(".", 1)[0] == want.rsplit(".", 1)[0]:
+        same_kind = got.rsplit(".", 1)[0] == want.rsplit(".", 1)[0]
+        if got != want and _FORMAT.fullmatch(got) and same_kind:
             raise UnsupportedVersion(f"{what} has format {got!r}, this library speaks {want!r}")
     try:
         return model.model_validate(data)

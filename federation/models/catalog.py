@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, JsonValue, StringConstraints, model_validator
 
 from federation.encoding import UtcTime
+from federation.limits import MAX_OFFERINGS, MAX_PLANS
 from federation.models.base import Identifier, NodeName, Token, WireModel
 
 Amount = Annotated[str, StringConstraints(pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?$")]
@@ -58,7 +59,7 @@ class Offering(WireModel):
     module: Annotated[str, StringConstraints(max_length=200)] | None = None
     tags: tuple[Token, ...] = ()
     bindable: bool = True
-    plans: Annotated[tuple[Plan, ...], Field(min_length=1)]
+    plans: Annotated[tuple[Plan, ...], Field(min_length=1, max_length=MAX_PLANS)]
 
 
 class Catalog(WireModel):
@@ -71,7 +72,7 @@ class Catalog(WireModel):
     node: NodeName
     version: Annotated[int, Field(ge=1, le=2**53 - 1)]
     generated_at: UtcTime
-    offerings: tuple[Offering, ...] = ()
+    offerings: Annotated[tuple[Offering, ...], Field(max_length=MAX_OFFERINGS)] = ()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Catalog:

@@ -6,11 +6,13 @@ node. Request bodies ignore unknown members, as the spec asks of brokers.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue
+from pydantic import AfterValidator, Field, JsonValue, StringConstraints
 
+from federation.limits import MAX_CONTEXT_BYTES, MAX_CONTEXT_FIELD, MAX_PARAMETERS_BYTES
 from federation.models.base import NodeName, WireModel
 
 BROKER_API_VERSION = "2.17"
@@ -18,6 +20,40 @@ BROKER_API_VERSION = "2.17"
 MIN_BROKER_API_VERSION = (2, 13)
 """The oldest version accepted: 2.13 added ``schemas``, ``context`` and ``maintenance_info``."""
 JsonObject = dict[str, JsonValue]
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _at_most(limit: int, what: str) -> AfterValidator:
+    def check(value: JsonObject) -> JsonObject:
+        if _json_size(value) > limit:
+            raise ValueError(f"{what} is larger than {limit} bytes as JSON")
+        return value
+
+    return AfterValidator(check)
+
+
+def _length(name: str, value: Any) -> int:
+    return max(len(name), len(value) if isinstance(value, str) else _json_size(value))
+
+
+def _check_context(value: JsonObject) -> JsonObject:
+    long = sorted(k for k, v in value.items() if _length(k, v) > MAX_CONTEXT_FIELD)
+    if long:
+        raise ValueError(f"context members longer than {MAX_CONTEXT_FIELD} characters: {long}")
+    return value
+
+
+Parameters = Annotated[JsonObject, _at_most(MAX_PARAMETERS_BYTES, "parameters")]
+"""An operation's ``parameters``: at most ``MAX_PARAMETERS_BYTES`` as JSON."""
+Context = Annotated[
+    JsonObject, _at_most(MAX_CONTEXT_BYTES, "context"), AfterValidator(_check_context)
+]
+"""An OSB ``context``: small members, at most ``MAX_CONTEXT_BYTES`` as JSON."""
+ContextField = Annotated[str, StringConstraints(max_length=MAX_CONTEXT_FIELD)]
+"""An id in a request body (service, plan, GUID) or a member of an infracms context."""
 
 
 class OSBErrorCode(StrEnum):
@@ -114,20 +150,20 @@ class InfracmsContext(WireModel):
 
     platform: Literal["infracms"] = "infracms"
     node: NodeName
-    organization: str
-    organization_name: str | None = None
-    requested_by: str | None = None
+    organization: ContextField
+    organization_name: ContextField | None = None
+    requested_by: ContextField | None = None
 
 
 class ProvisionRequest(WireModel):
     """Body of ``PUT /v2/service_instances/:instance_id``."""
 
-    service_id: str
-    plan_id: str
-    context: JsonObject | None = None
-    organization_guid: str | None = None
-    space_guid: str | None = None
-    parameters: JsonObject | None = None
+    service_id: ContextField
+    plan_id: ContextField
+    context: Context | None = None
+    organization_guid: ContextField | None = None
+    space_guid: ContextField | None = None
+    parameters: Parameters | None = None
     maintenance_info: MaintenanceInfo | None = None
 
 
@@ -142,11 +178,11 @@ class ProvisionResponse(WireModel):
 class UpdateRequest(WireModel):
     """Body of ``PATCH /v2/service_instances/:instance_id``."""
 
-    service_id: str
-    plan_id: str | None = None
-    context: JsonObject | None = None
-    parameters: JsonObject | None = None
-    previous_values: JsonObject | None = None
+    service_id: ContextField
+    plan_id: ContextField | None = None
+    context: Context | None = None
+    parameters: Parameters | None = None
+    previous_values: Parameters | None = None
     maintenance_info: MaintenanceInfo | None = None
 
 
@@ -188,12 +224,12 @@ class ServiceInstance(WireModel):
 class BindRequest(WireModel):
     """Body of ``PUT /v2/service_instances/:instance_id/service_bindings/:binding_id``."""
 
-    service_id: str
-    plan_id: str
-    context: JsonObject | None = None
-    bind_resource: JsonObject | None = None
-    parameters: JsonObject | None = None
-    app_guid: str | None = None
+    service_id: ContextField
+    plan_id: ContextField
+    context: Context | None = None
+    bind_resource: Parameters | None = None
+    parameters: Parameters | None = None
+    app_guid: ContextField | None = None
 
 
 class BindResponse(WireModel):

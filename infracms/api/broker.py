@@ -16,13 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from federation.broker import API_VERSION_HEADER, check_api_version, osb_catalog
 from federation.errors import UnsupportedVersion
-from federation.models.base import load
+from federation.models.base import check_identifier, load
 from federation.models.osb import BindRequest, ProvisionRequest, UpdateRequest
 from infracms import db
 from infracms.api.deps import KeyringDep, PluginsDep, SessionDep
 from infracms.api.peer import (
     PeerCall,
     PeerRoute,
+    bounded_body,
     federation_context,
     signed_response,
     verified_peer,
@@ -61,6 +62,7 @@ async def broker_caller(request: Request) -> Caller:
         raise _PreconditionFailed(str(exc)) from exc
     if request.headers.get("signature-input"):
         call = await verified_peer(request)
+        _check_ids(request)
         engine = request.app.state.engine
 
         def caller() -> BrokerCaller:
@@ -74,7 +76,16 @@ async def broker_caller(request: Request) -> Caller:
         with db.session_scope(request.app.state.engine) as session:
             return broker_clients.authenticate(session, request.headers.get("authorization"))
 
-    return Caller(await run_in_threadpool(platform), None)
+    found = Caller(await run_in_threadpool(platform), None)
+    _check_ids(request)
+    return found
+
+
+def _check_ids(request: Request) -> None:
+    """Instance and binding ids are identifiers (PROTOCOL.md 8.1): 400 before anything else."""
+    for name in ("instance_id", "binding_id"):
+        if name in request.path_params:
+            check_identifier(request.path_params[name], name.replace("_", " "))
 
 
 class _PreconditionFailed(Exception):
@@ -105,7 +116,7 @@ async def provision(
     accepts_incomplete: Incomplete = False,
 ) -> Response:
     """Request an offering: 202 with an operation while it awaits consent."""
-    body = load(ProvisionRequest, await request.body(), "provision request")
+    body = load(ProvisionRequest, await bounded_body(request), "provision request")
     engine = request.app.state.engine
 
     def act() -> provisioning.Provisioned:
@@ -118,6 +129,7 @@ async def provision(
                 request=body,
                 accepts_incomplete=accepts_incomplete,
                 keyring=keyring,  # a policy approval seals what the module generates
+                max_pending=request.app.state.settings.peer_max_pending,
             )
 
     done = await run_in_threadpool(act)
@@ -137,7 +149,7 @@ async def update(
 ) -> Response:
     """Another plan or other parameters: 202 with an operation while the change applies,
     200 when there was nothing to apply."""
-    body = load(UpdateRequest, await request.body(), "update request")
+    body = load(UpdateRequest, await bounded_body(request), "update request")
     engine = request.app.state.engine
 
     def act() -> updates.Updated:
@@ -214,7 +226,7 @@ async def bind(
     plugins: PluginsDep,
 ) -> Response:
     """The connection details, for the requester only (201, or 200 when it exists)."""
-    load(BindRequest, await request.body(), "bind request")
+    load(BindRequest, await bounded_body(request), "bind request")
     engine = request.app.state.engine
 
     def act() -> tuple[bool, dict[str, Any]]:

@@ -25,15 +25,16 @@ from federation import urls
 from federation.encoding import canonical_json
 from federation.errors import FederationError, error_body, http_status
 from federation.httpsig import LABEL, VerifiedSignature, sign_response, verify_request
+from federation.limits import MAX_REQUEST_BYTES, check_size
 from federation.messages import HttpRequest, HttpResponse
 from federation.models.base import WireModel
 from infracms import db
 from infracms.api.deps import SessionDep
 from infracms.errors import InfracmsError
-from infracms.services.federation import catalog, peering, rotation
+from infracms.services.federation import catalog, limits, peering, rotation
 from infracms.services.federation.node import FederationContext
 from infracms.services.federation.nonces import DatabaseNonceStore
-from infracms.services.federation.peers import PeerKeys
+from infracms.services.federation.peers import PeerKeys, peer_by_name
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -77,6 +78,13 @@ def federation_context(request: Request) -> FederationContext:
     return FederationContext.load(request.app.state.settings, transport=transport)
 
 
+async def bounded_body(request: Request) -> bytes:
+    """The request body, refused (413) over the protocol's bound (PROTOCOL.md 8.1)."""
+    body = await request.body()  # the guard middleware already caps every body
+    check_size(body, MAX_REQUEST_BYTES, "the request body")
+    return body
+
+
 async def message_of(request: Request) -> HttpRequest:
     """The request as the peer signed it: the configured base URL, the raw path and query."""
     settings = request.app.state.settings
@@ -84,7 +92,7 @@ async def message_of(request: Request) -> HttpRequest:
     if request.scope.get("query_string"):
         url += "?" + request.scope["query_string"].decode("latin-1")
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-    return HttpRequest.build(request.method, url, headers, await request.body())
+    return HttpRequest.build(request.method, url, headers, await bounded_body(request))
 
 
 async def verified_peer(request: Request) -> PeerCall:
@@ -92,15 +100,22 @@ async def verified_peer(request: Request) -> PeerCall:
     message = await message_of(request)
     ctx = federation_context(request)
     engine = request.app.state.engine
-    signature = await run_in_threadpool(_verify, engine, ctx, message)
+    per_minute = request.app.state.settings.peer_requests_per_minute
+    signature = await run_in_threadpool(_verify, engine, ctx, message, per_minute)
     return PeerCall(message, signature, ctx)
 
 
-def _verify(engine: Any, ctx: FederationContext, message: HttpRequest) -> VerifiedSignature:
+def _verify(
+    engine: Any, ctx: FederationContext, message: HttpRequest, per_minute: int
+) -> VerifiedSignature:
     with db.session_scope(engine) as session:
-        return verify_request(
+        signature = verify_request(
             message, keys=PeerKeys(session), nonces=DatabaseNonceStore(engine), now=ctx.clock()
         )
+    with db.session_scope(engine) as session:  # a new snapshot: it sees this request's nonce
+        peer = peer_by_name(session, signature.peer)
+        limits.check_rate(session, peer.id, peer.name, per_minute)
+    return signature
 
 
 def signed_response(

@@ -79,6 +79,8 @@ class PeerNonce(SQLModel, table=True):
     key_id: str = Field(primary_key=True, max_length=64)
     nonce: str = Field(primary_key=True, max_length=128)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    """When the request arrived: a peer's requests of the last minute are counted."""
 
 
 class NodeCatalog(SQLModel, table=True):

@@ -43,7 +43,7 @@ class UserCreate(UserBase):
     @field_validator("username")
     @classmethod
     def _username(cls, value: str) -> str:
-        if not re.match(USERNAME_PATTERN, value):
+        if not re.fullmatch(USERNAME_PATTERN, value):
             raise ValueError(
                 "must be 2-63 lower-case letters, digits, '_', '.', '@' or '-', "
                 "starting with a letter or digit"
@@ -55,7 +55,7 @@ class UserCreate(UserBase):
     def _email(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not re.match(EMAIL_PATTERN, str(value)):
+        if not re.fullmatch(EMAIL_PATTERN, str(value)):
             raise ValueError("is not an email address")
         return value
 

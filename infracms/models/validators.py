@@ -22,7 +22,7 @@ def check_name(value: str) -> str:
     """A short name: lower-case letters, digits, `-`, `_` and `.`, at most 63 characters."""
     if value in RESERVED_NAMES:
         raise ValueError(f"{value!r} is reserved; choose another name")
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise ValueError(
             "must be 1-63 lower-case letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit"
@@ -39,7 +39,7 @@ def check_address(value: str) -> str:
         pass
     name = value.rstrip(".")
     labels = name.split(".")
-    if not name or len(name) > 253 or not all(HOSTNAME_LABEL_RE.match(label) for label in labels):
+    if not name or len(name) > 253 or not all(map(HOSTNAME_LABEL_RE.fullmatch, labels)):
         raise ValueError(f"{value!r} is neither an IP address nor a valid host name")
     if labels[-1].isdigit():
         raise ValueError(f"{value!r} is not a valid IP address")
@@ -48,7 +48,7 @@ def check_address(value: str) -> str:
 
 def check_username(value: str) -> str:
     """A POSIX-style login name."""
-    if not USERNAME_RE.match(value):
+    if not USERNAME_RE.fullmatch(value):
         raise ValueError("must be a login name: lower-case letters, digits, '_', '.', '-'")
     return value
 
@@ -56,7 +56,7 @@ def check_username(value: str) -> str:
 def check_variables(value: dict[str, object]) -> dict[str, object]:
     """Host or group variables: identifier keys that do not override connection settings."""
     for key in value:
-        if not VARIABLE_RE.match(key):
+        if not VARIABLE_RE.fullmatch(key):
             raise ValueError(f"variable name {key!r} is not an identifier")
         if key.startswith(RESERVED_VARIABLE_PREFIXES):
             raise ValueError(f"variable name {key!r} is reserved")

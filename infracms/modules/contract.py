@@ -132,7 +132,7 @@ class Module:
         for attribute in ("name", "version", "title", "description", "settings", "role"):
             if not hasattr(cls, attribute):
                 raise ModuleDeclarationError(f"{where} declares no `{attribute}`")
-        if not MODULE_NAME_RE.match(cls.name):
+        if not MODULE_NAME_RE.fullmatch(cls.name):
             raise ModuleDeclarationError(
                 f"{where}.name {cls.name!r}: expected 2-40 of a-z, 0-9, _ starting with a letter"
             )

@@ -43,7 +43,7 @@ def _interface_address(value: str) -> str:
 
 
 def _unix_name(value: str) -> str:
-    if not UNIX_NAME_RE.match(value):
+    if not UNIX_NAME_RE.fullmatch(value):
         raise ValueError(
             f"{value!r}: expected 1-32 of a-z, 0-9, '_' and '-', not starting with a digit"
         )
@@ -52,14 +52,14 @@ def _unix_name(value: str) -> str:
 
 def _dns_name(value: str) -> str:
     value = value.lower()
-    if len(value) > 253 or not DNS_NAME_RE.match(value):
+    if len(value) > 253 or not DNS_NAME_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a host name such as www.example.org or *.example.org")
     return value
 
 
 def _absolute_path(value: str) -> str:
     parts = value.split("/")
-    if not PATH_RE.match(value) or ".." in parts or "" in parts[1:-1] or len(value) > 4096:
+    if not PATH_RE.fullmatch(value) or ".." in parts or "" in parts[1:-1] or len(value) > 4096:
         raise ValueError(
             f"{value!r}: expected an absolute path of letters, digits and . _ @ + - /, without '..'"
         )

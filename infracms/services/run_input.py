@@ -193,7 +193,7 @@ class _Resolver:
                 raise InvalidInput(f"no credential called {target!r} in this organisation")
             return self.credentials[target][1]
         if kind == "$env":
-            if not ENV_RE.match(target):
+            if not ENV_RE.fullmatch(target):
                 raise InvalidInput(
                     f"$env references must name INFRACMS_VAR_* variables, not {target!r}"
                 )

@@ -191,7 +191,7 @@ def _where(parts: list[str]) -> str:
     for part in parts:
         if part.isdigit():
             words.append(f"item {int(part) + 1}")
-        elif IDENTIFIER.match(part) and part != "none":
+        elif IDENTIFIER.fullmatch(part) and part != "none":
             words.append(part)
     return ", ".join(words)
 

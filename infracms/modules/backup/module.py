@@ -60,7 +60,7 @@ SERVE_ROOT = "/srv/restic"
 
 
 def _repository(value: str) -> str:
-    if not REPOSITORY_RE.match(value):
+    if not REPOSITORY_RE.fullmatch(value):
         raise ValueError(
             "expected a restic repository: /local/path, sftp:user@host:/path, "
             "rest:https://host/path, s3:host/bucket, b2:bucket:path, ... "
@@ -70,7 +70,7 @@ def _repository(value: str) -> str:
 
 
 def _served_name(value: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise ValueError("expected 1-25 of a-z, 0-9 and '-', starting with a letter or digit")
     return value
 
@@ -78,7 +78,7 @@ def _served_name(value: str) -> str:
 def _public_key(value: str) -> str:
     """One OpenSSH public key line, its data of the type it names; the comment dropped."""
     words = value.split()
-    if not KEY_RE.match(value) or len(words) < 2:
+    if not KEY_RE.fullmatch(value) or len(words) < 2:
         raise ValueError(
             f"expected an OpenSSH public key 'TYPE BASE64 [comment]', TYPE one of "
             f"{', '.join(KEY_TYPES)}"
@@ -94,19 +94,19 @@ def _public_key(value: str) -> str:
 
 
 def _key_id(value: str) -> str:
-    if not KEY_ID_RE.match(value):
+    if not KEY_ID_RE.fullmatch(value):
         raise ValueError("expected 8-128 letters and digits")
     return value
 
 
 def _calendar(value: str) -> str:
-    if not CALENDAR_RE.match(value):
+    if not CALENDAR_RE.fullmatch(value):
         raise ValueError("expected a systemd calendar expression such as daily or *-*-* 02:30:00")
     return value
 
 
 def _exclude(value: str) -> str:
-    if not EXCLUDE_RE.match(value):
+    if not EXCLUDE_RE.fullmatch(value):
         raise ValueError("one pattern per item, on one line")
     return value
 

@@ -31,21 +31,21 @@ class BaseSettings(ModuleSettings):
     @field_validator("hostname")
     @classmethod
     def _hostname(cls, value: str | None) -> str | None:
-        if value and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", value):
+        if value and not re.fullmatch(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", value):
             raise ValueError("must be a single DNS label: a-z, 0-9 and '-'")
         return value or None
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        if not TIMEZONE_RE.match(value):
+        if not TIMEZONE_RE.fullmatch(value):
             raise ValueError("must be an IANA time zone such as UTC or Europe/Berlin")
         return value
 
     @field_validator("packages")
     @classmethod
     def _packages(cls, value: list[str]) -> list[str]:
-        bad = [name for name in value if not PACKAGE_RE.match(name)]
+        bad = [name for name in value if not PACKAGE_RE.fullmatch(name)]
         if bad:
             raise ValueError(f"not Debian package names: {', '.join(bad)}")
         return sorted(set(value))

@@ -25,7 +25,7 @@ PORT_RANGE_RE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 
 def _port_or_range(value: int | str) -> str:
     """A port (443) or an inclusive range ("8000-8100"), as nftables writes it."""
-    match = PORT_RANGE_RE.match(str(value).strip())
+    match = PORT_RANGE_RE.fullmatch(str(value).strip())
     if not match:
         raise ValueError(f"{value!r}: expected a port such as 443 or a range such as 8000-8100")
     low, high = int(match[1]), int(match[2] or match[1])
@@ -54,7 +54,7 @@ class FirewallRule(BaseModel):
     @field_validator("comment")
     @classmethod
     def _comment(cls, value: str) -> str:
-        if not COMMENT_RE.match(value):
+        if not COMMENT_RE.fullmatch(value):
             raise ValueError("at most 64 letters, digits, spaces and _ . , : / ( ) + -")
         return value
 

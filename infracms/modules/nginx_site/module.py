@@ -25,14 +25,14 @@ SIZE_RE = re.compile(r"^[0-9]{1,6}[kKmMgG]?$")
 
 
 def _site_name(value: str) -> str:
-    if not SITE_NAME_RE.match(value):
+    if not SITE_NAME_RE.fullmatch(value):
         raise ValueError("expected 1-63 of a-z, 0-9, '_' and '-', starting with a letter or digit")
     return value
 
 
 def _upstream(value: str) -> str:
     parts = urlsplit(value)
-    if not UPSTREAM_RE.match(value) or not parts.hostname or parts.query or parts.fragment:
+    if not UPSTREAM_RE.fullmatch(value) or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(
             "expected an http:// or https:// URL such as http://127.0.0.1:8080 "
             "(host, optional port and path; no query, spaces, quotes, ';', braces or '$')"
@@ -45,7 +45,7 @@ def _upstream(value: str) -> str:
 
 
 def _size(value: str) -> str:
-    if not SIZE_RE.match(value):
+    if not SIZE_RE.fullmatch(value):
         raise ValueError("expected a size such as 1m, 512k or 2g")
     return value.lower()
 

@@ -49,7 +49,7 @@ HBA_DATABASE_KEYWORDS = ("all", "sameuser", "samerole", "replication")
 
 
 def _identifier(value: str) -> str:
-    if not IDENTIFIER_RE.match(value) or value.startswith("pg_"):
+    if not IDENTIFIER_RE.fullmatch(value) or value.startswith("pg_"):
         raise ValueError(
             f"{value!r}: expected 1-63 of a-z, 0-9 and '_', starting with a letter or '_', "
             "not pg_..."

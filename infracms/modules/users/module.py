@@ -76,7 +76,7 @@ def _public_key(value: str) -> str:
     kind = words[0].encode()
     if blob[:4] != len(kind).to_bytes(4, "big") or blob[4 : 4 + len(kind)] != kind:
         raise ValueError(f"the key data is not a {words[0]} key")
-    if len(words) == 3 and not KEY_COMMENT_RE.match(words[2]):
+    if len(words) == 3 and not KEY_COMMENT_RE.fullmatch(words[2]):
         raise ValueError("the key comment must be printable ASCII on one line")
     return " ".join(words)
 
@@ -121,7 +121,7 @@ class UserAccount(BaseModel):
     @field_validator("comment")
     @classmethod
     def _comment(cls, value: str) -> str:
-        if not GECOS_RE.match(value):
+        if not GECOS_RE.fullmatch(value):
             raise ValueError("must be at most 100 characters on one line, without ':'")
         return value
 

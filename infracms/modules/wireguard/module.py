@@ -38,20 +38,20 @@ def wireguard_key(value: str) -> str:
 
 
 def _interface(value: str) -> str:
-    if not INTERFACE_RE.match(value):
+    if not INTERFACE_RE.fullmatch(value):
         raise ValueError("expected 1-15 of a-z, 0-9, '_' and '-', starting with a letter")
     return value
 
 
 def _endpoint(value: str) -> str:
-    match = ENDPOINT_RE.match(value)
+    match = ENDPOINT_RE.fullmatch(value)
     if not match or not 1 <= int(match[2]) <= 65535:
         raise ValueError("expected host:port or [IPv6]:port, e.g. vpn.example.org:51820")
     return value
 
 
 def _peer_name(value: str) -> str:
-    if not PEER_NAME_RE.match(value):
+    if not PEER_NAME_RE.fullmatch(value):
         raise ValueError("at most 64 letters, digits, spaces and _ . @ -")
     return value
 

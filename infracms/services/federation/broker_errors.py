@@ -63,3 +63,17 @@ class UnknownInstance(NotFound):
 
     status = 404
     code = "NotFound"
+
+
+class TooManyRequests(InvalidInput):
+    """A peer sent more signed requests in the last minute than its rate limit allows."""
+
+    status = 429
+    code = "TooManyRequests"
+
+
+class TooManyPending(InvalidInput):
+    """A client has as many requests awaiting consent as a node accepts from one client."""
+
+    status = 429
+    code = "TooManyPendingRequests"

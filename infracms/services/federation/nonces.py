@@ -2,23 +2,26 @@
 
 The insert and the uniqueness check are one statement (``ON CONFLICT DO NOTHING``), in
 its own short transaction, so two workers can never both accept a replayed request.
-Expired rows are pruned now and then by whoever inserts, and by the periodic job.
+Expired rows are pruned now and then by whoever inserts, and by the periodic job; each
+row is kept at least ``RATE_WINDOW`` after it arrived, so that ``recent_requests`` can
+count a peer's requests of the last minute (its rate limit) from the same rows.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Delete, Engine, delete
+from sqlalchemy import Delete, Engine, delete, or_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col
+from sqlmodel import Session, col, func, select
 
 from infracms.db import write_engine
 from infracms.models.base import utcnow
-from infracms.models.federation import PeerNonce
+from infracms.models.federation import PeerKey, PeerNonce
 
 PRUNE_EVERY_SECONDS = 60.0
+RATE_WINDOW = timedelta(minutes=1)
 
 
 class DatabaseNonceStore:
@@ -33,7 +36,7 @@ class DatabaseNonceStore:
         dialect = sqlite if self._engine.dialect.name == "sqlite" else postgresql
         statement = (
             dialect.insert(PeerNonce)
-            .values(key_id=key_id, nonce=nonce, expires_at=expires_at)
+            .values(key_id=key_id, nonce=nonce, expires_at=expires_at, seen_at=utcnow())
             .on_conflict_do_nothing(index_elements=["key_id", "nonce"])
             .returning(col(PeerNonce.nonce))  # rowcount is -1 here on psycopg: ask for the row
         )
@@ -50,5 +53,21 @@ class DatabaseNonceStore:
             return connection.execute(_expired()).rowcount
 
 
+def recent_requests(session: Session, peer_id: object, now: datetime) -> int:
+    """How many signed requests the peer (any of its keys) made in the last minute."""
+    keys = select(PeerKey.key_id).where(PeerKey.peer_id == peer_id)
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(PeerNonce)
+            .where(col(PeerNonce.key_id).in_(keys), col(PeerNonce.seen_at) >= now - RATE_WINDOW)
+        ).one()
+    )
+
+
 def _expired() -> Delete:
-    return delete(PeerNonce).where(col(PeerNonce.expires_at) < utcnow())
+    now = utcnow()
+    return delete(PeerNonce).where(
+        col(PeerNonce.expires_at) < now,
+        or_(col(PeerNonce.seen_at).is_(None), col(PeerNonce.seen_at) < now - RATE_WINDOW),
+    )

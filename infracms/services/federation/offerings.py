@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
+from federation.limits import MAX_OFFERINGS, MAX_PLANS
 from federation.models.catalog import Offering as WireOffering
 from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.models.base import utcnow
@@ -56,7 +57,7 @@ class PublicationCreate(BaseModel):
     module: str = Field(max_length=40)
     offering: str = Field(max_length=100, description="the module's offering name")
     group: str = Field(max_length=63, description="the host pool instances go on")
-    plans: list[PlanTerms] = Field(min_length=1, max_length=50)
+    plans: list[PlanTerms] = Field(min_length=1, max_length=MAX_PLANS)
     offering_id: str | None = Field(default=None, pattern=ID_PATTERN)
     name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
@@ -102,6 +103,17 @@ def module_offerings(plugins: Plugins) -> dict[str, list[ModuleOffering]]:
     return found
 
 
+def _check_room(session: Session) -> None:
+    """A catalog carries at most ``MAX_OFFERINGS`` offerings (PROTOCOL.md 8.1)."""
+    live = session.exec(
+        select(func.count())
+        .select_from(PublishedOffering)
+        .where(col(PublishedOffering.withdrawn_at).is_(None))
+    ).one()
+    if live >= MAX_OFFERINGS:
+        raise Conflict(f"this node publishes {live} offerings, the most a catalog carries")
+
+
 def publish_offering(
     *, session: Session, actor: Actor, plugins: Plugins, organisation: str, data: Any
 ) -> PublicationPublic:
@@ -115,6 +127,7 @@ def publish_offering(
         select(PublishedOffering.id).where(PublishedOffering.offering_id == offering_id)
     ).first():
         raise Conflict(f"offering id {offering_id!r} is taken", errors={"offering_id": "is taken"})
+    _check_room(session)
     publication = PublishedOffering(
         offering_id=offering_id,
         organisation_id=org.id,

@@ -20,12 +20,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jsonschema import validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from pydantic import ValidationError as ModelError
 from sqlmodel import Session, col, func, select
 
 from federation.models.osb import InfracmsContext, ProvisionRequest
+from federation.schemas import parameters_validator
+from infracms.config import Settings
 from infracms.errors import Conflict, InfracmsError, NotFound
 from infracms.keys import Keyring
 from infracms.models.base import utcnow
@@ -42,7 +43,7 @@ from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, organisation_by_name
 from infracms.services.context import Actor, system_actor
-from infracms.services.federation import removals, service_hooks, service_secrets, usage
+from infracms.services.federation import limits, removals, service_hooks, service_secrets, usage
 from infracms.services.federation.broker_errors import (
     AsyncRequired,
     BrokerBadRequest,
@@ -51,6 +52,8 @@ from infracms.services.federation.broker_errors import (
 from infracms.services.federation.catalog import LIVE
 from infracms.services.federation.instance_audit import cross_reference, new_operation, subject
 from infracms.services.federation.offerings import plan_of
+
+MAX_PENDING: int = Settings.model_fields["peer_max_pending"].default
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,10 @@ def request_instance(
     request: ProvisionRequest,
     accepts_incomplete: bool,
     keyring: Keyring,
+    max_pending: int = MAX_PENDING,
 ) -> Provisioned:
-    """``PUT /v2/service_instances/:id``: record a pending request (or return the same one)."""
+    """``PUT /v2/service_instances/:id``: record a pending request (or return the same one);
+    a client with ``max_pending`` requests awaiting consent is refused (429)."""
     if not accepts_incomplete:
         raise AsyncRequired("provisioning waits for consent: send accepts_incomplete=true")
     publication, plan = _offering(session, request.service_id, request.plan_id)
@@ -100,6 +105,7 @@ def request_instance(
     existing = _existing(session, caller, instance_id)
     if existing is not None:
         return _same_request(existing, request, parameters)
+    limits.check_pending(session, caller.label, max_pending)
     context = _context(caller, request)
     check_parameters(plan, parameters)
     service_hooks.instance_settings(
@@ -179,7 +185,7 @@ def check_parameters(plan: dict[str, Any], parameters: dict[str, Any]) -> None:
     also by field (``parameters.<name>``)."""
     schema = plan.get("parameters") or {"type": "object"}
     try:
-        validator = validators.validator_for(schema)(schema)
+        validator = parameters_validator(schema)
         problems = sorted(validator.iter_errors(parameters), key=lambda e: list(e.path))
     except SchemaError as exc:
         raise BrokerBadRequest(f"plan {plan['id']} has an invalid schema: {exc.message}") from exc

@@ -12,6 +12,7 @@ from healthy to failing (not every failed retry after it).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from infracms.services.context import Actor, system_actor
 from infracms.services.federation.node import FederationContext
 from infracms.services.federation.peers import keys_of, peer_by_name
 
+log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=30)
 """A copy no sync has confirmed for this long is stale: six rounds of the 5-minute job."""
 
@@ -76,7 +78,7 @@ FAILURES: tuple[tuple[type[FederationError], SyncFailure], ...] = (
 )
 
 
-def failure_of(exc: FederationError) -> SyncFailure:
+def failure_of(exc: Exception) -> SyncFailure:
     """Why a sync failed, from the error the peer client raised."""
     return next((kind for cls, kind in FAILURES if isinstance(exc, cls)), SyncFailure.error)
 
@@ -89,7 +91,17 @@ def sync_catalogs(
     query = select(Peer).where(Peer.status == PeerStatus.active).order_by(col(Peer.name))
     if peer is not None:
         query = query.where(Peer.id == peer_by_name(session, peer).id)
-    return [_sync_one(session, actor, ctx, row) for row in session.exec(query).all()]
+    return [_sync_guarded(session, actor, ctx, row) for row in session.exec(query).all()]
+
+
+def _sync_guarded(session: Session, actor: Actor, ctx: FederationContext, peer: Peer) -> SyncResult:
+    """One peer's sync; whatever goes wrong is recorded as its failure, and the round goes on."""
+    try:
+        return _sync_one(session, actor, ctx, peer)
+    except Exception as exc:  # a peer's catalog must never stop the other peers' syncs
+        log.exception("catalog sync of %s failed unexpectedly", peer.name)
+        session.rollback()
+        return _failed(session, actor, ctx, peer, exc)
 
 
 class CatalogStatus(BaseModel):
@@ -233,7 +245,7 @@ def _sync_one(session: Session, actor: Actor, ctx: FederationContext, peer: Peer
 
 
 def _failed(
-    session: Session, actor: Actor, ctx: FederationContext, peer: Peer, exc: FederationError
+    session: Session, actor: Actor, ctx: FederationContext, peer: Peer, exc: Exception
 ) -> SyncResult:
     error, failure = f"{type(exc).__name__}: {exc}", failure_of(exc)
     row = session.get(PeerCatalog, peer.id) or PeerCatalog(peer_id=peer.id)

@@ -19,6 +19,8 @@ from infracms.models.federation import ServiceInstance, UsageRecord
 from infracms.services.authz import Action, authorize
 from infracms.services.context import Actor
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (OWASP: CSV injection)."""
 COLUMNS = ("client", "organisation", "offering_id", "plan_id", "instance_id", "from", "to")
 
 
@@ -86,23 +88,19 @@ def usage_records(*, session: Session, actor: Actor, peer: str | None = None) ->
 
 
 def export(records: list[UsagePublic], fmt: str) -> str:
-    """Records as CSV (one header line) or as a JSON array."""
+    """Records as CSV (RFC 4180, one header line) or as a JSON array."""
     if fmt == "json":
         return json.dumps([r.model_dump(mode="json") for r in records], indent=2)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180: a CR in a cell gets quoted
     writer.writerow(COLUMNS)
     for r in records:
         ended = r.ended_at.isoformat() if r.ended_at else ""
-        writer.writerow(
-            (
-                r.client,
-                r.organisation,
-                r.offering_id,
-                r.plan_id,
-                r.instance_id,
-                r.started_at.isoformat(),
-                ended,
-            )
-        )
+        cells = (r.client, r.organisation, r.offering_id, r.plan_id, r.instance_id)
+        writer.writerow((*map(neutralised, cells), r.started_at.isoformat(), ended))
     return out.getvalue()
+
+
+def neutralised(cell: str) -> str:
+    """A text cell no spreadsheet evaluates: a leading apostrophe before a formula start."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
