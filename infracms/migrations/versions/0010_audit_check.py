@@ -16,7 +16,7 @@ from alembic import op
 import infracms.models.base
 
 revision: str = "0010_audit_check"
-down_revision: str | None = "0007_catalog_sync_status"
+down_revision: str | None = "0009_peer_limits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
