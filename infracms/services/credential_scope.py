@@ -112,8 +112,6 @@ def _all_names(
     session: Session, table: type[Host] | type[HostGroup], organisation_id: uuid.UUID
 ) -> dict[str, str]:
     rows: Any = session.exec(
-        select(table.id, table.name).where(
-            table.organisation_id == organisation_id
-        )
+        select(table.id, table.name).where(table.organisation_id == organisation_id)
     ).all()
     return {str(row_id): name for row_id, name in rows}
