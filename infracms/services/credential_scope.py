@@ -46,7 +46,8 @@ def scope_names(session: Session, credential: Credential) -> CredentialScope | N
 
 
 class Scopes:
-    """Which of a run's hosts each credential of the organisation may be sent to."""
+    """Which of a run's hosts each credential of the organisation may be sent to, worked
+    out the first time a credential is asked about (a run uses few of them)."""
 
     def __init__(
         self,
@@ -56,24 +57,37 @@ class Scopes:
         hosts: list[HostRow],
         parents: Mapping[str, str | None],
     ) -> None:
-        host_names = _all_names(session, Host, organisation_id)
-        group_names = _all_names(session, HostGroup, organisation_id)
-        self.allowed: dict[str, frozenset[str] | None] = {}
-        for credential in credentials:
-            scope = credential.scope
-            if scope is None:
-                self.allowed[credential.name] = None
-                continue
-            targets = [("host", host_names[i]) for i in scope["hosts"] if i in host_names]
-            targets += [("group", group_names[i]) for i in scope["groups"] if i in group_names]
-            self.allowed[credential.name] = frozenset(reached(hosts, parents, targets))
+        self.session, self.organisation_id = session, organisation_id
+        self.hosts, self.parents = hosts, parents
+        self.scopes = {credential.name: credential.scope for credential in credentials}
+        self.reaches: dict[str, frozenset[str] | None] = {}
+        self.names: tuple[dict[str, str], dict[str, str]] | None = None
+
+    def known(self, credential: str) -> bool:
+        """Whether the organisation has a credential called `credential`."""
+        return credential in self.scopes
 
     def allows(self, credential: str, host: str) -> bool:
         """Whether `credential` may be sent to `host` (an unknown credential: no)."""
-        if credential not in self.allowed:
+        if credential not in self.scopes:
             return False
-        allowed = self.allowed[credential]
+        if credential not in self.reaches:
+            self.reaches[credential] = self._reach(self.scopes[credential])
+        allowed = self.reaches[credential]
         return allowed is None or host in allowed
+
+    def _reach(self, scope: dict[str, Any] | None) -> frozenset[str] | None:
+        if scope is None:
+            return None
+        if self.names is None:
+            self.names = (
+                _all_names(self.session, Host, self.organisation_id),
+                _all_names(self.session, HostGroup, self.organisation_id),
+            )
+        host_names, group_names = self.names
+        targets = [("host", host_names[i]) for i in scope["hosts"] if i in host_names]
+        targets += [("group", group_names[i]) for i in scope["groups"] if i in group_names]
+        return frozenset(reached(self.hosts, self.parents, targets))
 
 
 def _ids(

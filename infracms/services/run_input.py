@@ -175,7 +175,7 @@ def _check_definition(
                 raise InvalidInput(f"{where}: {not_granted(kind)}")
             continue
         refused = [host.name for host in hosts if not scopes.allows(target, host.name)]
-        if refused and target in scopes.allowed:
+        if refused and scopes.known(target):
             raise InvalidInput(
                 f"{where}: credential {target} may not be sent to host {refused[0]} "
                 "(the credential's scope does not include it)"
