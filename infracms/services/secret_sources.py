@@ -40,6 +40,9 @@ NOT_GRANTED = (
 )
 
 
+MAX_NAME = 1024  # the column's width
+
+
 def not_granted(kind: str) -> str:
     """The one answer for every $env or $file reference that is not granted."""
     return NOT_GRANTED.format(kind=kind)
@@ -158,7 +161,10 @@ def stored_name(settings: Settings, grant: SecretGrantCreate) -> str:
             f"$file grants must be under {base}/", errors={"name": f"must be under {base}/"}
         )
     directory = grant.name.endswith("/") or path == base
-    return path.rstrip("/") + "/" if directory else path
+    stored = path.rstrip("/") + "/" if directory else path
+    if len(stored) > MAX_NAME:
+        raise InvalidInput("the path is too long", errors={"name": f"over {MAX_NAME} characters"})
+    return stored
 
 
 def secrets_dir(settings: Settings) -> Path:

@@ -177,6 +177,10 @@ def test_a_hosts_own_credential_must_allow_that_host(scene: Scene) -> None:
         assert made.status_code == 201, made.text
         attached = owner.patch("/hosts/h1", json={"credential": "db-root"})
         assert attached.status_code == 200, attached.text
+    bob = {"users": [{"name": "bob"}]}  # something to plan on h1, no secret in it
+    with scene.client("eddie") as editor:
+        body = {"name": "bob", "module": "users", "target": {"host": "h1"}, "settings": bob}
+        assert editor.post("/definitions", json=body).status_code == 201
     try:
         run = scene.run("eddie", "plan")
         assert "host h1: its credential db-root may not be sent to it" in run["error"], run
@@ -184,6 +188,7 @@ def test_a_hosts_own_credential_must_allow_that_host(scene: Scene) -> None:
     finally:
         with scene.client("olga") as owner:
             assert owner.patch("/hosts/h1", json={"credential": None}).status_code == 200
+            assert owner.delete("/definitions/bob").status_code == 204
 
 
 def test_a_granted_variable_reaches_the_host_and_a_revoked_one_is_refused(scene: Scene) -> None:
