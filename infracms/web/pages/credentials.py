@@ -25,8 +25,8 @@ NEW_CREDENTIAL = {
     "kind": CredentialKind.ssh_key.value,
     "username": "",
     "description": "",
-    "scope.hosts": "",
-    "scope.groups": "",
+    "scope_hosts": "",
+    "scope_groups": "",
 }
 
 
@@ -63,7 +63,7 @@ def create_credential(
 
     def action() -> Response:
         data = {
-            **{key: value for key, value in values.items() if not key.startswith("scope.")},
+            **{key: value for key, value in values.items() if key not in SCOPE_KEYS},
             "username": or_none(values["username"]),
             "secret": text(form, field, strip=False),
             "scope": _scope(values),
@@ -108,7 +108,7 @@ def _scope(values: dict[str, str]) -> dict[str, list[str]] | None:
     return {"hosts": hosts, "groups": groups} if hosts or groups else None
 
 
-SCOPE_KEYS = ("scope.hosts", "scope.groups")
+SCOPE_KEYS = ("scope_hosts", "scope_groups")  # a problem with either is shown on "scope"
 
 
 def _form(
