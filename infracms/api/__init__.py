@@ -12,6 +12,7 @@ from infracms.api import (
     organisations,
     people,
     runs,
+    secret_grants,
     witness,
 )
 
@@ -27,4 +28,5 @@ def build_router() -> APIRouter:
     router.include_router(runs.router)
     router.include_router(federation.router)
     router.include_router(witness.api_router)
+    router.include_router(secret_grants.router)
     return router

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field, SecretStr
 
 from infracms.api.deps import ActorDep, KeyringDep, SessionDep, SettingsDep
-from infracms.models.credential import CredentialCreate, CredentialPublic
+from infracms.models.credential import CredentialCreate, CredentialPublic, CredentialUpdate
 from infracms.models.host import (
     GroupCreate,
     GroupPublic,
@@ -172,7 +172,7 @@ def delete_group(org: str, name: str, session: SessionDep, actor: ActorDep) -> N
 def list_credentials(org: str, session: SessionDep, actor: ActorDep) -> list[CredentialPublic]:
     """The organisation's credentials: metadata only, never the secret."""
     found = credentials.list_credentials(session=session, actor=actor, organisation=org)
-    return [CredentialPublic.model_validate(item) for item in found]
+    return [credentials.describe(session, item) for item in found]
 
 
 @router.post("/credentials", response_model=CredentialPublic, status_code=status.HTTP_201_CREATED)
@@ -183,14 +183,29 @@ def create_credential(
     created = credentials.create_credential(
         session=session, actor=actor, keyring=keyring, organisation=org, data=body
     )
-    return CredentialPublic.model_validate(created)
+    return credentials.describe(session, created)
 
 
 @router.get("/credentials/{name}", response_model=CredentialPublic)
 def get_credential(org: str, name: str, session: SessionDep, actor: ActorDep) -> CredentialPublic:
     """One credential's metadata."""
     found = credentials.get_credential(session=session, actor=actor, organisation=org, name=name)
-    return CredentialPublic.model_validate(found)
+    return credentials.describe(session, found)
+
+
+@router.patch("/credentials/{name}", response_model=CredentialPublic)
+def update_credential(
+    org: str, name: str, body: CredentialUpdate, session: SessionDep, actor: ActorDep
+) -> CredentialPublic:
+    """Change a credential's description or scope (owners, operators)."""
+    found = credentials.update_credential(
+        session=session,
+        actor=actor,
+        organisation=org,
+        name=name,
+        data=body.model_dump(exclude_unset=True),
+    )
+    return credentials.describe(session, found)
 
 
 @router.delete("/credentials/{name}", status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,17 @@ import sys
 import typer
 
 from federation.errors import FederationError
-from infracms.cli import audit, common, content, federation, inventory, people, runs, setup
+from infracms.cli import (
+    audit,
+    common,
+    content,
+    federation,
+    inventory,
+    people,
+    runs,
+    secret_grants,
+    setup,
+)
 from infracms.errors import InfracmsError
 
 app = typer.Typer(
@@ -42,6 +52,7 @@ def _global_options(
 setup.register(app)
 app.add_typer(people.user_app, name="user")
 app.add_typer(people.org_app, name="org")
+secret_grants.register(people.org_app)
 app.add_typer(people.member_app, name="member")
 app.add_typer(inventory.host_app, name="host")
 app.add_typer(inventory.credential_app, name="credential")

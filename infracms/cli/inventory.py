@@ -20,7 +20,7 @@ from infracms.cli.common import (
 )
 from infracms.errors import InvalidInput
 from infracms.keys import load_keyring
-from infracms.models.credential import CredentialKind, CredentialPublic
+from infracms.models.credential import CredentialKind
 from infracms.runs import bootstrap
 from infracms.services import credentials, inventory
 
@@ -28,6 +28,8 @@ host_app = typer.Typer(help="Hosts.", no_args_is_help=True)
 credential_app = typer.Typer(help="Credentials (SSH keys, passwords).", no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="print JSON")
+SCOPE_HOSTS = typer.Option([], "--host", help="a host it may be sent to (repeat)")
+SCOPE_GROUPS = typer.Option([], "--group", help="a group whose hosts it may be sent to (repeat)")
 
 
 def parse_variables(pairs: list[str]) -> dict[str, Any]:
@@ -169,21 +171,64 @@ def credential_add(
     kind: CredentialKind = typer.Option(..., help="ssh_key or password"),
     key_file: Path | None = typer.Option(None, help="private key file (for ssh_key)"),
     username: str | None = typer.Option(None, help="login name the credential is for"),
+    host: list[str] = SCOPE_HOSTS,
+    group: list[str] = SCOPE_GROUPS,
 ) -> None:
-    """Store a credential; a password is read from standard input."""
+    """Store a credential; a password is read from standard input. With --host/--group it
+    is sent only to those hosts and the hosts in those groups; without, to any host."""
     secret = key_file.read_text() if key_file else sys.stdin.read().rstrip("\n")
+    scope = {"hosts": host, "groups": group} if host or group else None
     with write_session() as session:
         credential = credentials.create_credential(
             session=session,
             actor=cli_actor(),
             keyring=load_keyring(settings()),
             organisation=organisation,
-            data={"name": name, "kind": kind, "username": username, "secret": secret},
+            data={
+                "name": name,
+                "kind": kind,
+                "username": username,
+                "secret": secret,
+                "scope": scope,
+            },
         )
     typer.echo(
         f"stored credential {credential.name}"
         + (f" ({credential.fingerprint})" if credential.fingerprint else "")
     )
+
+
+@credential_app.command("scope")
+def credential_scope(
+    organisation: str,
+    name: str,
+    host: list[str] = SCOPE_HOSTS,
+    group: list[str] = SCOPE_GROUPS,
+    anywhere: bool = typer.Option(False, "--anywhere", help="any host of the organisation"),
+) -> None:
+    """Set where credential NAME may be sent: --host/--group (replacing what was set), or
+    --anywhere."""
+    if anywhere == bool(host or group):
+        raise InvalidInput(
+            "give --host/--group, or --anywhere", errors={"--host/--group": "or --anywhere"}
+        )
+    scope = None if anywhere else {"hosts": host, "groups": group}
+    with write_session() as session:
+        credentials.update_credential(
+            session=session,
+            actor=cli_actor(),
+            organisation=organisation,
+            name=name,
+            data={"scope": scope},
+        )
+    typer.echo(f"credential {name} may be sent to " + _scope_text(scope))
+
+
+def _scope_text(scope: dict[str, list[str]] | None) -> str:
+    if scope is None:
+        return "any host of the organisation"
+    named = [f"host {h}" for h in scope["hosts"]] + [f"group {g}" for g in scope["groups"]]
+    return ", ".join(named)
 
 
 @credential_app.command("list")
@@ -193,4 +238,5 @@ def credential_list(organisation: str, as_json: bool = JSON) -> None:
         found = credentials.list_credentials(
             session=session, actor=cli_actor(), organisation=organisation
         )
-    emit([CredentialPublic.model_validate(c) for c in found], as_json=as_json)
+        shown = [credentials.describe(session, c) for c in found]
+    emit(shown, as_json=as_json)

@@ -21,7 +21,7 @@ from infracms.models.federation import (
     UsageRecord,
 )
 from infracms.models.host import Host, HostGroup, HostGroupLink
-from infracms.models.organisation import Organisation
+from infracms.models.organisation import Organisation, SecretGrant
 from infracms.models.run import HostLock, Run, RunEvent, RunKind, RunStatus
 from infracms.models.user import ApiToken, LoginAttempt, Membership, Role, User, WebSession
 from infracms.models.witness import AuditCosignature, WitnessConflict, WitnessedLog
@@ -58,6 +58,7 @@ __all__ = [
     "RunEvent",
     "RunKind",
     "RunStatus",
+    "SecretGrant",
     "ServiceBinding",
     "ServiceInstance",
     "UsageRecord",

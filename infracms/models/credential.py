@@ -1,7 +1,10 @@
 """Credentials: SSH private keys and passwords that hosts are reached with.
 
 The secret itself is only ever stored encrypted (``ciphertext``); the Public shape
-carries metadata only.
+carries metadata only. A credential may be limited to hosts and groups (its scope):
+it is then sent only to those hosts and to the hosts in those groups or in groups
+nested in them. No scope means any host of its organisation (what credentials made
+before scopes existed keep).
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import SecretStr, field_validator
-from sqlalchemy import Enum, UniqueConstraint
+from sqlalchemy import JSON, Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field
@@ -32,8 +36,24 @@ class CredentialBase(SQLModel):
     description: str = Field(default="", max_length=500)
 
 
+class CredentialScope(SQLModel):
+    """Where a credential may be sent: these hosts, and the hosts in these groups (nested)."""
+
+    hosts: list[str] = Field(default_factory=list, max_length=200)
+    groups: list[str] = Field(default_factory=list, max_length=200)
+
+    @field_validator("hosts", "groups")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        return sorted({check_name(name) for name in value})
+
+
+SCOPE_HELP = "the hosts and groups it may be sent to; none: any host of the organisation"
+
+
 class CredentialCreate(CredentialBase):
     secret: SecretStr = Field(description="the private key (OpenSSH or PEM) or the password")
+    scope: CredentialScope | None = Field(default=None, description=SCOPE_HELP)
 
     @field_validator("name")
     @classmethod
@@ -55,6 +75,13 @@ class CredentialCreate(CredentialBase):
         return value
 
 
+class CredentialUpdate(SQLModel):
+    """What may change: the description and the scope (`"scope": null` lifts it)."""
+
+    description: str | None = Field(default=None, max_length=500)
+    scope: CredentialScope | None = Field(default=None, description=SCOPE_HELP)
+
+
 class Credential(CredentialBase, table=True):
     __table_args__ = (UniqueConstraint("organisation_id", "name"),)
 
@@ -64,6 +91,9 @@ class Credential(CredentialBase, table=True):
     )
     ciphertext: str
     fingerprint: str | None = Field(default=None, max_length=100)
+    # {"hosts": [host id], "groups": [group id]}, or None for any host of the organisation;
+    # ids, not names, so a host deleted and made again under its name is not let in
+    scope: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
     created_at: datetime = created_field()
 
 
@@ -71,4 +101,5 @@ class CredentialPublic(CredentialBase):
     id: uuid.UUID
     organisation_id: uuid.UUID
     fingerprint: str | None
+    scope: CredentialScope | None = Field(default=None, description=SCOPE_HELP)
     created_at: datetime

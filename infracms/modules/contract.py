@@ -27,11 +27,30 @@ class ModuleDeclarationError(ValueError):
     """A module class is declared wrong; the message names what was expected."""
 
 
+REFERENCE_KINDS = frozenset({"$credential", "$env", "$file"})
+
+
+def secret_references(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
+    """Every secret reference in a settings value, at any depth: (path, kind, target), the
+    path dotted as pydantic names fields (`password`, `users.0.password_hash`). A run
+    resolves each of them, whatever field holds it, so every one is checked."""
+    if isinstance(value, Mapping):
+        if len(value) == 1 and set(value) <= REFERENCE_KINDS:
+            ((kind, target),) = value.items()
+            yield path, str(kind), str(target)
+            return
+        for key, item in value.items():
+            yield from secret_references(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from secret_references(item, f"{path}.{index}" if path else str(index))
+
+
 def _secret_reference(value: Any) -> Any:
     """A secret in settings is a reference, never the secret itself."""
     if isinstance(value, Mapping) and len(value) == 1:
         ((kind, target),) = value.items()
-        if kind in ("$credential", "$env", "$file") and isinstance(target, str) and target:
+        if kind in REFERENCE_KINDS and isinstance(target, str) and target:
             if kind == "$file" and not target.startswith("/"):
                 raise ValueError("a $file reference must be an absolute path")
             return {kind: target}

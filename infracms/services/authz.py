@@ -52,6 +52,7 @@ class Action(enum.StrEnum):
     service_read = "service.read"
     service_request = "service.request"
     service_credentials = "service.credentials"
+    secret_source_grant = "secret_source.grant"
 
 
 ALL_ROLES = frozenset(Role)
@@ -92,11 +93,13 @@ ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.service_read: ALL_ROLES,
     Action.service_request: frozenset({Role.owner, Role.operator}),
     Action.service_credentials: frozenset({Role.owner, Role.operator}),
+    Action.secret_source_grant: frozenset(),
 }
 
 NODE_ACTIONS = frozenset(
     {Action.org_create, Action.user_create, Action.user_list, Action.module_make_available}
     | {Action.peer_manage, Action.broker_manage, Action.usage_read}
+    | {Action.secret_source_grant}
 )
 
 

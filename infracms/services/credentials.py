@@ -1,4 +1,8 @@
-"""Credentials: SSH keys and passwords, sealed at rest; only their metadata ever leaves."""
+"""Credentials: SSH keys and passwords, sealed at rest; only their metadata ever leaves.
+
+Owners and operators (``credential.write``) store them and set where each may be sent
+(its scope, see credential_scope); runs send a credential only to hosts in its scope.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,19 @@ from sqlmodel import Session, select
 
 from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.keys import Keyring
-from infracms.models.credential import Credential, CredentialCreate, CredentialKind
+from infracms.models.credential import (
+    Credential,
+    CredentialCreate,
+    CredentialKind,
+    CredentialPublic,
+    CredentialUpdate,
+)
 from infracms.models.host import Host
 from infracms.services import audit
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, organisation_by_name, parse, snapshot
 from infracms.services.context import Actor
+from infracms.services.credential_scope import scope_ids, scope_names
 from infracms.sshkeys import private_key_fingerprint
 
 FIELDS = ("name", "kind", "username", "description", "fingerprint")
@@ -44,10 +55,11 @@ def create_credential(
             errors={"name": "is already taken"},
         )
     credential = Credential(
-        **cred_in.model_dump(exclude={"secret"}),
+        **cred_in.model_dump(exclude={"secret", "scope"}),
         organisation_id=org.id,
         ciphertext="",
         fingerprint=fingerprint,
+        scope=scope_ids(session, org.id, cred_in.scope),
     )
     credential.ciphertext = keyring.seal(secret, context=sealing_context(credential))
     session.add(credential)
@@ -57,10 +69,45 @@ def create_credential(
         action="credential.create",
         subject=f"credential:{org.name}/{credential.name}",
         organisation_id=org.id,
-        payload={"after": snapshot(credential, FIELDS)},
+        payload={"after": _snapshot(session, credential)},
     )
     commit(session, conflict=f"a credential called {credential.name!r} exists already")
     return credential
+
+
+def update_credential(
+    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+) -> Credential:
+    """Change a credential's description or scope (the secret itself never changes)."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.credential_write, org.id)
+    update = parse(CredentialUpdate, data)
+    credential = _by_name(session, org.id, name)
+    if credential is None:
+        raise NotFound(f"no credential called {name!r} in {organisation}")
+    before = _snapshot(session, credential)
+    if "scope" in update.model_fields_set:
+        credential.scope = scope_ids(session, org.id, update.scope)
+    if update.description is not None:
+        credential.description = update.description
+    session.add(credential)
+    audit.record(
+        session,
+        actor=actor,
+        action="credential.update",
+        subject=f"credential:{org.name}/{credential.name}",
+        organisation_id=org.id,
+        payload=audit.changes(before, _snapshot(session, credential)),
+    )
+    commit(session)
+    return credential
+
+
+def describe(session: Session, credential: Credential) -> CredentialPublic:
+    """A credential as the API and the CLI show it: metadata, its scope by name."""
+    public = CredentialPublic.model_validate(credential, update={"scope": None})
+    public.scope = scope_names(session, credential)
+    return public
 
 
 def list_credentials(*, session: Session, actor: Actor, organisation: str) -> list[Credential]:
@@ -97,7 +144,7 @@ def delete_credential(*, session: Session, actor: Actor, organisation: str, name
         action="credential.delete",
         subject=f"credential:{org.name}/{credential.name}",
         organisation_id=org.id,
-        payload={"before": snapshot(credential, FIELDS)},
+        payload={"before": _snapshot(session, credential)},
     )
     session.delete(credential)
     commit(session)
@@ -106,6 +153,11 @@ def delete_credential(*, session: Session, actor: Actor, organisation: str, name
 def reveal(keyring: Keyring, credential: Credential) -> str:
     """The plain secret, for writing into a run's private data dir only."""
     return keyring.open(credential.ciphertext, context=sealing_context(credential))
+
+
+def _snapshot(session: Session, credential: Credential) -> dict[str, Any]:
+    scope = scope_names(session, credential)
+    return {**snapshot(credential, FIELDS), "scope": scope.model_dump() if scope else None}
 
 
 def _by_name(session: Session, organisation_id: Any, name: str) -> Credential | None:

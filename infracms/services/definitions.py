@@ -31,7 +31,7 @@ from infracms.models.host import Host, HostGroup, HostGroupLink
 from infracms.models.organisation import Organisation
 from infracms.modules.targets import Target
 from infracms.plugins import Plugins
-from infracms.services import audit
+from infracms.services import audit, secret_sources
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, organisation_by_name, parse
 from infracms.services.context import Actor
@@ -252,7 +252,8 @@ def validate_settings(
     target: TargetRef,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """Settings checked by the module's model and hooks, with defaults filled in."""
+    """Settings checked by the module's model and hooks, with defaults filled in; their
+    $env/$file references must be granted to the organisation (secret_sources)."""
     module = module_or_404(plugins, module_name)
     try:
         model = module.settings.model_validate(settings)
@@ -280,6 +281,7 @@ def validate_settings(
             f"the settings of {module_name} do not fit {target.name}", errors=problems
         )
     dumped: dict[str, Any] = model.model_dump(mode="json")
+    secret_sources.check_settings(session, org, dumped)
     return dumped
 
 

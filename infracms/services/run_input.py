@@ -6,6 +6,12 @@ an environment variable of the worker named ``INFRACMS_VAR_*``; ``{"$file": PATH
 file under the node's ``secrets/`` directory. Other variables and files are refused, so
 a definition cannot read the node's own keys. Every resolved secret is returned too, so
 events can be scrubbed of it.
+
+Before anything is resolved, every reference is checked for every host it would reach:
+a credential only goes to the hosts its scope allows (and so does each host's own
+connection credential), an ``$env``/``$file`` reference only if a node admin granted
+it to the organisation (services/secret_sources). A run that breaks either fails here,
+before anything is rendered or sent, naming the definition and the field.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from infracms.models.credential import Credential
 from infracms.models.host import Host
 from infracms.models.organisation import Organisation
 from infracms.models.run import Run, RunKind
-from infracms.modules.render import HostRow
+from infracms.modules.contract import secret_references
+from infracms.modules.render import DefinitionRow, HostRow, Shape
 from infracms.plugins import Plugins
 from infracms.runs.inventory import namespaced
 from infracms.runs.render import CredentialInput, HostInput, RenderInput
 from infracms.services import rendering
+from infracms.services.credential_scope import Scopes
 from infracms.services.credentials import reveal
+from infracms.services.secret_sources import Grants, grants_of, not_granted, secrets_dir
 
 NODE_KEY = "__node__"  # hosts without a credential use the node's own SSH key
 ENV_RE = re.compile(r"^INFRACMS_VAR_[A-Z0-9_]+$")
@@ -56,20 +65,24 @@ def load_run_input(
     with equal settings share them, which the renderer writes once as group variables."""
     org = session.get(Organisation, run.organisation_id)
     assert org is not None
-    credentials = _credentials(session, org, keyring)
-    credentials[NODE_KEY] = ("ssh_key", load_node_ssh_key(settings)[0])
-    resolver = _Resolver(credentials, settings.data_dir / "secrets")
+    rows = _credential_rows(session, org)
+    grants = grants_of(session, org.id)
     hosts = _hosts(session, run)
     pinned = {d["name"]: int(d["revision"]) for d in run.definitions}
+    host_rows = [
+        HostRow(host.name, groups, host.variables, host.ssh_user, host.ssh_port)
+        for host, groups in hosts
+    ]
+    parents = rendering.group_parents(session, org.id)
     found = rendering.resolve(
-        plugins,
-        [
-            HostRow(host.name, groups, host.variables, host.ssh_user, host.ssh_port)
-            for host, groups in hosts
-        ],
-        rendering.group_parents(session, org.id),
-        rendering.definition_rows(session, org.id, pinned),
+        plugins, host_rows, parents, rendering.definition_rows(session, org.id, pinned)
     )
+    scopes = Scopes(session, org.id, rows, host_rows, parents)
+    _check_connections(scopes, [host for host, _ in hosts])
+    _check_references(scopes, grants, found)
+    credentials = {row.name: (str(row.kind), reveal(keyring, row)) for row in rows}
+    credentials[NODE_KEY] = ("ssh_key", load_node_ssh_key(settings)[0])
+    resolver = _Resolver(credentials, secrets_dir(settings), grants)
     per_host = rendering.settings_of(plugins, found, prepare=resolver.resolve)
     nothing: dict[str, Any] = {}
     order = _Order(plugins)
@@ -130,11 +143,45 @@ def _hosts(session: Session, run: Run) -> list[tuple[_Host, tuple[str, ...]]]:
     return [(_Host(*row), groups) for row, groups in rows if row[0] in wanted]
 
 
-def _credentials(
-    session: Session, org: Organisation, keyring: Keyring
-) -> dict[str, tuple[str, str]]:
-    rows = session.exec(select(Credential).where(Credential.organisation_id == org.id)).all()
-    return {row.name: (str(row.kind), reveal(keyring, row)) for row in rows}
+def _credential_rows(session: Session, org: Organisation) -> list[Credential]:
+    return list(session.exec(select(Credential).where(Credential.organisation_id == org.id)))
+
+
+def _check_connections(scopes: Scopes, hosts: list[_Host]) -> None:
+    """Each host's own credential must allow that host (checked before any is sent)."""
+    for host in hosts:
+        if host.credential is not None and not scopes.allows(host.credential, host.name):
+            raise InvalidInput(
+                f"host {host.name}: its credential {host.credential} may not be sent to it "
+                "(the credential's scope does not include it)",
+                errors={f"hosts.{host.name}.credential": "not in the credential's scope"},
+            )
+
+
+def _check_references(scopes: Scopes, grants: Grants, found: list[Shape]) -> None:
+    """Every secret reference of every definition the run applies, for every host it
+    reaches: credentials within their scope, $env/$file sources granted."""
+    for shape in found:
+        for winner in shape.winners.values():
+            for definition in winner if isinstance(winner, tuple) else (winner,):
+                _check_definition(scopes, grants, definition, shape.hosts)
+
+
+def _check_definition(
+    scopes: Scopes, grants: Grants, definition: DefinitionRow, hosts: tuple[HostRow, ...]
+) -> None:
+    for path, kind, target in secret_references(definition.settings):
+        where = f"definition {definition.name}, settings.{path}"
+        if kind != "$credential":
+            if not grants.allows(kind, target):
+                raise InvalidInput(f"{where}: {not_granted(kind)}")
+            continue
+        refused = [host.name for host in hosts if not scopes.allows(target, host.name)]
+        if refused and scopes.known(target):
+            raise InvalidInput(
+                f"{where}: credential {target} may not be sent to host {refused[0]} "
+                "(the credential's scope does not include it)"
+            )
 
 
 class _Order:
@@ -170,9 +217,12 @@ def _ordered(plugins: Plugins, settings: Mapping[str, Any]) -> list[str]:
 
 
 class _Resolver:
-    def __init__(self, credentials: Mapping[str, tuple[str, str]], secrets_dir: Path) -> None:
+    def __init__(
+        self, credentials: Mapping[str, tuple[str, str]], secrets_dir: Path, grants: Grants
+    ) -> None:
         self.credentials = credentials
         self.secrets_dir = secrets_dir.resolve()
+        self.grants = grants
         self.used: set[str] = set()
 
     def resolve(self, value: Any) -> Any:
@@ -189,9 +239,12 @@ class _Resolver:
 
     def _one(self, kind: str, target: str) -> str:
         if kind == "$credential":
-            if target not in self.credentials:
+            if target not in self.credentials or target == NODE_KEY:
                 raise InvalidInput(f"no credential called {target!r} in this organisation")
             return self.credentials[target][1]
+        # checked before (_check_references); again here for what hooks may have added
+        if not self.grants.allows(kind, target):
+            raise InvalidInput(not_granted(kind))
         if kind == "$env":
             if not ENV_RE.fullmatch(target):
                 raise InvalidInput(
@@ -201,8 +254,8 @@ class _Resolver:
                 raise InvalidInput(f"the worker has no environment variable {target}")
             return os.environ[target]
         path = Path(target).resolve()
-        if not path.is_relative_to(self.secrets_dir):
-            raise InvalidInput(f"$file references must be under {self.secrets_dir}, not {target}")
+        if not path.is_relative_to(self.secrets_dir) or not self.grants.allows(kind, str(path)):
+            raise InvalidInput(not_granted(kind))
         try:
             return path.read_text().rstrip("\n")
         except OSError as exc:

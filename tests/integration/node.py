@@ -39,7 +39,15 @@ from infracms.models.host import Host
 from infracms.models.run import Run, RunEvent
 from infracms.plugins import Plugins
 from infracms.runs.execute import RunContext, execute_run
-from infracms.services import auth, credentials, definitions, inventory, modules, runs
+from infracms.services import (
+    auth,
+    credentials,
+    definitions,
+    inventory,
+    modules,
+    runs,
+    secret_sources,
+)
 from infracms.services.setup import initialise
 from tests.conftest import ADMIN_PASSWORD, make_settings
 from tests.helpers import ADMIN, make_org
@@ -79,6 +87,18 @@ class Node:
                 keyring=load_keyring(self.settings),
                 organisation=self.org,
                 data={"name": name, "kind": kind, "secret": secret},
+            )
+
+    def grant_secret(self, kind: str, name: str) -> None:
+        """Let the organisation's definitions refer to an $env variable or a $file, as a
+        node admin does (`infracms org grant-secret`)."""
+        with session_scope(self.engine, write=True) as session:
+            secret_sources.grant_source(
+                session=session,
+                actor=ADMIN,
+                settings=self.settings,
+                organisation=self.org,
+                data={"kind": kind, "name": name},
             )
 
     def add_host(

@@ -279,6 +279,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, host_pool: HostPool) -> Iter
     _prepare_hosts(node, web, vpn, certificate)
     node.add_host("web1", web)
     node.add_host("vpn1", vpn)
+    node.grant_secret("env", ALICE_HASH_VARIABLE)  # $env references need a node admin's grant
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(served(node, tmp, {ALICE_HASH_VARIABLE: alice_hash}))
         api = ApiClient(node, server)

@@ -30,6 +30,7 @@ from infracms.services import (
     modules,
     organisations,
     runs,
+    secret_sources,
     users,
 )
 from infracms.services.authz import ROLE_ACTIONS, Action, authorize
@@ -83,6 +84,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.service_read: {O, P, E, V, A},
     Action.service_request: {O, P},
     Action.service_credentials: {O, P},
+    Action.secret_source_grant: set(),
 }
 
 Operation = Callable[[Session, Actor, str], Any]
@@ -188,6 +190,13 @@ def operations(settings: Settings) -> dict[Action, Operation]:
                 Action.service_credentials,
             )
         },
+        Action.secret_source_grant: lambda s, a, o: secret_sources.grant_source(
+            session=s,
+            actor=a,
+            settings=settings,
+            organisation=o,
+            data={"kind": "env", "name": f"INFRACMS_VAR_{_fresh().upper()}"},
+        ),
     }
 
 

@@ -172,9 +172,17 @@ def test_references_yaml_and_the_other_fields_are_checked_too(
     nameless = admin.post("/orgs/clinic/definitions/new", {**BACKUP, "name": "", "target": ""})
     assert set(field_errors(nameless.text)) >= {"name", "target"}
     assert saved(engine) == before
-    env = {**typed, "settings.password.ref": "$env:RESTIC_PW"}
+    env = {**typed, "settings.password.ref": "$env:INFRACMS_VAR_RESTIC_PW"}
+    refused = admin.post("/orgs/clinic/definitions/new", env)  # not granted to clinic
+    assert "not granted" in field_errors(refused.text)["settings.password"]
+    assert saved(engine) == before
+    admin.client.post(
+        "/api/v1/orgs/clinic/secret-grants",
+        json={"kind": "env", "name": "INFRACMS_VAR_RESTIC_PW"},
+        headers={"x-csrf-token": admin.csrf},
+    ).raise_for_status()
     assert admin.post("/orgs/clinic/definitions/new", env).status_code == 303
-    assert settings_of(engine, "nightly")["password"] == {"$env": "RESTIC_PW"}
+    assert settings_of(engine, "nightly")["password"] == {"$env": "INFRACMS_VAR_RESTIC_PW"}
     rules["settings.rules"] = "- ports: [443]\n  comment: web\n"
     assert admin.post("/orgs/clinic/definitions/new", rules).status_code == 303
     assert settings_of(engine, "fw")["rules"][0]["comment"] == "web"

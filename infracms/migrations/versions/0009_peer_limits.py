@@ -15,7 +15,7 @@ from alembic import op
 import infracms.models.base
 
 revision: str = "0009_peer_limits"
-down_revision: str | None = "0007_catalog_sync_status"
+down_revision: str | None = "0008_secret_scopes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -25,6 +25,8 @@ NEW_CREDENTIAL = {
     "kind": CredentialKind.ssh_key.value,
     "username": "",
     "description": "",
+    "scope_hosts": "",
+    "scope_groups": "",
 }
 
 
@@ -38,7 +40,7 @@ def org_credentials(
     context = {
         "view": view,
         "tab": "credentials",
-        "credentials": found,
+        "credentials": [credentials.describe(session, c) for c in found],
         "kinds": KINDS,
         "notice": notice,
     }
@@ -61,9 +63,10 @@ def create_credential(
 
     def action() -> Response:
         data = {
-            **values,
+            **{key: value for key, value in values.items() if key not in SCOPE_KEYS},
             "username": or_none(values["username"]),
             "secret": text(form, field, strip=False),
+            "scope": _scope(values),
         }
         credentials.create_credential(
             session=session, actor=me.actor, keyring=keyring, organisation=org, data=data
@@ -97,6 +100,15 @@ def delete_credential(
         return redirect(f"/orgs/{org}/credentials?notice=credential-deleted")
 
     return submit(session, action, lambda problem: _confirm(request, org, name, problem))
+
+
+def _scope(values: dict[str, str]) -> dict[str, list[str]] | None:
+    """The scope typed as names separated by spaces or commas; none typed: any host."""
+    hosts, groups = (values[key].replace(",", " ").split() for key in SCOPE_KEYS)
+    return {"hosts": hosts, "groups": groups} if hosts or groups else None
+
+
+SCOPE_KEYS = ("scope_hosts", "scope_groups")  # a problem with either is shown on "scope"
 
 
 def _form(
