@@ -33,13 +33,20 @@ from infracms.modules.contract import Module
 from infracms.runs.inventory import HOST_VARIABLES
 
 GUARD = "not ansible_check_mode"
-COMMAND_ACTIONS = frozenset({"ansible.builtin.command", "command"})
+PREFIXES = ("", "ansible.builtin.", "ansible.legacy.")  # ansible.legacy.X is X too
+COMMAND_ACTIONS = frozenset(f"{prefix}command" for prefix in PREFIXES)
 RUNNING_ACTIONS = frozenset(
-    {f"{prefix}{name}" for prefix in ("", "ansible.builtin.") for name in
+    {f"{prefix}{name}" for prefix in PREFIXES for name in
      ("command", "shell", "raw", "script", "expect")}
 )  # fmt: skip
+INCLUDE_ACTIONS = frozenset(
+    f"{prefix}{name}" for prefix in PREFIXES for name in ("include_tasks", "import_tasks")
+)
+ROLE_ACTIONS = frozenset(
+    f"{prefix}{name}" for prefix in PREFIXES for name in ("include_role", "import_role")
+)
 READ_ONLY_ACTIONS = frozenset(
-    {f"{prefix}{name}" for prefix in ("", "ansible.builtin.") for name in
+    {f"{prefix}{name}" for prefix in PREFIXES for name in
      ("assert", "debug", "fail", "set_fact", "stat", "getent", "slurp", "find",
       "package_facts", "service_facts", "setup", "meta")}
 )  # fmt: skip
@@ -87,7 +94,7 @@ def check_role_plan_safe(role: Path, *, secret_fields: Iterable[str] = ()) -> No
 def plan_safety_problems(role: Path, *, secret_fields: Iterable[str] = ()) -> list[str]:
     """Each problem as "file: task: what is wrong"."""
     secrets = {path.replace("[]", "").split(".")[-1] for path in secret_fields}
-    problems = []
+    problems = _dependency_problems(role)
     files = [f for part in ("tasks", "handlers") for f in (role / part).rglob("*.y*ml")]
     for path in sorted(files):
         where = path.relative_to(role)
@@ -113,10 +120,40 @@ def _tasks(items: Any, context: _Context) -> Iterator[tuple[dict[str, Any], _Con
 
 def _forced(task: Mapping[str, Any], inherited: bool) -> bool:
     """Whether the task runs for real in check mode: anything but true (or unset,
-    inheriting) could be false when it runs."""
+    inheriting) could be false when it runs. An include's `apply: {check_mode: false}`
+    forces the tasks it includes, so it counts as the include's own."""
+    arguments = [task.get(key) for key in (*INCLUDE_ACTIONS, *ROLE_ACTIONS, "args")]
+    for given in arguments:
+        applied = given.get("apply") if isinstance(given, Mapping) else None
+        if isinstance(applied, Mapping) and applied.get("check_mode", True) is not True:
+            return True
     if "check_mode" not in task:
         return inherited
     return task["check_mode"] is not True
+
+
+def _dependency_problems(role: Path) -> list[str]:
+    """Roles that meta/main.yml makes run first are not read by this check."""
+    meta = next((p for p in (role / "meta").glob("main.y*ml")), None)
+    found = yaml.safe_load(meta.read_text()) if meta else None
+    if isinstance(found, Mapping) and found.get("dependencies"):
+        return ["meta/main.yml: dependencies run roles this check does not read"]
+    return []
+
+
+def _include_problems(task: Mapping[str, Any], action: str) -> list[str]:
+    """An include must name a file of the role's tasks/ (the files this check reads)."""
+    if action in ROLE_ACTIONS:
+        return [f"{action} runs a role this check does not read: check it on its own"]
+    if action not in INCLUDE_ACTIONS:
+        return []
+    given = task[action] if action in task else task.get("args", {})
+    target = given.get("file") if isinstance(given, Mapping) else given
+    if not isinstance(target, str) or _templated(target):
+        return [f"{action} of a file the check cannot name: write the file name out"]
+    if target.startswith("/") or ".." in Path(target).parts:
+        return [f"{action} of {target!r}, outside the role's tasks/ that this check reads"]
+    return []
 
 
 def _guarded(task: Mapping[str, Any]) -> bool:
@@ -136,7 +173,7 @@ def _action(task: Mapping[str, Any]) -> str:
 
 def _task_problems(task: dict[str, Any], context: _Context, secrets: set[str]) -> list[str]:
     action = _action(task)
-    problems = []
+    problems = _include_problems(task, action)
     if action in RUNNING_ACTIONS and HOST_VARIABLES in _text(task):
         problems.append(f"a command reads the free-form host variables ({HOST_VARIABLES})")
     if not context.forced or context.guarded:
