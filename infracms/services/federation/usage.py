@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -21,6 +22,8 @@ from infracms.services.context import Actor
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """A spreadsheet reads a cell starting with one of these as a formula (OWASP: CSV injection)."""
+INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+"""Spaces, separators, controls and format characters (zero-width, BOM): not seen."""
 COLUMNS = ("client", "organisation", "offering_id", "plan_id", "instance_id", "from", "to")
 
 
@@ -102,5 +105,15 @@ def export(records: list[UsagePublic], fmt: str) -> str:
 
 
 def neutralised(cell: str) -> str:
-    """A text cell no spreadsheet evaluates: a leading apostrophe before a formula start."""
-    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+    """A text cell no spreadsheet evaluates: a leading apostrophe before a formula start,
+    also one behind leading blanks or invisible characters (an import that trims spaces
+    evaluates `` =1+2``) or written in a compatibility form (fullwidth U+FF1D)."""
+    return f"'{cell}" if _lead(cell).startswith(FORMULA_STARTS) else cell
+
+
+def _lead(cell: str) -> str:
+    """The cell from its first visible character on, in compatibility form (NFKC)."""
+    for index, char in enumerate(cell):
+        if char in FORMULA_STARTS or unicodedata.category(char) not in INVISIBLE:
+            return unicodedata.normalize("NFKC", cell[index : index + 2])
+    return ""
