@@ -35,7 +35,7 @@ def test_an_untouched_log_passes_and_health_is_ok(
     assert audit.health(engine=engine)["audit"] == "not checked yet"
     outcome = audit.self_check(engine=engine, settings=settings)
     assert (outcome.ok, outcome.size, outcome.first_bad) == (True, log, None), outcome
-    assert audit.health(engine=engine) == {"status": "ok", "audit": f"{log} entries verified"}
+    assert audit.health(engine=engine) == {"status": "ok", "audit": "verified"}
 
 
 @pytest.mark.parametrize(

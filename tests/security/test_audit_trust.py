@@ -139,7 +139,7 @@ def test_a_row_tampered_without_resigning_stops_the_node_signing(
     app.state.engine.dispose()
     assert health.status_code == 503, health.text
     assert health.json()["status"] == "degraded"
-    assert f"self check failed at entry {index}" in health.json()["audit"]
+    assert "self check failed" in health.json()["audit"]  # which entry: not to anyone
 
 
 def entries_of(shell: Shell, tmp_path: Path) -> list[dict[str, object]]:
