@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
+import pwd
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -53,10 +54,20 @@ def cli_actor() -> Actor:
     user's name, the command acts as the node's shell, ``cli:<os user>``, a system
     actor: the log marks it as no person.
     """
-    os_user = getpass.getuser()
+    os_user = _os_user()
     wanted = _acting_as[0] if _acting_as else None
     found = _account_actor(wanted or os_user, via=f"cli:{os_user}", required=wanted is not None)
     return found or system_actor(f"cli:{os_user}")
+
+
+def _os_user() -> str:
+    """Who runs this process, by its effective uid: not LOGNAME or USER, which anyone
+    sets (`getpass.getuser()` reads them first, so they would name someone else)."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no passwd entry (a container's arbitrary user)
+        return f"uid{uid}"
 
 
 def _account_actor(username: str, *, via: str, required: bool) -> Actor | None:
