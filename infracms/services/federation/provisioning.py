@@ -289,6 +289,7 @@ def _start(
             org,
             generated,
             why=f"generated for service instance {row.instance_id} ({row.client})",
+            pool=group.id,
         )
     definitions.add_definition(
         session,

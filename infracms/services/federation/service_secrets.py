@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,8 +56,12 @@ def store_secrets(
     organisation: Organisation,
     generated: InstanceSettings,
     why: str,
+    *,
+    pool: uuid.UUID,
 ) -> None:
-    """Create the generated secrets as sealed credentials (added to the session, audited)."""
+    """Create the generated secrets as sealed credentials (added to the session, audited),
+    each scoped to the instance's pool (the group its definition targets): a reference
+    to one from another definition of the organisation cannot send it anywhere else."""
     for name, secret in generated.secrets.items():
         credential = Credential(
             name=name,
@@ -64,6 +69,7 @@ def store_secrets(
             description=why[:500],
             organisation_id=organisation.id,
             ciphertext="",
+            scope={"hosts": [], "groups": [str(pool)]},
         )
         credential.ciphertext = keyring.seal(secret, context=sealing_context(credential))
         session.add(credential)

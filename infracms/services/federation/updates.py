@@ -166,6 +166,7 @@ def _record(
             org,
             generated,
             why=f"generated for service instance {row.instance_id} ({row.client})",
+            pool=_pool(session, row),
         )
     audit.record(
         session,
@@ -213,3 +214,10 @@ def _apply(
     session.add(row)
     session.commit()
     return run.id
+
+
+def _pool(session: Session, row: ServiceInstance) -> uuid.UUID:
+    """The group the instance's definition targets: its generated credentials' scope."""
+    publication = session.get(PublishedOffering, row.publication_id)
+    assert publication is not None
+    return publication.group_id
