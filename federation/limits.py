@@ -35,6 +35,9 @@ MAX_PARAMETERS_BYTES = 16 * 1024
 """The ``parameters`` of a provision or update, as canonical JSON."""
 MAX_WITNESS_BYTES = 16 * 1024
 """An add-checkpoint request (its signed note is kept whole when it is evidence)."""
+MAX_CONFLICTS_PER_LOG = 20
+"""Refused checkpoints a witness keeps as evidence per log: one proves a fork; beyond
+these, refusals are answered the same but not stored (nor audited) again."""
 
 # A JSON string (escapes included), written unrolled so that it never backtracks.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from federation.errors import MalformedMessage
+from federation.limits import MAX_CONFLICTS_PER_LOG
 from federation.witness import SIZE_MEDIA_TYPE
 from federation.witness_api import AddCheckpointRequest, format_cosignatures, format_size_conflict
 from infracms.audit.checkpoint import Checkpoint, parse_checkpoint
@@ -39,6 +41,7 @@ from infracms.services.federation.node import FederationContext
 from infracms.services.witness.decision import Held, Refusal, Submission, judge
 from infracms.services.witness.peers import WitnessedPeer, active_peer, cosigner
 
+log = logging.getLogger(__name__)
 TEXT_TYPE = "text/plain; charset=utf-8"
 JSON_TYPE = "application/json"
 
@@ -94,10 +97,23 @@ def add_checkpoint(
     refusal = judge(_held(row), submission)
     if refusal is None:
         return _cosign(session, ctx, row, submission)
-    if refusal.evidence is not None and row is not None:
+    if refusal.evidence is not None and row is not None and _room_for_evidence(session, origin):
         _record_conflict(session, submitter, row, submission, refusal)
         session.commit()
     return _refusal_answer(refusal)
+
+
+def _room_for_evidence(session: Session, origin: str) -> bool:
+    """Whether another conflict of `origin` is kept: a peer signing fork after fork (each
+    up to 16 KiB, twice: the row and its audit entry) would otherwise grow this node's
+    append-only log without bound; the first ones already prove the fork."""
+    kept = session.exec(
+        select(func.count()).select_from(WitnessConflict).where(WitnessConflict.origin == origin)
+    ).one()
+    if kept < MAX_CONFLICTS_PER_LOG:
+        return True
+    log.warning("witness: %s signed another refused checkpoint; %d kept, not stored", origin, kept)
+    return False
 
 
 def _open(signed: str, peer: WitnessedPeer, now: datetime) -> Checkpoint:
