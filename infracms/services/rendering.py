@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import case
 from sqlmodel import Session, col, select
 
-from infracms.errors import Conflict
+from infracms.errors import Conflict, InvalidInput
 from infracms.models.definition import Definition, Revision
 from infracms.models.host import Host, HostGroup, HostGroupLink
+from infracms.modules.contract import secret_references
 from infracms.modules.render import (
     DefinitionRow,
     ExtraVariables,
@@ -85,9 +86,22 @@ def extra_variables_of(plugins: Plugins) -> ExtraVariables | None:
         if module in modules:
             for found in caller(module=modules[module], settings=settings, host=host):
                 merged.update(found or {})
+        _refuse_references(module, merged)
         return merged
 
     return extra
+
+
+def _refuse_references(module: str, extra: Mapping[str, Any]) -> None:
+    """A hook adds no secret reference: it would be resolved without the scope and grant
+    checks a definition's references get, and a hook may pass on host variables, which
+    editors write (a host variable `{"$credential": …}` would reach any host)."""
+    found = [path for path, _, _ in secret_references(extra)]
+    if found:
+        raise InvalidInput(
+            f"the extra_variables hook of {module} returned a secret reference "
+            f"({', '.join(found)}); secrets reach settings only from definitions"
+        )
 
 
 def hosts_with_groups(
