@@ -65,7 +65,7 @@ def verify(
     if min_witnesses and not witness:
         raise typer.BadParameter("give the witnesses' keys with --witness", param_hint="--witness")
     policy = WitnessPolicy.parse(witness, min_witnesses) if witness else None
-    saved = [path.read_text(encoding="utf-8") for path in trusted or ()]
+    saved = [_saved_checkpoints(path) for path in trusted or ()]
     try:
         report = verify_export_file(file, key.strip(), origin=origin, policy=policy, trusted=saved)
     except WitnessPolicyError as exc:
@@ -75,6 +75,17 @@ def verify(
     if policy is not None:
         have = len(report.witnessed[-1].cosigners)
         typer.echo(f"witness policy met: the latest checkpoint has {have} of {policy.minimum}")
+
+
+def _saved_checkpoints(path: Path) -> str:
+    """A --trusted file's text; a file that is not text is refused, not a traceback."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(
+            f"{path} is not a saved checkpoint (not UTF-8 text: {exc.reason})",
+            param_hint="--trusted",
+        ) from exc
 
 
 def _print_report(report: VerificationReport) -> None:
