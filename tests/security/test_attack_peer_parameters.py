@@ -19,10 +19,12 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import select
 
 from infracms.db import session_scope
-from infracms.models.federation import PublishedOffering
+from infracms.models.definition import Definition
+from infracms.models.federation import PublishedOffering, ServiceInstance
 from infracms.services.federation.broker_errors import BrokerBadRequest
 from infracms.services.federation.provisioning import check_parameters
 from tests.security._peers_support import POSTGRES, Provider, provider_node
+from tests.security.test_peers_exports import _approve_all
 
 pytestmark = pytest.mark.security
 
@@ -70,3 +72,19 @@ def test_a_plan_without_a_schema_still_refuses_references(smuggled: dict[str, An
     with pytest.raises(BrokerBadRequest, match=r"\$credential, \$env, \$file"):
         check_parameters(plan, smuggled)
     check_parameters(plan, {"password": "plain", "names": ["$credential"]})  # no reference
+
+
+def test_a_request_stored_before_the_check_is_refused_at_approval(provider: Provider) -> None:
+    """A pending request kept from before this check: approving it refuses the reference."""
+    _plan_declares_no_parameters(provider)
+    assert provider.provision({"database": "app"}).status_code == 202
+    with session_scope(provider.node.engine, write=True) as session:
+        row = session.exec(select(ServiceInstance)).one()
+        row.parameters = {"database": "app", **SMUGGLED[0]}
+        flag_modified(row, "parameters")
+        session.add(row)
+        session.commit()
+    with pytest.raises(BrokerBadRequest, match=r"\$credential, \$env, \$file"):
+        _approve_all(provider)
+    with session_scope(provider.node.engine) as session:
+        assert session.exec(select(Definition)).all() == []

@@ -38,7 +38,6 @@ from infracms.models.federation import (
 )
 from infracms.models.host import HostGroup
 from infracms.models.organisation import Organisation
-from infracms.modules.contract import secret_references
 from infracms.plugins import Plugins
 from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
@@ -198,22 +197,7 @@ def check_parameters(plan: dict[str, Any], parameters: dict[str, Any]) -> None:
         for problem in problems:
             errors.setdefault(_field(problem, parameters), problem.message)
         raise BrokerBadRequest(f"parameters do not fit plan {plan['id']}: {listed}", errors=errors)
-    _refuse_references(parameters)
-
-
-def _refuse_references(parameters: dict[str, Any]) -> None:
-    """A requester names no secret of ours: a `{"$credential"|"$env"|"$file": …}` in its
-    parameters would become a reference in the instance's settings (a module without an
-    ``offering_settings`` hook merges them over the offering's), resolved by our runs."""
-    found = [path for path, _, _ in secret_references(parameters)]
-    if found:
-        raise BrokerBadRequest(
-            "parameters may not refer to the provider's secrets ($credential, $env, $file)",
-            errors={
-                f"parameters.{path}" if path else "parameters": "a secret reference"
-                for path in found
-            },
-        )
+    service_hooks.refuse_references(parameters)
 
 
 def _field(problem: ValidationError, parameters: dict[str, Any]) -> str:

@@ -28,7 +28,13 @@ from infracms.models.definition import Definition, TargetRef
 from infracms.models.federation import PublishedOffering, ServiceInstance
 from infracms.models.host import Host, HostGroup
 from infracms.models.organisation import Organisation
-from infracms.modules.contract import Module, Plan, ProvidedOffering, ServiceHost
+from infracms.modules.contract import (
+    Module,
+    Plan,
+    ProvidedOffering,
+    ServiceHost,
+    secret_references,
+)
 from infracms.plugins import Plugins
 from infracms.services import definitions
 from infracms.services.federation import service_secrets
@@ -62,6 +68,21 @@ def declared_plan(plugins: Plugins, publication: PublishedOffering, plan: dict[s
     )
 
 
+def refuse_references(parameters: dict[str, Any]) -> None:
+    """A requester names no secret of ours: a `{"$credential"|"$env"|"$file": …}` in its
+    parameters would become a reference in the instance's settings (a module without an
+    ``offering_settings`` hook merges them over the offering's), resolved by our runs."""
+    found = [path for path, _, _ in secret_references(parameters)]
+    if found:
+        raise BrokerBadRequest(
+            "parameters may not refer to the provider's secrets ($credential, $env, $file)",
+            errors={
+                f"parameters.{path}" if path else "parameters": "a secret reference"
+                for path in found
+            },
+        )
+
+
 def instance_settings(
     session: Session,
     plugins: Plugins,
@@ -72,6 +93,7 @@ def instance_settings(
     prefix: str,
 ) -> service_secrets.InstanceSettings:
     """The settings that provision `plan` with `parameters`, checked by the module's model."""
+    refuse_references(parameters)  # again: a request stored before this check existed
     module = module_or_404(plugins, publication.module)
     offering = provided(session, publication)
     try:
