@@ -31,6 +31,7 @@ from infracms.plugins import Plugins
 from infracms.runs.render import CredentialInput, HostInput, RenderInput
 from infracms.services import rendering
 from infracms.services.credentials import reveal
+from infracms.services.targets import refuse_node_targets
 
 NODE_KEY = "__node__"  # hosts without a credential use the node's own SSH key
 ENV_RE = re.compile(r"^INFRACMS_VAR_[A-Z0-9_]+$")
@@ -59,6 +60,7 @@ def load_run_input(
     credentials[NODE_KEY] = ("ssh_key", load_node_ssh_key(settings)[0])
     resolver = _Resolver(credentials, settings.data_dir / "secrets")
     hosts = _hosts(session, run)
+    refuse_node_targets(((h.name, h.address) for h, _ in hosts), allow=settings.allow_node_target)
     pinned = {d["name"]: int(d["revision"]) for d in run.definitions}
     found = rendering.resolve(
         plugins,
