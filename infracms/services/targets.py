@@ -40,8 +40,9 @@ def refuse_node_targets(hosts: Iterable[tuple[str, str]], *, allow: bool) -> Non
     """At run time: refuse if any (name, address) host reaches this machine now."""
     if allow:
         return
+    own = node_addresses()  # once per run, not per host
     for name, address in hosts:
-        reason = node_target_reason(address)
+        reason = node_target_reason(address, own)
         if reason is not None:
             raise InvalidInput(
                 f"host {name} ({address}) is {reason} now: the node itself is not a target, "
@@ -49,11 +50,13 @@ def refuse_node_targets(hosts: Iterable[tuple[str, str]], *, allow: bool) -> Non
             )
 
 
-def node_target_reason(address: str) -> str | None:
-    """Why `address` reaches this machine ("a loopback address", …), or None."""
+def node_target_reason(address: str, own: frozenset[IPAddress] | None = None) -> str | None:
+    """Why `address` reaches this machine ("a loopback address", …), or None; `own` is
+    the node's addresses (looked up when not given)."""
     if is_loopback_name(address):
         return "a loopback name"
-    own = node_addresses()
+    if own is None:
+        own = node_addresses()
     for ip in _resolve(address):
         kind = node_address_kind(ip)
         if kind is not None:

@@ -13,7 +13,10 @@ replace action after a scan, audited with both fingerprints.
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from infracms.models.host import Host
 from infracms.sshkeys import host_key_fingerprint
 from tests.helpers import count
-from tests.integration.node import Node, make_node, on_host
+from tests.integration.node import ORG, Node, make_node, on_host
 from tests.security._authz_support import Api, audit_payloads, served_api, state
 from tests.support.hosts import HostPool, TestHost, stop_hosts
+from tests.support.server import settings_env
 
 pytestmark = [pytest.mark.security, pytest.mark.integration, pytest.mark.slow]
 
@@ -182,3 +186,36 @@ def _wait(client: httpx.Client, run_id: str, timeout: float = 900) -> dict[str, 
 
 def test_nothing_else_reached_the_editors_machine(world: World) -> None:
     assert _password_tries(world.evil) == []
+
+
+def test_the_cli_replaces_a_pinned_key_only_with_the_confirmed_fingerprint(world: World) -> None:
+    stale = _a_key()
+    world.node.add_host("cli-rebuilt", world.evil, pin=False)
+    world.node.update_host("cli-rebuilt", host_key=stale)  # first pin: allowed
+    old, new = host_key_fingerprint(stale), _fingerprint(world.evil)
+
+    wrong = _cli(world.node, "host", "rekey", ORG, "cli-rebuilt", "--fingerprint", old)
+    assert wrong.returncode != 0 and new in wrong.stderr, wrong
+    assert world.node.host_row("cli-rebuilt").host_key == stale
+
+    done = _cli(world.node, "host", "rekey", ORG, "cli-rebuilt", "--fingerprint", new)
+    assert done.returncode == 0, done.stderr
+    assert f"pinned key {old} replaced by {new}" in done.stdout
+    assert world.node.host_row("cli-rebuilt").host_key == world.evil.host_key
+    assert audit_payloads(world.node, "host.replace_key")[-1] == {
+        "old_fingerprint": old,
+        "new_fingerprint": new,
+        "source": "scan",
+    }
+
+
+def _cli(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("INFRACMS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "infracms", *args],
+        env={**inherited, **settings_env(node.settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
