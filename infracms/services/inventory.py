@@ -27,25 +27,41 @@ from infracms.services import audit
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor
+from infracms.services.targets import refuse_node_target
 from infracms.sshkeys import host_key_fingerprint, normalise_host_key
 
 HOST_FIELDS = ("name", "address", "ssh_port", "ssh_user", "host_key", "variables")
+CONNECTION_FIELDS = ("address", "ssh_port", "ssh_user", "host_key")  # where ssh goes
 GROUP_FIELDS: set[str] = {"name", "description", "parent", "variables"}
 
 
 # --- hosts -------------------------------------------------------------------------
 
 
-def create_host(*, session: Session, actor: Actor, organisation: str, data: Any) -> HostPublic:
-    """Add a host to an organisation's inventory."""
+def create_host(
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    data: Any,
+    allow_node_target: bool = False,
+) -> HostPublic:
+    """Add a host to an organisation's inventory.
+
+    A new host has an address, so it decides where ssh goes: only roles that may use
+    credentials (host.connect) add hosts; attaching a credential is credential.use."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.host_write, org.id)
+    authorize(actor, Action.host_connect, org.id)
     host_in = parse(HostCreate, data)
+    if host_in.credential:
+        authorize(actor, Action.credential_use, org.id)
     if _host(session, org.id, host_in.name) is not None:
         raise Conflict(
             f"a host called {host_in.name!r} exists already in {org.name}",
             errors={"name": "is already taken"},
         )
+    refuse_node_target(host_in.address, allow=allow_node_target)
     host = Host.model_validate(
         host_in,
         update={
@@ -70,18 +86,34 @@ def create_host(*, session: Session, actor: Actor, organisation: str, data: Any)
 
 
 def update_host(
-    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    name: str,
+    data: Any,
+    allow_node_target: bool = False,
 ) -> HostPublic:
-    """Change a host's connection settings, groups or variables."""
+    """Change a host's connection settings, groups or variables.
+
+    Editors change groups and variables; a connection fact (address, port, user, a first
+    pinned key) or the credential changes only with host.connect or credential.use. A
+    pinned key is never replaced here: that is replace_host_key, with its fingerprint."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.host_write, org.id)
     update = parse(HostUpdate, data)
     host = _host_or_404(session, org, name)
-    before = describe_host(session, host)
     changes = update.model_dump(exclude_unset=True, exclude={"credential", "groups"})
-    host.sqlmodel_update(changes)
+    changed = {key for key, value in changes.items() if getattr(host, key) != value}
+    credential_id = host.credential_id
     if "credential" in update.model_fields_set:
-        host.credential_id = _credential_id(session, org.id, update.credential)
+        credential_id = _credential_id(session, org.id, update.credential)
+    _authorize_connection(actor, org, host, changes, changed, credential_id != host.credential_id)
+    if "address" in changed:
+        refuse_node_target(changes["address"], allow=allow_node_target)
+    before = describe_host(session, host)
+    host.sqlmodel_update({key: changes[key] for key in changed})
+    host.credential_id = credential_id
     if update.groups is not None:
         _replace_groups(session, host, _groups_named(session, org.id, update.groups))
     session.add(host)
@@ -99,20 +131,46 @@ def update_host(
     return after
 
 
+def _authorize_connection(
+    actor: Actor,
+    org: Organisation,
+    host: Host,
+    changes: dict[str, Any],
+    changed: set[str],
+    credential_changed: bool,
+) -> None:
+    """Refuse a change of where ssh goes, or with which secret, to roles that may not."""
+    if changed & set(CONNECTION_FIELDS):
+        authorize(actor, Action.host_connect, org.id)
+    if credential_changed:
+        authorize(actor, Action.credential_use, org.id)
+    if "host_key" in changed and host.host_key:
+        raise _pinned_conflict(org, host.name, host.host_key, changes["host_key"])
+
+
+def _pinned_conflict(org: Organisation, name: str, pinned: str, given: str | None) -> Conflict:
+    old = host_key_fingerprint(pinned)
+    new = host_key_fingerprint(given) if given else None
+    how = (
+        f"replace it explicitly after checking what the host presents: "
+        f"`infracms host rekey {org.name} {name} --fingerprint "
+        f"{new or 'SHA256:…'}` or POST /api/v1/orgs/{org.name}/hosts/{name}/host-key"
+    )
+    said = f"{new} is a different key" if new else "an update cannot remove it"
+    message = f"host {name} has the pinned key {old}; {said}: {how}"
+    return Conflict(message, errors={"host_key": message})
+
+
 def pin_host_key(
     *, session: Session, actor: Actor, organisation: str, name: str, host_key: str, source: str
 ) -> HostPublic:
-    """Pin a host's SSH key (learned at bootstrap, or given), refusing a different one."""
+    """Pin a host's first SSH key (learned at bootstrap, or given), refusing a different one."""
     org = organisation_by_name(session, organisation)
-    authorize(actor, Action.host_write, org.id)
+    authorize(actor, Action.host_connect, org.id)
     host = _host_or_404(session, org, name)
     key = normalise_host_key(host_key)
     if host.host_key and host.host_key != key:
-        raise Conflict(
-            f"host {name} has a pinned key {host_key_fingerprint(host.host_key)}, "
-            f"but presents {host_key_fingerprint(key)}: if the host was rebuilt, "
-            "remove the pinned key first"
-        )
+        raise _pinned_conflict(org, name, host.host_key, key)
     if host.host_key == key:
         return describe_host(session, host)
     host.host_key = key
@@ -129,12 +187,52 @@ def pin_host_key(
     return describe_host(session, host)
 
 
+def replace_host_key(
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    name: str,
+    host_key: str,
+    confirmed: str,
+    source: str,
+) -> HostPublic:
+    """Replace a host's pinned key with the one it presents (`host_key`, as scanned),
+    only when the caller confirmed that key's fingerprint; audited with both."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_connect, org.id)
+    host = _host_or_404(session, org, name)
+    key = normalise_host_key(host_key)
+    new = host_key_fingerprint(key)
+    old = host_key_fingerprint(host.host_key) if host.host_key else None
+    if confirmed != new:
+        raise Conflict(
+            f"{name} presents {new}, not the confirmed {confirmed}: the pinned key "
+            f"{old or '(none)'} was kept",
+            errors={"fingerprint": f"the host presents {new}"},
+        )
+    if host.host_key == key:
+        return describe_host(session, host)
+    host.host_key = key
+    session.add(host)
+    audit.record(
+        session,
+        actor=actor,
+        action="host.replace_key",
+        subject=f"host:{org.name}/{host.name}",
+        organisation_id=org.id,
+        payload={"old_fingerprint": old, "new_fingerprint": new, "source": source},
+    )
+    commit(session)
+    return describe_host(session, host)
+
+
 def record_bootstrap(
     *, session: Session, actor: Actor, organisation: str, name: str, fingerprint: str, status: str
 ) -> None:
     """Audit that a host was bootstrapped (the node's key installed), or that it failed."""
     org = organisation_by_name(session, organisation)
-    authorize(actor, Action.host_write, org.id)
+    authorize(actor, Action.host_connect, org.id)
     host = _host_or_404(session, org, name)
     audit.record(
         session,

@@ -66,7 +66,7 @@ def clinic(engine: Engine, settings: Settings, plugins: Plugins) -> Engine:
                 organisation="clinic",
                 data={
                     "name": f"web{n}",
-                    "address": f"192.0.2.{n}",
+                    "address": f"198.51.100.{n}",
                     "groups": ["web"],
                     "host_key": HOST_KEY,
                 },
@@ -150,7 +150,7 @@ def test_hosts_with_equal_settings_share_one_inventory_group(
     ]
     web = next(group for group in groups if "web1" in group["hosts"])
     assert web["vars"] == {"base": {"size": 2}, "infracms_modules": ["base"]}
-    assert web["hosts"]["web3"]["ansible_host"] == {"__ansible_unsafe": "192.0.2.3"}
+    assert web["hosts"]["web3"]["ansible_host"] == {"__ansible_unsafe": "198.51.100.3"}
 
 
 def test_hooks_see_the_account_and_port_infracms_connects_with(
