@@ -116,6 +116,9 @@ class InventoryPipe:
         with contextlib.suppress(OSError):
             os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
         self.thread.join(timeout=5)
+        # a reader waiting for a writer (a second one) gets an end of file, not a hang
+        with contextlib.suppress(OSError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
         self.path.unlink(missing_ok=True)
 
     def _serve(self) -> None:
