@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from infracms.runs import workdir
-
 from tests.integration.node import files_holding_secrets, find_secrets, on_host, secret_forms
 from tests.integration.world import Applied, Planned, World
 
