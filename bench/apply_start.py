@@ -25,7 +25,6 @@ import argparse
 import cProfile
 import functools
 import io
-import json
 import os
 import pstats
 import statistics
