@@ -120,7 +120,8 @@ def _node(data_dir: Path, secret_key: str) -> Node:
 def _roots(s: Setup) -> list[Path]:
     from infracms.runs import workdir
 
-    return [workdir.root(), s.node.settings.data_dir, s.workdir / "tmp", Path("/tmp")]
+    old_places = [*Path("/tmp").glob("icms-cp-*"), *Path("/tmp").glob("infracms-run-*")]
+    return [workdir.root(), s.node.settings.data_dir, s.workdir / "tmp", *old_places]
 
 
 def _playbook_running(server: Server) -> list[Path]:
@@ -209,4 +210,4 @@ def _wait_finished(client: ApiClient, run_id: uuid.UUID) -> None:
 
     body = wait_for("the run to finish", finished, timeout=300)
     assert isinstance(body, dict)
-    assert body["status"] == "succeeded", body
+    assert body["status"] == "succeeded", body.get("error")
