@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -22,6 +20,7 @@ from infracms.db import session_scope
 from infracms.errors import Conflict, InvalidInput
 from infracms.keys import load_node_ssh_key
 from infracms.models.host import HostPublic
+from infracms.runs import workdir
 from infracms.runs.adapter import run_playbook
 from infracms.runs.events import Redactor
 from infracms.runs.render import CredentialInput, HostInput, RenderInput, render
@@ -201,14 +200,14 @@ def bootstrap_host(
     )
     lines: list[str] = []
     redactor = Redactor([secret])
-    with tempfile.TemporaryDirectory(prefix="infracms-bootstrap-") as scratch:
-        spec = render(data, Path(scratch) / "run")
-        try:
-            result = run_playbook(
-                spec, on_event=lambda e: _collect(e, lines, redactor), should_cancel=lambda: False
-            )
-        finally:
-            spec.cleanup()
+    directory = workdir.new_run_dir()
+    try:
+        spec = render(data, directory)
+        result = run_playbook(
+            spec, on_event=lambda e: _collect(e, lines, redactor), should_cancel=lambda: False
+        )
+    finally:
+        workdir.remove(directory)
     status = "succeeded" if result.status == "successful" else "failed"
     with session_scope(engine, write=True) as session:
         inventory.record_bootstrap(

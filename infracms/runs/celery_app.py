@@ -52,6 +52,7 @@ from infracms.errors import ConfigurationError
 from infracms.models.base import utcnow
 from infracms.models.run import Run, RunCreate, RunStatus
 from infracms.plugins import Plugins
+from infracms.runs import workdir
 from infracms.runs.execute import RunContext, execute_run
 from infracms.services import audit as audit_service
 from infracms.services import runs as run_service
@@ -212,6 +213,7 @@ def run_worker(
     check_broker(app)
     context = contexts.get()  # fail now, not at the first run, on a bad database or plugin
     use_private_tempdir()
+    workdir.sweep()  # a killed worker's run directories hold secrets; end its ssh too
     reap_lost_runs(BeatContext(settings=settings, engine=context.engine, app=app))
     if started is not None:
         started()
