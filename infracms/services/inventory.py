@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from infracms.errors import Conflict, InvalidInput, NotFound
+from infracms.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from infracms.models.credential import Credential
 from infracms.models.host import (
     GroupCreate,
@@ -23,7 +23,7 @@ from infracms.models.host import (
     HostUpdate,
 )
 from infracms.models.organisation import Organisation
-from infracms.services import audit
+from infracms.services import audit, credential_scope
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor
@@ -62,14 +62,20 @@ def create_host(
             errors={"name": "is already taken"},
         )
     refuse_node_target(host_in.address, allow=allow_node_target)
+    credential = _credential(session, org.id, host_in.credential)
     host = Host.model_validate(
         host_in,
         update={
             "organisation_id": org.id,
-            "credential_id": _credential_id(session, org.id, host_in.credential),
+            "credential_id": credential.id if credential else None,
         },
     )
     groups = _groups_named(session, org.id, host_in.groups)
+    before = credential_scope.membership(session, org.id)
+    after = before.with_host(host.id, host.name, (group.id for group in groups))
+    if credential is not None:
+        credential_scope.refuse_outside(session, credential, host.id, after)
+    _authorize_reach(session, actor, org, before, after)
     session.add(host)
     session.add_all(HostGroupLink(host_id=host.id, group_id=group.id) for group in groups)
     public = _host_public(host, host_in.credential, sorted(host_in.groups))
@@ -105,17 +111,21 @@ def update_host(
     host = _host_or_404(session, org, name)
     changes = update.model_dump(exclude_unset=True, exclude={"credential", "groups"})
     changed = {key for key, value in changes.items() if getattr(host, key) != value}
-    credential_id = host.credential_id
+    credential = _credential_by_id(session, host.credential_id)
     if "credential" in update.model_fields_set:
-        credential_id = _credential_id(session, org.id, update.credential)
-    _authorize_connection(actor, org, host, changes, changed, credential_id != host.credential_id)
+        credential = _credential(session, org.id, update.credential)
+    credential_id = credential.id if credential else None
+    credential_changed = credential_id != host.credential_id
+    _authorize_connection(actor, org, host, changes, changed, credential_changed)
     if "address" in changed:
         refuse_node_target(changes["address"], allow=allow_node_target)
+    groups = None if update.groups is None else _groups_named(session, org.id, update.groups)
+    _check_scopes(session, actor, org, host, groups, credential if credential_changed else None)
     before = describe_host(session, host)
     host.sqlmodel_update({key: changes[key] for key in changed})
     host.credential_id = credential_id
-    if update.groups is not None:
-        _replace_groups(session, host, _groups_named(session, org.id, update.groups))
+    if groups is not None:
+        _replace_groups(session, host, groups)
     session.add(host)
     session.flush()
     after = describe_host(session, host)
@@ -146,6 +156,50 @@ def _authorize_connection(
         authorize(actor, Action.credential_use, org.id)
     if "host_key" in changed and host.host_key:
         raise _pinned_conflict(org, host.name, host.host_key, changes["host_key"])
+
+
+def _check_scopes(
+    session: Session,
+    actor: Actor,
+    org: Organisation,
+    host: Host,
+    groups: list[HostGroup] | None,
+    attached: Credential | None,
+) -> None:
+    """Refuse a host update that breaks or widens a credential's scope: a newly attached
+    credential must reach the host (in its new groups); new groups that bring the host
+    into a scoped credential's reach need credential.use."""
+    before = credential_scope.membership(session, org.id)
+    after = before
+    if groups is not None:
+        after = before.with_host(host.id, host.name, (group.id for group in groups))
+    if attached is not None:
+        credential_scope.refuse_outside(session, attached, host.id, after)
+    _authorize_reach(session, actor, org, before, after)
+
+
+def _authorize_reach(
+    session: Session,
+    actor: Actor,
+    org: Organisation,
+    before: credential_scope.Membership,
+    after: credential_scope.Membership,
+) -> None:
+    """A change of membership that lets a scoped credential reach more hosts is a use of
+    that credential: it needs credential.use, whatever else the change needs."""
+    grown = credential_scope.widened(session, org.id, before, after)
+    if not grown:
+        return
+    try:
+        authorize(actor, Action.credential_use, org.id)
+    except PermissionDenied as denied:
+        reach = "; ".join(
+            f"credential {name} to {', '.join(hosts)}" for name, hosts in sorted(grown.items())
+        )
+        raise PermissionDenied(
+            f"this change would widen where scoped credentials may be sent ({reach}): "
+            f"{denied.detail}; ask an owner or operator"
+        ) from denied
 
 
 def _pinned_conflict(org: Organisation, name: str, pinned: str, given: str | None) -> Conflict:
@@ -360,13 +414,13 @@ def _host_or_404(session: Session, org: Organisation, name: str) -> Host:
     return host
 
 
-def _credential_id(
+def _credential(
     session: Session, organisation_id: uuid.UUID, name: str | None
-) -> uuid.UUID | None:
+) -> Credential | None:
     if not name:
         return None
     found = session.exec(
-        select(Credential.id).where(
+        select(Credential).where(
             Credential.organisation_id == organisation_id, Credential.name == name
         )
     ).first()
@@ -375,6 +429,10 @@ def _credential_id(
             f"no credential called {name!r}", errors={"credential": "no such credential"}
         )
     return found
+
+
+def _credential_by_id(session: Session, credential_id: uuid.UUID | None) -> Credential | None:
+    return session.get(Credential, credential_id) if credential_id else None
 
 
 def _groups_named(
@@ -421,6 +479,10 @@ def create_group(*, session: Session, actor: Actor, organisation: str, data: Any
         group_in,
         update={"organisation_id": org.id, "parent_id": parent.id if parent else None},
     )
+    # a new group has no hosts yet, so this widens nothing today; it stays checked so
+    # that a group made with members could not bypass the rule
+    before = credential_scope.membership(session, org.id)
+    _authorize_reach(session, actor, org, before, before.with_parent(group.id, group.parent_id))
     session.add(group)
     session.flush()
     public = describe_group(session, group)
@@ -448,7 +510,10 @@ def update_group(
     if "parent" in update.model_fields_set:
         parent = _parent(session, org.id, update.parent)
         _refuse_cycle(session, group, parent)
-        group.parent_id = parent.id if parent else None
+        parent_id = parent.id if parent else None
+        members = credential_scope.membership(session, org.id)
+        _authorize_reach(session, actor, org, members, members.with_parent(group.id, parent_id))
+        group.parent_id = parent_id
     group.sqlmodel_update(update.model_dump(exclude_unset=True, exclude={"parent"}))
     session.add(group)
     session.flush()
