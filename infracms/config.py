@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     run_stale_seconds: int = Field(
         default=60, ge=2, description="a running run with no heartbeat for this long is failed"
     )
+    allow_node_target: bool = Field(
+        default=False,
+        description="allow hosts at loopback, link-local or the node's own addresses",
+    )
     min_witnesses: int | None = Field(
         default=None, ge=0, description="peers' cosignatures a checkpoint needs (the audit pages)"
     )

@@ -15,7 +15,7 @@
 
 Each class carries its HTTP status and a short problem type; the API maps them to
 RFC 9457 problem documents in one handler (``api/problems.py``) and the CLI to exit
-codes in one place (``cli.py``).
+codes in one place (``cli/__init__.py``, ``main``).
 """
 
 from __future__ import annotations

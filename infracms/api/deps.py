@@ -72,8 +72,17 @@ def get_actor(request: Request, session: Annotated[Session, Depends(get_session)
     raise AuthenticationFailed("sign in, or send an API token as `Authorization: Bearer …`")
 
 
+def get_actor_alone(request: Request) -> Actor:
+    """Who is calling, found in a short read session of its own that ends before the
+    route runs: for routes that talk to hosts over ssh for long and open their own short
+    sessions, which must not wait behind this request's write lock (SQLite)."""
+    with db.session_scope(request.app.state.engine) as session:
+        return get_actor(request, session)
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
+LoneActorDep = Annotated[Actor, Depends(get_actor_alone)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 PluginsDep = Annotated[Plugins, Depends(get_plugins)]

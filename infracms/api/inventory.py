@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field, SecretStr
 
-from infracms.api.deps import ActorDep, KeyringDep, SessionDep, SettingsDep
+from infracms import db
+from infracms.api.deps import ActorDep, KeyringDep, LoneActorDep, SessionDep, SettingsDep
 from infracms.models.credential import CredentialCreate, CredentialPublic, CredentialUpdate
 from infracms.models.host import (
     GroupCreate,
@@ -50,9 +51,17 @@ def list_hosts(
 
 
 @router.post("/hosts", response_model=HostPublic, status_code=status.HTTP_201_CREATED)
-def create_host(org: str, body: HostCreate, session: SessionDep, actor: ActorDep) -> HostPublic:
-    """Add a host."""
-    return inventory.create_host(session=session, actor=actor, organisation=org, data=body)
+def create_host(
+    org: str, body: HostCreate, session: SessionDep, actor: ActorDep, settings: SettingsDep
+) -> HostPublic:
+    """Add a host (owners and operators: its address decides where secrets go)."""
+    return inventory.create_host(
+        session=session,
+        actor=actor,
+        organisation=org,
+        data=body,
+        allow_node_target=settings.allow_node_target,
+    )
 
 
 @router.get("/hosts/{name}", response_model=HostPublic)
@@ -63,19 +72,30 @@ def get_host(org: str, name: str, session: SessionDep, actor: ActorDep) -> HostP
 
 @router.patch("/hosts/{name}", response_model=HostPublic)
 def update_host(
-    org: str, name: str, body: HostUpdate, session: SessionDep, actor: ActorDep
+    org: str,
+    name: str,
+    body: HostUpdate,
+    session: SessionDep,
+    actor: ActorDep,
+    settings: SettingsDep,
 ) -> HostPublic:
-    """Change a host."""
+    """Change a host; a pinned key is replaced only with POST …/host-key."""
     return inventory.update_host(
-        session=session, actor=actor, organisation=org, name=name, data=body
+        session=session,
+        actor=actor,
+        organisation=org,
+        name=name,
+        data=body,
+        allow_node_target=settings.allow_node_target,
     )
 
 
 class ScanResult(BaseModel):
-    """The key a host presents."""
+    """The key a host presents, and the one pinned for it (if any)."""
 
     host_key: str
     fingerprint: str
+    pinned_fingerprint: str | None = None
 
 
 class BootstrapRequest(BaseModel):
@@ -94,13 +114,62 @@ class BootstrapReply(BaseModel):
     output: str
 
 
+class RekeyRequest(BaseModel):
+    """The fingerprint of the new key, as the sysadmin confirmed it after a scan."""
+
+    fingerprint: str = Field(pattern=r"^SHA256:[A-Za-z0-9+/]{43}$")
+
+
+class RekeyReply(BaseModel):
+    """The key that was pinned and the one pinned now."""
+
+    old_fingerprint: str | None
+    fingerprint: str
+
+
 @router.get("/hosts/{name}/scan", response_model=ScanResult)
-def scan_host(org: str, name: str, request: Request, actor: ActorDep) -> ScanResult:
-    """Ask the host for its SSH key, to confirm its fingerprint before bootstrapping."""
+def scan_host(
+    org: str, name: str, request: Request, actor: LoneActorDep, settings: SettingsDep
+) -> ScanResult:
+    """Ask the host for its SSH key, to confirm its fingerprint before bootstrapping
+    or replacing the pinned key (shown too)."""
+    engine = request.app.state.engine
     found = bootstrap.scan_host(
-        engine=request.app.state.engine, actor=actor, organisation=org, name=name
+        engine=engine,
+        actor=actor,
+        organisation=org,
+        name=name,
+        allow_node_target=settings.allow_node_target,
     )
-    return ScanResult(host_key=found.host_key, fingerprint=found.fingerprint)
+    with db.session_scope(engine) as session:
+        pinned = inventory.get_host(session=session, actor=actor, organisation=org, name=name)
+    return ScanResult(
+        host_key=found.host_key,
+        fingerprint=found.fingerprint,
+        pinned_fingerprint=pinned.host_key_fingerprint,
+    )
+
+
+@router.post("/hosts/{name}/host-key", response_model=RekeyReply)
+def replace_host_key(
+    org: str,
+    name: str,
+    body: RekeyRequest,
+    request: Request,
+    actor: LoneActorDep,
+    settings: SettingsDep,
+) -> RekeyReply:
+    """Replace the pinned key with the key the host presents now, if its fingerprint is
+    the confirmed one; audited with both fingerprints."""
+    done = bootstrap.rekey_host(
+        engine=request.app.state.engine,
+        settings=settings,
+        actor=actor,
+        organisation=org,
+        name=name,
+        fingerprint=body.fingerprint,
+    )
+    return RekeyReply(old_fingerprint=done.old_fingerprint, fingerprint=done.fingerprint)
 
 
 @router.post("/hosts/{name}/bootstrap", response_model=BootstrapReply)
@@ -109,7 +178,7 @@ def bootstrap_host(
     name: str,
     body: BootstrapRequest,
     request: Request,
-    actor: ActorDep,
+    actor: LoneActorDep,
     settings: SettingsDep,
 ) -> BootstrapReply:
     """Pin the confirmed host key and install the node's SSH key with a one-time secret."""

@@ -71,7 +71,11 @@ def host_add(
     }
     with write_session() as session:
         host = inventory.create_host(
-            session=session, actor=cli_actor(), organisation=organisation, data=data
+            session=session,
+            actor=cli_actor(),
+            organisation=organisation,
+            data=data,
+            allow_node_target=settings().allow_node_target,
         )
     typer.echo(f"added host {host.name} ({host.address}:{host.ssh_port})")
 
@@ -123,10 +127,50 @@ def host_remove(organisation: str, name: str) -> None:
 @host_app.command("scan")
 def host_scan(organisation: str, name: str) -> None:
     """Show the SSH key fingerprint a host presents."""
-    found = bootstrap.scan_host(
-        engine=engine(), actor=cli_actor(), organisation=organisation, name=name
-    )
+    found = _scan(organisation, name)
     typer.echo(f"{name} presents {found.host_key.split()[0]} {found.fingerprint}")
+
+
+def _scan(organisation: str, name: str) -> bootstrap.ScannedKey:
+    return bootstrap.scan_host(
+        engine=engine(),
+        actor=cli_actor(),
+        organisation=organisation,
+        name=name,
+        allow_node_target=settings().allow_node_target,
+    )
+
+
+@host_app.command("rekey")
+def host_rekey(
+    organisation: str,
+    name: str,
+    fingerprint: str | None = typer.Option(
+        None, help="the new key's fingerprint, as you confirmed it (else shown and asked)"
+    ),
+) -> None:
+    """Replace NAME's pinned host key with the key it presents now (after a rebuild)."""
+    require_current_schema()
+    if fingerprint is None:
+        with read_session() as session:
+            pinned = inventory.get_host(
+                session=session, actor=cli_actor(), organisation=organisation, name=name
+            ).host_key_fingerprint
+        found = _scan(organisation, name)
+        typer.echo(f"{name} has pinned {pinned or '(nothing)'} and presents {found.fingerprint}")
+        if not typer.confirm("Is the presented key the host's real key?"):
+            raise typer.Abort()
+        fingerprint = found.fingerprint
+    done = bootstrap.rekey_host(
+        engine=engine(),
+        settings=settings(),
+        actor=cli_actor(),
+        organisation=organisation,
+        name=name,
+        fingerprint=fingerprint,
+    )
+    old = done.old_fingerprint or "(none)"
+    typer.echo(f"{name}: pinned key {old} replaced by {done.fingerprint}")
 
 
 @host_app.command("bootstrap")
@@ -139,9 +183,7 @@ def host_bootstrap(
     """Pin NAME's host key and install the node's SSH key (password read from stdin)."""
     require_current_schema()
     if fingerprint is None:
-        found = bootstrap.scan_host(
-            engine=engine(), actor=cli_actor(), organisation=organisation, name=name
-        )
+        found = _scan(organisation, name)
         typer.echo(f"{name} presents {found.fingerprint}")
         if not typer.confirm("Is that the host's key?"):
             raise typer.Abort()

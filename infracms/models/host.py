@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import field_validator
 from sqlalchemy import UniqueConstraint
@@ -13,6 +13,8 @@ from sqlmodel import Field, SQLModel
 from infracms.models.base import created_field, id_field, json_field
 from infracms.models.validators import check_address, check_name, check_username, check_variables
 from infracms.sshkeys import normalise_host_key
+
+T = TypeVar("T")
 
 
 class HostGroupLink(SQLModel, table=True):
@@ -26,6 +28,12 @@ class HostBase(SQLModel):
     ssh_port: int = Field(default=22, ge=1, le=65535)
     ssh_user: str = Field(default="root", max_length=32)
     host_key: str | None = Field(default=None, max_length=4096)
+
+
+def _given(value: T | None) -> T:
+    if value is None:
+        raise ValueError("cannot be null: leave the field out to keep it")
+    return value
 
 
 def _check_host_key(value: str | None) -> str | None:
@@ -53,15 +61,21 @@ class HostUpdate(SQLModel):
     groups: list[str] | None = Field(default=None, max_length=100)
     variables: dict[str, Any] | None = None
 
+    # a field left out is None by default (not validated); an explicit null is refused
     @field_validator("address")
     @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        return None if value is None else check_address(value)
+    def _address(cls, value: str | None) -> str:
+        return check_address(_given(value))
 
     @field_validator("ssh_user")
     @classmethod
-    def _ssh_user(cls, value: str | None) -> str | None:
-        return None if value is None else check_username(value)
+    def _ssh_user(cls, value: str | None) -> str:
+        return check_username(_given(value))
+
+    @field_validator("ssh_port")
+    @classmethod
+    def _ssh_port(cls, value: int | None) -> int:
+        return _given(value)
 
     @field_validator("variables")
     @classmethod

@@ -46,6 +46,28 @@ def check_address(value: str) -> str:
     return name.lower()
 
 
+def node_address_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What makes an IP address one that always means this machine, or None.
+
+    An IPv4-mapped IPv6 address is judged as the IPv4 address it carries."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_link_local:
+        return "a link-local address"
+    return None
+
+
+def is_loopback_name(name: str) -> bool:
+    """Whether a host name is `localhost` or under `.localhost` (RFC 6761)."""
+    name = name.rstrip(".").lower()
+    return name == "localhost" or name.endswith(".localhost")
+
+
 def check_username(value: str) -> str:
     """A POSIX-style login name."""
     if not USERNAME_RE.fullmatch(value):

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -21,12 +19,15 @@ from infracms.config import Settings
 from infracms.db import session_scope
 from infracms.errors import Conflict, InvalidInput
 from infracms.keys import load_node_ssh_key
+from infracms.models.host import HostPublic
+from infracms.runs import workdir
 from infracms.runs.adapter import run_playbook
 from infracms.runs.events import Redactor
 from infracms.runs.render import CredentialInput, HostInput, RenderInput, render
 from infracms.services import inventory
 from infracms.services.authz import Action, authorize
 from infracms.services.context import Actor
+from infracms.services.targets import refuse_node_target
 from infracms.sshkeys import host_key_fingerprint, normalise_host_key
 
 KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa")
@@ -77,14 +78,58 @@ def scan_host_key(address: str, port: int, *, timeout: int = 5) -> ScannedKey:
     raise InvalidInput(f"{address}:{port} presented no SSH host key (is sshd running there?)")
 
 
-def scan_host(*, engine: Engine, actor: Actor, organisation: str, name: str) -> ScannedKey:
+def scan_host(
+    *, engine: Engine, actor: Actor, organisation: str, name: str, allow_node_target: bool = False
+) -> ScannedKey:
     """Scan an inventory host's key, for a sysadmin to confirm before bootstrapping."""
+    host = _host(engine, actor, organisation, name, Action.host_write)
+    refuse_node_target(host.address, allow=allow_node_target)
+    return scan_host_key(host.address, host.ssh_port)
+
+
+def _host(engine: Engine, actor: Actor, organisation: str, name: str, action: Action) -> HostPublic:
+    """The host, if `actor` may do `action` to it, read in a short session of its own."""
     with session_scope(engine) as session:
         host = inventory.get_host(
             session=session, actor=actor, organisation=organisation, name=name
         )
-        authorize(actor, Action.host_write, host.organisation_id)
-    return scan_host_key(host.address, host.ssh_port)
+        authorize(actor, action, host.organisation_id)
+    return host
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    """The key that was pinned and the one pinned now."""
+
+    old_fingerprint: str | None
+    fingerprint: str
+
+
+def rekey_host(
+    *,
+    engine: Engine,
+    settings: Settings,
+    actor: Actor,
+    organisation: str,
+    name: str,
+    fingerprint: str,
+) -> Rekeyed:
+    """Replace a host's pinned key with the key it presents now, if that key's
+    fingerprint is the one the caller confirmed (after a scan showed both)."""
+    host = _host(engine, actor, organisation, name, Action.host_connect)
+    refuse_node_target(host.address, allow=settings.allow_node_target)
+    scanned = scan_host_key(host.address, host.ssh_port)  # no session is open meanwhile
+    with session_scope(engine, write=True) as session:
+        inventory.replace_host_key(
+            session=session,
+            actor=actor,
+            organisation=organisation,
+            name=name,
+            host_key=scanned.host_key,
+            confirmed=fingerprint,
+            source="scan",
+        )
+    return Rekeyed(old_fingerprint=host.host_key_fingerprint, fingerprint=scanned.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -113,10 +158,8 @@ def bootstrap_host(
             "give a password or a private key",
             errors={"password": "one of password or private_key"},
         )
-    with session_scope(engine) as session:
-        host = inventory.get_host(
-            session=session, actor=actor, organisation=organisation, name=name
-        )
+    host = _host(engine, actor, organisation, name, Action.host_connect)
+    refuse_node_target(host.address, allow=settings.allow_node_target)
     scanned = scan_host_key(host.address, host.ssh_port)
     if scanned.fingerprint != fingerprint:
         raise Conflict(
@@ -157,14 +200,14 @@ def bootstrap_host(
     )
     lines: list[str] = []
     redactor = Redactor([secret])
-    with tempfile.TemporaryDirectory(prefix="infracms-bootstrap-") as scratch:
-        spec = render(data, Path(scratch) / "run")
-        try:
-            result = run_playbook(
-                spec, on_event=lambda e: _collect(e, lines, redactor), should_cancel=lambda: False
-            )
-        finally:
-            spec.cleanup()
+    directory = workdir.new_run_dir()
+    try:
+        spec = render(data, directory)
+        result = run_playbook(
+            spec, on_event=lambda e: _collect(e, lines, redactor), should_cancel=lambda: False
+        )
+    finally:
+        workdir.remove(directory)
     status = "succeeded" if result.status == "successful" else "failed"
     with session_scope(engine, write=True) as session:
         inventory.record_bootstrap(

@@ -1,7 +1,8 @@
 """Runs on Celery workers over Redis: the app, its one task, the executor, worker and beat.
 
-Delivery is at least once and the database decides (FIELD-NOTES, "Celery and a killed
-worker"):
+Delivery is at least once and the database decides (a killed pool process gets its task
+redelivered within about 50 ms while its ansible-playbook runs on; a killed worker leaves
+its task unacknowledged until the broker's visibility timeout):
 
 - tasks are acknowledged late and a worker reserves one message per free thread, so a
   run's message leaves Redis only when the run has ended;
@@ -11,10 +12,9 @@ worker"):
   a live run to a second worker;
 - a worker that dies stops renewing its runs' heartbeats: ``infracms beat`` fails those
   runs and releases their host locks within ``run_stale_seconds`` plus one reap period;
-  ending their ansible-playbook is ``playbook_wrapper.py``'s job (it does not yet when an
-  SSH key goes through ssh-agent: see the xfail in tests/runs_celery/test_worker_killed.py);
-- each worker keeps its run directories (decrypted credentials) in a temporary directory
-  of its own; a starting worker removes those of the dead workers of its machine.
+  ending their ansible-playbook, ssh masters and ssh-agent is ``playbook_wrapper.py``'s job;
+- run directories live in the per-user tmpfs directory of ``runs/workdir.py``; a starting
+  worker sweeps those of dead processes.
 
 ``app`` is built on first access from ``get_settings()``, for ``celery -A
 infracms.runs.celery_app inspect ...``; ``infracms worker`` and ``infracms beat`` are the
@@ -52,6 +52,7 @@ from infracms.errors import ConfigurationError
 from infracms.models.base import utcnow
 from infracms.models.run import Run, RunCreate, RunStatus
 from infracms.plugins import Plugins
+from infracms.runs import workdir
 from infracms.runs.execute import RunContext, execute_run
 from infracms.services import audit as audit_service
 from infracms.services import runs as run_service
@@ -212,6 +213,7 @@ def run_worker(
     check_broker(app)
     context = contexts.get()  # fail now, not at the first run, on a bad database or plugin
     use_private_tempdir()
+    workdir.sweep()  # a killed worker's run directories hold secrets; end its ssh too
     reap_lost_runs(BeatContext(settings=settings, engine=context.engine, app=app))
     if started is not None:
         started()

@@ -3,7 +3,8 @@
 State lives in the database: a run is claimed only while queued (so a redelivered task
 does nothing), heartbeats renew its host locks while it runs, events are stored in
 batches, and its end is recorded and audited whatever happens. The private data dir
-(with the decrypted credentials) is removed when the run ends.
+lives in memory (runs/workdir.py) and is removed, with the run's ssh masters and agent,
+when the run ends.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,6 +25,7 @@ from infracms.errors import InfracmsError
 from infracms.keys import load_keyring
 from infracms.models.run import Run, RunStatus
 from infracms.plugins import Plugins
+from infracms.runs import workdir
 from infracms.runs.adapter import RunResult, run_playbook
 from infracms.runs.events import EventSink, Redactor
 from infracms.runs.render import HostKeyMissing, render
@@ -79,15 +79,15 @@ def _execute(run_id: uuid.UUID, context: RunContext) -> RunStatus:
             plugins=context.plugins,
             keyring=load_keyring(context.settings),
         )
-    with tempfile.TemporaryDirectory(prefix="infracms-run-") as scratch:
-        spec = render(loaded.render, Path(scratch) / "run")
+    directory = workdir.new_run_dir()
+    try:
+        spec = render(loaded.render, directory)
         heartbeat = _Heartbeat(context, run_id)
         sink = EventSink(run_id, _writer(context), Redactor(loaded.secrets))
-        try:
-            with heartbeat, sink:
-                result = run_playbook(spec, on_event=sink, should_cancel=heartbeat.cancel_requested)
-        finally:
-            spec.cleanup()
+        with heartbeat, sink:
+            result = run_playbook(spec, on_event=sink, should_cancel=heartbeat.cancel_requested)
+    finally:
+        workdir.remove(directory)
     status = _status_of(result, heartbeat)
     error = None
     if status is not RunStatus.succeeded:

@@ -1,7 +1,8 @@
 """Executors: where runs run. Both call ``execute_run`` with a run id.
 
 - ``EmbeddedExecutor``: a thread pool inside the server (SQLite, one command). On start
-  it fails the runs a previous process of it left running and resubmits queued ones.
+  it removes what runs of dead processes left (``workdir.sweep``), fails the runs a
+  previous process of it left running and resubmits queued ones.
 - ``CeleryExecutor`` (``celery_app.py``): with ``INFRACMS_BROKER_URL`` set, runs go to
   Celery workers over Redis.
 """
@@ -16,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from infracms.db import session_scope
+from infracms.runs import workdir
 from infracms.runs.execute import RunContext, execute_run
 from infracms.services import runs as run_service
 
@@ -63,6 +65,7 @@ class EmbeddedExecutor:
 
     def start(self) -> None:
         """Recover from the previous process, then start reaping stale runs."""
+        workdir.sweep()  # a killed server's run directories hold secrets
         with session_scope(self.context.engine, write=True) as session:
             lost = run_service.reap_stale_runs(session, worker_prefix=self.context.worker)
             queued = run_service.queued_runs(session)

@@ -1,23 +1,25 @@
 """Turn a run's hosts, credentials and settings into an ansible-runner private data dir.
 
-    <dir>/inventory/hosts.json  hosts with connection settings, in groups that hold the
-                                module settings they share (user values unsafe)
+    <dir>/inventory/            hosts.json is a named pipe the adapter serves the inventory
+                                through (``RunSpec.inventory``, in memory): hosts with their
+                                connection settings and credentials, in groups that hold
+                                the module settings they share (user values unsafe)
     <dir>/project/apply.yml     the generic playbook from playbooks/
     <dir>/roles/<module>        links to each module's role
     <dir>/known_hosts           the pinned host keys: nothing else is accepted
-    <dir>/keys/<credential>     private keys other than the one given to ssh-agent (0600)
-    <dir>/env/{envvars,settings,cmdline}
+    <dir>/tmp/, <dir>/cp/       Ansible's local temp (and ssh-agent) and ssh control sockets
 
-Host key checking stays on; a host without a pinned key is refused before anything runs.
-The directory is created 0700 and removed by the executor after the run.
+No secret is written to a file: SSH keys reach ssh through the ssh-agent Ansible starts
+for the run (``ansible_ssh_private_key``, added from memory), passwords reach ssh through
+sshpass's pipe. Host key checking stays on; a host without a pinned key is refused
+before anything runs. The directory is created 0700 (in memory: runs/workdir.py) and
+removed by the executor after the run.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +76,10 @@ class RunSpec:
     playbook: str
     check: bool
     timeout_seconds: int
-    control_dir: Path
-    ssh_key: str | None = field(default=None, repr=False)
-
-    def cleanup(self) -> None:
-        """Remove the ssh control sockets' directory (the data dir is the caller's)."""
-        shutil.rmtree(self.control_dir, ignore_errors=True)
+    inventory: str = field(repr=False)  # holds secrets: never written to a file
+    envvars: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    cmdline: str = ""
 
 
 class HostKeyMissing(ValueError):
@@ -94,31 +94,28 @@ def render(data: RenderInput, directory: Path) -> RunSpec:
             f"no pinned host key for {', '.join(missing)}: bootstrap the host or set its key"
         )
     directory.mkdir(mode=0o700, parents=True)
-    agent_key = _agent_key(data)
     _write(directory / "known_hosts", _known_hosts(data.hosts))
-    _write(directory / "inventory" / "hosts.json", _inventory(data, directory, agent_key))
+    for name in ("inventory", "tmp", "cp"):
+        (directory / name).mkdir(mode=0o700)
     _copy_playbooks(directory / "project")
     _link_roles(directory / "roles", data.roles)
-    # ssh's control sockets need a short path (108 bytes): not under the data dir
-    control_dir = Path(tempfile.mkdtemp(prefix="icms-cp-", dir="/tmp"))
-    _write_env(directory, data, control_dir)
+    # ansible-runner adds no playbook when it is given a binary (our wrapper): name it here
+    cmdline = ("--diff --check " if data.check else "--diff ") + data.playbook
     return RunSpec(
         private_data_dir=directory,
         playbook=data.playbook,
         check=data.check,
         timeout_seconds=data.timeout_seconds,
-        control_dir=control_dir,
-        ssh_key=data.credentials[agent_key].secret if agent_key else None,
+        inventory=_inventory(data),
+        envvars=_envvars(directory, data),
+        settings={
+            "suppress_ansible_output": True,
+            "suppress_output_file": True,  # stdout may hold secrets: events are ours
+            "job_timeout": data.timeout_seconds,
+            "pexpect_timeout": 0.5,
+        },
+        cmdline=cmdline,
     )
-
-
-def _agent_key(data: RenderInput) -> str | None:
-    """The SSH key most hosts use goes to ansible-runner's ssh-agent; others are files."""
-    counts: dict[str, int] = {}
-    for host in data.hosts:
-        if host.credential and data.credentials[host.credential].kind == "ssh_key":
-            counts[host.credential] = counts.get(host.credential, 0) + 1
-    return max(counts, key=lambda name: counts[name]) if counts else None
 
 
 def known_hosts_line(host: HostInput) -> str:
@@ -131,23 +128,26 @@ def _known_hosts(hosts: tuple[HostInput, ...]) -> str:
     return "".join(known_hosts_line(host) + "\n" for host in hosts)
 
 
-def _inventory(data: RenderInput, directory: Path, agent_key: str | None) -> str:
-    """Hosts given the same settings object (and the same modules) share a group whose
-    variables hold the settings: written once per shape, not once per host (at 10,000
-    hosts the inventory went from 17 MB to 1.4 MB)."""
-    groups: dict[tuple[int, tuple[str, ...]], tuple[HostInput, dict[str, Variables]]] = {}
+def _inventory(data: RenderInput) -> str:
+    """Hosts given the same settings object (and the same modules and credential) share a
+    group whose variables hold the settings and the credential: written once per shape,
+    not once per host (at 10,000 hosts the inventory went from 17 MB to 1.4 MB)."""
+    groups: dict[tuple[int, tuple[str, ...], str | None], tuple[HostInput, dict[str, Variables]]]
+    groups = {}
     for host in data.hosts:
-        connection: dict[str, Any] = {"ansible_host": host.address, "ansible_user": host.user}
-        connection.update(_credential_vars(data, directory, host, agent_key))
-        key = (id(host.settings), host.modules)
+        key = (id(host.settings), host.modules, host.credential)
         members = groups.setdefault(key, (host, {}))[1]
+        connection = {"ansible_host": host.address, "ansible_user": host.user}
         members[host.name] = Variables(
             user={**host.variables, **connection}, trusted={"ansible_port": host.port}
         )
     return inventory_json(
         {
             f"{SHAPE_GROUP}{n}": Group(
-                Variables(user=first.settings, trusted={"infracms_modules": list(first.modules)}),
+                Variables(
+                    user={**first.settings, **_credential_vars(data, first.credential)},
+                    trusted={"infracms_modules": list(first.modules)},
+                ),
                 members,
             )
             for n, (first, members) in enumerate(groups.values())
@@ -155,21 +155,15 @@ def _inventory(data: RenderInput, directory: Path, agent_key: str | None) -> str
     )
 
 
-def _credential_vars(
-    data: RenderInput, directory: Path, host: HostInput, agent_key: str | None
-) -> dict[str, Any]:
-    if host.credential is None or host.credential == agent_key:
+def _credential_vars(data: RenderInput, name: str | None) -> dict[str, Any]:
+    """How Ansible gets a credential: a password for sshpass, a key for its ssh-agent."""
+    if name is None:
         return {}
-    credential = data.credentials[host.credential]
+    credential = data.credentials[name]
     if credential.kind == "password":
         return {"ansible_password": credential.secret}
-    path = directory / "keys" / host.credential
-    if not path.exists():
-        _write(
-            path,
-            credential.secret if credential.secret.endswith("\n") else credential.secret + "\n",
-        )
-    return {"ansible_ssh_private_key_file": str(path)}
+    secret = credential.secret if credential.secret.endswith("\n") else credential.secret + "\n"
+    return {"ansible_ssh_private_key": secret}
 
 
 def _copy_playbooks(target: Path) -> None:
@@ -182,13 +176,15 @@ def _link_roles(target: Path, roles: Mapping[str, Path]) -> None:
         (target / name).symlink_to(Path(path).resolve(), target_is_directory=True)
 
 
-def _write_env(directory: Path, data: RenderInput, control_dir: Path) -> None:
+def _envvars(directory: Path, data: RenderInput) -> dict[str, str]:
+    """Ansible's settings for the run, all of them: it gets nothing of the server's own."""
     known_hosts = directory / "known_hosts"
     ssh_args = (
         f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes "
         "-o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=15"
     )
-    envvars = {
+    keys = any(data.credentials[h.credential].kind == "ssh_key" for h in data.hosts if h.credential)
+    return {
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_SSH_ARGS": ssh_args,
         "ANSIBLE_PIPELINING": "True",
@@ -197,21 +193,16 @@ def _write_env(directory: Path, data: RenderInput, control_dir: Path) -> None:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_LOCAL_TEMP": str(directory / "tmp"),
-        # ssh masters belong to this run: the wrapper ends them with it
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
+        "TMPDIR": str(directory / "tmp"),
+        # ssh masters belong to this run: it ends them (their command line names this)
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(directory / "cp"),
+        # an agent of the run's own holds its keys; passwords go through a pipe, not the
+        # shared memory file ssh_askpass would use
+        "ANSIBLE_SSH_AGENT": "auto" if keys else "none",
+        "ANSIBLE_SSH_PASSWORD_MECHANISM": "sshpass",
         "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "True",
         "ANSIBLE_INVENTORY_ENABLED": "yaml",  # reads JSON too, with unsafe markers
     }
-    _write(directory / "env" / "envvars", json.dumps(envvars))
-    settings = {
-        "suppress_ansible_output": True,
-        "job_timeout": data.timeout_seconds,
-        "pexpect_timeout": 0.5,
-    }
-    _write(directory / "env" / "settings", json.dumps(settings))
-    # ansible-runner adds no playbook when it is given a binary (our wrapper): name it here
-    cmdline = ("--diff --check " if data.check else "--diff ") + data.playbook
-    _write(directory / "env" / "cmdline", cmdline)
 
 
 def _write(path: Path, text: str) -> None:

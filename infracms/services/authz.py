@@ -28,6 +28,8 @@ class Action(enum.StrEnum):
     member_manage = "member.manage"
     host_read = "host.read"
     host_write = "host.write"
+    host_connect = "host.connect"
+    credential_use = "credential.use"
     group_read = "group.read"
     group_write = "group.write"
     credential_read = "credential.read"
@@ -69,6 +71,9 @@ ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.member_manage: frozenset({Role.owner}),
     Action.host_read: ALL_ROLES,
     Action.host_write: EDITORS,
+    # where ssh goes and with which secret: only for roles that may already use the secret
+    Action.host_connect: frozenset({Role.owner, Role.operator}),
+    Action.credential_use: frozenset({Role.owner, Role.operator}),
     Action.group_read: ALL_ROLES,
     Action.group_write: EDITORS,
     Action.credential_read: ALL_ROLES,

@@ -24,7 +24,7 @@ from infracms.services import audit
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, organisation_by_name, parse, snapshot
 from infracms.services.context import Actor
-from infracms.services.credential_scope import scope_ids, scope_names
+from infracms.services.credential_scope import scope_ids, scope_names, stranded
 from infracms.sshkeys import private_key_fingerprint
 
 FIELDS = ("name", "kind", "username", "description", "fingerprint")
@@ -87,7 +87,9 @@ def update_credential(
         raise NotFound(f"no credential called {name!r} in {organisation}")
     before = _snapshot(session, credential)
     if "scope" in update.model_fields_set:
-        credential.scope = scope_ids(session, org.id, update.scope)
+        scope = scope_ids(session, org.id, update.scope)
+        _refuse_stranding(credential, stranded(session, credential, scope))
+        credential.scope = scope
     if update.description is not None:
         credential.description = update.description
     session.add(credential)
@@ -153,6 +155,19 @@ def delete_credential(*, session: Session, actor: Actor, organisation: str, name
 def reveal(keyring: Keyring, credential: Credential) -> str:
     """The plain secret, for writing into a run's private data dir only."""
     return keyring.open(credential.ciphertext, context=sealing_context(credential))
+
+
+def _refuse_stranding(credential: Credential, hosts: list[str]) -> None:
+    """Refuse a scope that leaves out hosts connecting with the credential (their runs
+    would all fail): say which, so they get another credential first or stay in scope."""
+    if not hosts:
+        return
+    message = (
+        f"credential {credential.name} is the connection credential of "
+        f"{', '.join(hosts)}, which the new scope leaves out: include them, or give them "
+        f"another credential first"
+    )
+    raise Conflict(message, errors={"scope": message})
 
 
 def _snapshot(session: Session, credential: Credential) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from infracms.errors import Conflict, InvalidInput, NotFound
+from infracms.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from infracms.models.credential import Credential
 from infracms.models.host import (
     GroupCreate,
@@ -23,37 +23,59 @@ from infracms.models.host import (
     HostUpdate,
 )
 from infracms.models.organisation import Organisation
-from infracms.services import audit
+from infracms.services import audit, credential_scope
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor
+from infracms.services.targets import refuse_node_target
 from infracms.sshkeys import host_key_fingerprint, normalise_host_key
 
 HOST_FIELDS = ("name", "address", "ssh_port", "ssh_user", "host_key", "variables")
+CONNECTION_FIELDS = ("address", "ssh_port", "ssh_user", "host_key")  # where ssh goes
 GROUP_FIELDS: set[str] = {"name", "description", "parent", "variables"}
 
 
 # --- hosts -------------------------------------------------------------------------
 
 
-def create_host(*, session: Session, actor: Actor, organisation: str, data: Any) -> HostPublic:
-    """Add a host to an organisation's inventory."""
+def create_host(
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    data: Any,
+    allow_node_target: bool = False,
+) -> HostPublic:
+    """Add a host to an organisation's inventory.
+
+    A new host has an address, so it decides where ssh goes: only roles that may use
+    credentials (host.connect) add hosts; attaching a credential is credential.use."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.host_write, org.id)
+    authorize(actor, Action.host_connect, org.id)
     host_in = parse(HostCreate, data)
+    if host_in.credential:
+        authorize(actor, Action.credential_use, org.id)
     if _host(session, org.id, host_in.name) is not None:
         raise Conflict(
             f"a host called {host_in.name!r} exists already in {org.name}",
             errors={"name": "is already taken"},
         )
+    refuse_node_target(host_in.address, allow=allow_node_target)
+    credential = _credential(session, org.id, host_in.credential)
     host = Host.model_validate(
         host_in,
         update={
             "organisation_id": org.id,
-            "credential_id": _credential_id(session, org.id, host_in.credential),
+            "credential_id": credential.id if credential else None,
         },
     )
     groups = _groups_named(session, org.id, host_in.groups)
+    before = credential_scope.membership(session, org.id)
+    after = before.with_host(host.id, host.name, (group.id for group in groups))
+    if credential is not None:
+        credential_scope.refuse_outside(session, credential, host.id, after)
+    _authorize_reach(session, actor, org, before, after)
     session.add(host)
     session.add_all(HostGroupLink(host_id=host.id, group_id=group.id) for group in groups)
     public = _host_public(host, host_in.credential, sorted(host_in.groups))
@@ -70,20 +92,40 @@ def create_host(*, session: Session, actor: Actor, organisation: str, data: Any)
 
 
 def update_host(
-    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    name: str,
+    data: Any,
+    allow_node_target: bool = False,
 ) -> HostPublic:
-    """Change a host's connection settings, groups or variables."""
+    """Change a host's connection settings, groups or variables.
+
+    Editors change groups and variables; a connection fact (address, port, user, a first
+    pinned key) or the credential changes only with host.connect or credential.use. A
+    pinned key is never replaced here: that is replace_host_key, with its fingerprint."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.host_write, org.id)
     update = parse(HostUpdate, data)
     host = _host_or_404(session, org, name)
-    before = describe_host(session, host)
     changes = update.model_dump(exclude_unset=True, exclude={"credential", "groups"})
-    host.sqlmodel_update(changes)
+    changed = {key for key, value in changes.items() if getattr(host, key) != value}
+    credential = _credential_by_id(session, host.credential_id)
     if "credential" in update.model_fields_set:
-        host.credential_id = _credential_id(session, org.id, update.credential)
-    if update.groups is not None:
-        _replace_groups(session, host, _groups_named(session, org.id, update.groups))
+        credential = _credential(session, org.id, update.credential)
+    credential_id = credential.id if credential else None
+    credential_changed = credential_id != host.credential_id
+    _authorize_connection(actor, org, host, changes, changed, credential_changed)
+    if "address" in changed:
+        refuse_node_target(changes["address"], allow=allow_node_target)
+    groups = None if update.groups is None else _groups_named(session, org.id, update.groups)
+    _check_scopes(session, actor, org, host, groups, credential if credential_changed else None)
+    before = describe_host(session, host)
+    host.sqlmodel_update({key: changes[key] for key in changed})
+    host.credential_id = credential_id
+    if groups is not None:
+        _replace_groups(session, host, groups)
     session.add(host)
     session.flush()
     after = describe_host(session, host)
@@ -99,20 +141,90 @@ def update_host(
     return after
 
 
+def _authorize_connection(
+    actor: Actor,
+    org: Organisation,
+    host: Host,
+    changes: dict[str, Any],
+    changed: set[str],
+    credential_changed: bool,
+) -> None:
+    """Refuse a change of where ssh goes, or with which secret, to roles that may not."""
+    if changed & set(CONNECTION_FIELDS):
+        authorize(actor, Action.host_connect, org.id)
+    if credential_changed:
+        authorize(actor, Action.credential_use, org.id)
+    if "host_key" in changed and host.host_key:
+        raise _pinned_conflict(org, host.name, host.host_key, changes["host_key"])
+
+
+def _check_scopes(
+    session: Session,
+    actor: Actor,
+    org: Organisation,
+    host: Host,
+    groups: list[HostGroup] | None,
+    attached: Credential | None,
+) -> None:
+    """Refuse a host update that breaks or widens a credential's scope: a newly attached
+    credential must reach the host (in its new groups); new groups that bring the host
+    into a scoped credential's reach need credential.use."""
+    before = credential_scope.membership(session, org.id)
+    after = before
+    if groups is not None:
+        after = before.with_host(host.id, host.name, (group.id for group in groups))
+    if attached is not None:
+        credential_scope.refuse_outside(session, attached, host.id, after)
+    _authorize_reach(session, actor, org, before, after)
+
+
+def _authorize_reach(
+    session: Session,
+    actor: Actor,
+    org: Organisation,
+    before: credential_scope.Membership,
+    after: credential_scope.Membership,
+) -> None:
+    """A change of membership that lets a scoped credential reach more hosts is a use of
+    that credential: it needs credential.use, whatever else the change needs."""
+    grown = credential_scope.widened(session, org.id, before, after)
+    if not grown:
+        return
+    try:
+        authorize(actor, Action.credential_use, org.id)
+    except PermissionDenied as denied:
+        reach = "; ".join(
+            f"credential {name} to {', '.join(hosts)}" for name, hosts in sorted(grown.items())
+        )
+        raise PermissionDenied(
+            f"this change would widen where scoped credentials may be sent ({reach}): "
+            f"{denied.detail}; ask an owner or operator"
+        ) from denied
+
+
+def _pinned_conflict(org: Organisation, name: str, pinned: str, given: str | None) -> Conflict:
+    old = host_key_fingerprint(pinned)
+    new = host_key_fingerprint(given) if given else None
+    how = (
+        f"replace it explicitly after checking what the host presents: "
+        f"`infracms host rekey {org.name} {name} --fingerprint "
+        f"{new or 'SHA256:…'}` or POST /api/v1/orgs/{org.name}/hosts/{name}/host-key"
+    )
+    said = f"{new} is a different key" if new else "an update cannot remove it"
+    message = f"host {name} has the pinned key {old}; {said}: {how}"
+    return Conflict(message, errors={"host_key": message})
+
+
 def pin_host_key(
     *, session: Session, actor: Actor, organisation: str, name: str, host_key: str, source: str
 ) -> HostPublic:
-    """Pin a host's SSH key (learned at bootstrap, or given), refusing a different one."""
+    """Pin a host's first SSH key (learned at bootstrap, or given), refusing a different one."""
     org = organisation_by_name(session, organisation)
-    authorize(actor, Action.host_write, org.id)
+    authorize(actor, Action.host_connect, org.id)
     host = _host_or_404(session, org, name)
     key = normalise_host_key(host_key)
     if host.host_key and host.host_key != key:
-        raise Conflict(
-            f"host {name} has a pinned key {host_key_fingerprint(host.host_key)}, "
-            f"but presents {host_key_fingerprint(key)}: if the host was rebuilt, "
-            "remove the pinned key first"
-        )
+        raise _pinned_conflict(org, name, host.host_key, key)
     if host.host_key == key:
         return describe_host(session, host)
     host.host_key = key
@@ -129,12 +241,52 @@ def pin_host_key(
     return describe_host(session, host)
 
 
+def replace_host_key(
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    name: str,
+    host_key: str,
+    confirmed: str,
+    source: str,
+) -> HostPublic:
+    """Replace a host's pinned key with the one it presents (`host_key`, as scanned),
+    only when the caller confirmed that key's fingerprint; audited with both."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.host_connect, org.id)
+    host = _host_or_404(session, org, name)
+    key = normalise_host_key(host_key)
+    new = host_key_fingerprint(key)
+    old = host_key_fingerprint(host.host_key) if host.host_key else None
+    if confirmed != new:
+        raise Conflict(
+            f"{name} presents {new}, not the confirmed {confirmed}: the pinned key "
+            f"{old or '(none)'} was kept",
+            errors={"fingerprint": f"the host presents {new}"},
+        )
+    if host.host_key == key:
+        return describe_host(session, host)
+    host.host_key = key
+    session.add(host)
+    audit.record(
+        session,
+        actor=actor,
+        action="host.replace_key",
+        subject=f"host:{org.name}/{host.name}",
+        organisation_id=org.id,
+        payload={"old_fingerprint": old, "new_fingerprint": new, "source": source},
+    )
+    commit(session)
+    return describe_host(session, host)
+
+
 def record_bootstrap(
     *, session: Session, actor: Actor, organisation: str, name: str, fingerprint: str, status: str
 ) -> None:
     """Audit that a host was bootstrapped (the node's key installed), or that it failed."""
     org = organisation_by_name(session, organisation)
-    authorize(actor, Action.host_write, org.id)
+    authorize(actor, Action.host_connect, org.id)
     host = _host_or_404(session, org, name)
     audit.record(
         session,
@@ -262,13 +414,13 @@ def _host_or_404(session: Session, org: Organisation, name: str) -> Host:
     return host
 
 
-def _credential_id(
+def _credential(
     session: Session, organisation_id: uuid.UUID, name: str | None
-) -> uuid.UUID | None:
+) -> Credential | None:
     if not name:
         return None
     found = session.exec(
-        select(Credential.id).where(
+        select(Credential).where(
             Credential.organisation_id == organisation_id, Credential.name == name
         )
     ).first()
@@ -277,6 +429,10 @@ def _credential_id(
             f"no credential called {name!r}", errors={"credential": "no such credential"}
         )
     return found
+
+
+def _credential_by_id(session: Session, credential_id: uuid.UUID | None) -> Credential | None:
+    return session.get(Credential, credential_id) if credential_id else None
 
 
 def _groups_named(
@@ -323,6 +479,10 @@ def create_group(*, session: Session, actor: Actor, organisation: str, data: Any
         group_in,
         update={"organisation_id": org.id, "parent_id": parent.id if parent else None},
     )
+    # a new group has no hosts yet, so this widens nothing today; it stays checked so
+    # that a group made with members could not bypass the rule
+    before = credential_scope.membership(session, org.id)
+    _authorize_reach(session, actor, org, before, before.with_parent(group.id, group.parent_id))
     session.add(group)
     session.flush()
     public = describe_group(session, group)
@@ -350,7 +510,10 @@ def update_group(
     if "parent" in update.model_fields_set:
         parent = _parent(session, org.id, update.parent)
         _refuse_cycle(session, group, parent)
-        group.parent_id = parent.id if parent else None
+        parent_id = parent.id if parent else None
+        members = credential_scope.membership(session, org.id)
+        _authorize_reach(session, actor, org, members, members.with_parent(group.id, parent_id))
+        group.parent_id = parent_id
     group.sqlmodel_update(update.model_dump(exclude_unset=True, exclude={"parent"}))
     session.add(group)
     session.flush()

@@ -41,6 +41,7 @@ from infracms.services import rendering
 from infracms.services.credential_scope import Scopes
 from infracms.services.credentials import reveal
 from infracms.services.secret_sources import Grants, grants_of, not_granted, secrets_dir
+from infracms.services.targets import refuse_node_targets
 
 NODE_KEY = "__node__"  # hosts without a credential use the node's own SSH key
 ENV_RE = re.compile(r"^INFRACMS_VAR_[A-Z0-9_]+$")
@@ -68,6 +69,7 @@ def load_run_input(
     rows = _credential_rows(session, org)
     grants = grants_of(session, org.id)
     hosts = _hosts(session, run)
+    refuse_node_targets(((h.name, h.address) for h, _ in hosts), allow=settings.allow_node_target)
     pinned = {d["name"]: int(d["revision"]) for d in run.definitions}
     host_rows = [
         HostRow(host.name, groups, host.variables, host.ssh_user, host.ssh_port)

@@ -171,7 +171,7 @@ def test_wrong_expired_and_revoked_tokens_are_refused(
     make_user(engine, settings, "olga", clinic="owner")
     sign_in(client, engine, settings, "olga", password_of("olga"))
     issued = client.post(
-        "/api/v1/tokens", json={"name": "ci", "role": "editor", "organisation": "clinic"}
+        "/api/v1/tokens", json={"name": "ci", "role": "operator", "organisation": "clinic"}
     ).json()
     token_id = issued["id"]
     revoked = client.post(

@@ -72,7 +72,7 @@ def provider_setup(engine: Engine) -> None:
         scope = {"session": session, "actor": ADMIN, "organisation": "coop"}
         for number, group in enumerate(("db-pool", "backup-pool"), start=1):
             inventory.create_group(**scope, data={"name": group})
-            host = {"name": f"h{number}", "address": f"192.0.2.{number}", "groups": [group]}
+            host = {"name": f"h{number}", "address": f"198.51.100.{number}", "groups": [group]}
             inventory.create_host(**scope, data=host)
         for name in ("base", "postgresql", "backup"):
             modules.set_available(

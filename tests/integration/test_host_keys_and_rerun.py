@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from infracms.runs.bootstrap import rekey_host
 from infracms.sshkeys import host_key_fingerprint
+from tests.helpers import ADMIN
 from tests.integration.node import Node, assert_succeeded, describe_failures, make_node, on_host
 from tests.support.hosts import TestHost
 
@@ -105,7 +107,15 @@ def test_failed_and_unreachable_hosts_are_kept_apart(fleet: Fleet) -> None:
 
 def test_re_running_the_failed_hosts_runs_just_those(fleet: Fleet) -> None:
     node = fleet.node
-    node.update_host("alpha", host_key=fleet.new_host_key)  # the sysadmin checked the rebuild
+    # the sysadmin checked the rebuild: a pinned key is replaced only explicitly, after a scan
+    rekey_host(
+        engine=node.engine,
+        settings=node.settings,
+        actor=ADMIN,
+        organisation=node.org,
+        name="alpha",
+        fingerprint=host_key_fingerprint(fleet.new_host_key),
+    )
     node.revise("base-gamma", timezone_only("Europe/Lisbon"))
     rerun_id = node.rerun_failed(fleet.failed_run)
     queued = node.run(rerun_id)

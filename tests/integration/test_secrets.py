@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from infracms.runs import workdir
 from tests.integration.node import files_holding_secrets, find_secrets, on_host, secret_forms
 from tests.integration.world import Applied, Planned, World
 
@@ -50,6 +51,7 @@ def test_no_secret_is_left_anywhere_but_on_the_host(
     left = sorted(p.name for p in server_tmp.iterdir())
     assert not [name for name in left if name.startswith("infracms-run-")], left
     shared_tmp = [*Path("/tmp").glob("infracms-run-*"), *Path("/tmp").glob("icms-cp-*")]
+    shared_tmp.append(workdir.root())  # where run directories live now (in memory)
     in_tmp = files_holding_secrets([server_tmp, *shared_tmp], secrets)
     assert in_tmp == {}, f"secrets in temporary files: {in_tmp}"
 

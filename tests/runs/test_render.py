@@ -83,30 +83,38 @@ def test_every_user_string_is_unsafe() -> None:
 
 def test_private_data_dir_layout(tmp_path: Path) -> None:
     one, two = host("web1"), host("web2", port=2222, credential="other")
-    spec = render(data(one, two, check=True), tmp_path / "run")
+    inputs = data(one, two, check=True)
+    spec = render(inputs, tmp_path / "run")
     root = spec.private_data_dir
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     known = (root / "known_hosts").read_text().splitlines()
     assert known == [f"192.0.2.10 {one.host_key}", f"[192.0.2.10]:2222 {two.host_key}"]
-    assert (root / "env" / "cmdline").read_text() == "--diff --check apply.yml"
-    envvars = json.loads((root / "env" / "envvars").read_text())
-    assert envvars["ANSIBLE_HOST_KEY_CHECKING"] == "True"
-    assert "StrictHostKeyChecking=yes" in envvars["ANSIBLE_SSH_ARGS"]
-    assert (
-        spec.ssh_key is not None and "PRIVATE KEY" in spec.ssh_key
-    )  # web1's key goes to ssh-agent
-    inventory = json.loads((root / "inventory" / "hosts.json").read_text())
+    assert spec.cmdline == "--diff --check apply.yml"
+    assert spec.envvars["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert "StrictHostKeyChecking=yes" in spec.envvars["ANSIBLE_SSH_ARGS"]
+    assert spec.envvars["ANSIBLE_SSH_AGENT"] == "auto"  # keys go to the run's own agent
+    assert spec.envvars["ANSIBLE_SSH_PASSWORD_MECHANISM"] == "sshpass"  # through a pipe
+    for inside in ("ANSIBLE_LOCAL_TEMP", "ANSIBLE_SSH_CONTROL_PATH_DIR", "TMPDIR"):
+        assert Path(spec.envvars[inside]).parent == root, inside
+    inventory = json.loads(spec.inventory)
     groups = inventory["all"]["children"]
     assert len(groups) == 2  # each host has its own settings object here
+    web1 = next(g for g in groups.values() if "web1" in g["hosts"])
+    key = inputs.credentials["deploy"].secret
+    assert web1["vars"]["ansible_ssh_private_key"] == {"__ansible_unsafe": key}
     web2 = next(g for g in groups.values() if "web2" in g["hosts"])
-    assert web2["hosts"]["web2"]["ansible_password"] == {"__ansible_unsafe": "pw-1234"}
+    assert web2["vars"]["ansible_password"] == {"__ansible_unsafe": "pw-1234"}
     assert web2["hosts"]["web2"]["ansible_port"] == 2222
     assert web2["vars"]["infracms_modules"] == ["motd"]
     assert web2["vars"]["motd"] == {"message": {"__ansible_unsafe": ATTACK}, "lines": 2}
     assert (root / "roles" / "motd").is_symlink() and (root / "project" / "apply.yml").exists()
+    assert not list((root / "inventory").iterdir())  # the adapter serves it through a pipe
+    secret_line = key.splitlines()[1]
     for path in root.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0 or "project" in path.parts, path
+            text = path.read_text()
+            assert secret_line not in text and "pw-1234" not in text, path
 
 
 def test_a_host_without_a_pinned_key_is_refused(tmp_path: Path) -> None:
@@ -169,17 +177,18 @@ def test_hosts_sharing_settings_share_a_group_and_keep_their_own_variables(
         host("db1", variables={"motd": "shadowed", "note": ATTACK, "n": 1}),
         host("bare", modules=(), settings={}, variables={"list": ["a", 2, {"b": "c"}]}),
     )
-    spec = render(data(*hosts), tmp_path / "run")
-    path = spec.private_data_dir / "inventory" / "hosts.json"
-    groups = json.loads(path.read_text())["all"]["children"]
+    inputs = data(*hosts)
+    spec = render(inputs, tmp_path / "run")
+    path = tmp_path / "hosts.json"
+    path.write_text(spec.inventory)
+    groups = json.loads(spec.inventory)["all"]["children"]
     members = sorted(sorted(group["hosts"]) for group in groups.values())
-    assert members == [["bare"], ["db1"], ["web1", "web2"], ["web3"]]
-    envvars = json.loads((spec.private_data_dir / "env" / "envvars").read_text())
+    assert members == [["bare"], ["db1"], ["web1"], ["web2"], ["web3"]]  # web2: a password
     listed = subprocess.run(
         [str(BIN / "ansible-inventory"), "-i", str(path), "--list"],
         capture_output=True,
         text=True,
-        env={**os.environ, **envvars, "PATH": f"{BIN}:{os.environ['PATH']}"},
+        env={**os.environ, **spec.envvars, "PATH": f"{BIN}:{os.environ['PATH']}"},
         timeout=120,
         check=True,
     )
@@ -188,6 +197,8 @@ def test_hosts_sharing_settings_share_a_group_and_keep_their_own_variables(
         connection = {"ansible_host": one.address, "ansible_user": one.user}
         if one.credential == "other":
             connection["ansible_password"] = "pw-1234"
+        else:
+            connection["ansible_ssh_private_key"] = inputs.credentials["deploy"].secret
         flat = {**one.variables, **connection, **one.settings}
         trusted = {"ansible_port": one.port, "infracms_modules": list(one.modules)}
         assert hostvars[one.name] == {**mark_unsafe(flat), **trusted}, one.name
@@ -199,7 +210,7 @@ def test_every_user_string_in_the_inventory_is_written_unsafe(tmp_path: Path) ->
         host("web2", credential="other", settings={"motd": {"message": ATTACK, "n": [1, "2"]}}),
     )
     spec = render(data(*hosts), tmp_path / "run")
-    document = json.loads((spec.private_data_dir / "inventory" / "hosts.json").read_text())
+    document = json.loads(spec.inventory)
     bare: list[str] = []
 
     def walk(value: object, path: str) -> None:

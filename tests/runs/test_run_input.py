@@ -66,7 +66,7 @@ def clinic(engine: Engine, settings: Settings, plugins: Plugins) -> Engine:
                 organisation="clinic",
                 data={
                     "name": f"web{n}",
-                    "address": f"192.0.2.{n}",
+                    "address": f"198.51.100.{n}",
                     "groups": ["web"],
                     "host_key": HOST_KEY,
                 },
@@ -142,15 +142,17 @@ def test_hosts_with_equal_settings_share_one_inventory_group(
     loaded = run_input(clinic, settings, plugins, definitions=["base-web", "base-db1"])
     assert [host.name for host in loaded.render.hosts] == ["db1", "web1", "web2", "web3", "web4"]
     spec = render(loaded.render, tmp_path / "run")
-    document = json.loads((spec.private_data_dir / "inventory" / "hosts.json").read_text())
+    document = json.loads(spec.inventory)
     groups = document["all"]["children"].values()
     assert sorted(sorted(group["hosts"]) for group in groups) == [
         ["db1"],
         ["web1", "web2", "web3", "web4"],
     ]
     web = next(group for group in groups if "web1" in group["hosts"])
+    key = web["vars"].pop("ansible_ssh_private_key")["__ansible_unsafe"]  # the node's
+    assert "PRIVATE KEY" in key
     assert web["vars"] == {"base": {"size": 2}, "infracms_modules": ["base"]}
-    assert web["hosts"]["web3"]["ansible_host"] == {"__ansible_unsafe": "192.0.2.3"}
+    assert web["hosts"]["web3"]["ansible_host"] == {"__ansible_unsafe": "198.51.100.3"}
 
 
 def test_hooks_see_the_account_and_port_infracms_connects_with(

@@ -64,7 +64,18 @@ def test_a_reference_outside_the_scope_fails_the_run_naming_definition_and_field
 def test_a_hosts_connection_credential_must_allow_the_host(
     clinic: Engine, settings: Settings, plugins: Plugins
 ) -> None:
+    # a scope that leaves db1 out is refused when set; taking db1 out of the scoped group
+    # (an editor may) is not, so the run checks the connection credential again
+    update = {"groups": ["web"]}
+    with session_scope(clinic, write=True) as session:
+        inventory.update_host(
+            session=session, actor=ADMIN, organisation="clinic", name="db1", data=update
+        )
     scope(clinic, "db-login", {"groups": ["web"]})
+    with session_scope(clinic, write=True) as session:
+        inventory.update_host(
+            session=session, actor=ADMIN, organisation="clinic", name="db1", data={"groups": []}
+        )
     with pytest.raises(InvalidInput, match="host db1: its credential db-login may not be sent"):
         run_input(clinic, settings, plugins)
     scope(clinic, "db-login", None)  # lifted: any host of the organisation again

@@ -84,6 +84,7 @@ class Node:
                 actor=ADMIN,
                 organisation=ORG,
                 data={"name": name, "address": "127.0.0.1", "ssh_port": port, "host_key": host_key},
+                allow_node_target=self.settings.allow_node_target,
             )
             definitions.create_definition(
                 session=session,
@@ -148,6 +149,7 @@ def node(tmp_path: Path, fresh_postgres_database: str, fresh_redis_url: str) -> 
         broker_url=fresh_redis_url,
         run_stale_seconds=STALE_SECONDS,
         log_level="info",
+        allow_node_target=True,  # the hosts are ports on 127.0.0.1
     )
     engine = make_engine(settings)
     initialise(settings, engine)

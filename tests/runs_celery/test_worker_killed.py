@@ -1,6 +1,6 @@
 """A worker killed mid-run (SIGKILL): the run is failed within a bounded time, its host
-lock released, its ansible-playbook gone, its run directory removed by the next worker on
-the machine, and the message Redis hands out again does not run the run a second time."""
+lock released, its ansible-playbook gone, its run directory (runs/workdir.py) removed by
+its supervisor or the next worker on the machine, and the message Redis hands out again does not run the run a second time."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import redis
 from kombu import Connection
 
 from infracms.runs.celery_app import visibility_timeout
+from infracms.runs.workdir import root as workdir_root
 from tests.runs_celery.conftest import (
     STALE_SECONDS,
     Node,
@@ -35,9 +36,9 @@ def test_killed_worker_run_is_failed_and_not_run_again(
     node.add_host("web1", silent_sshd.port)
     run_id = node.submit("apply", "web1")
     running = hung_in_ssh(node, silent_sshd, run_id)
-    (workdir,) = node.tmp.glob(f"infracms-worker-*-{first.pid}-*")
+    (workdir,) = run_dirs_of(first.pid)
     playbooks = [c for _, c in processes_mentioning(workdir) if "ansible-playbook" in c]
-    assert playbooks, "no ansible-playbook runs in the worker's directory: not mid-run"
+    assert playbooks, "no ansible-playbook runs in the worker's run directory: not mid-run"
     assert len(node.locks_of(run_id)) == 1
 
     first.kill()
@@ -77,20 +78,21 @@ def test_killed_worker_leaves_no_ansible_process(
     node.add_host("web1", silent_sshd.port)
     run_id = node.submit("apply", "web1")
     hung_in_ssh(node, silent_sshd, run_id)
-    (workdir,) = node.tmp.glob(f"infracms-worker-*-{worker.pid}-*")
+    (workdir,) = run_dirs_of(worker.pid)
     assert [c for _, c in processes_mentioning(workdir) if "ansible-playbook" in c]
     worker.kill()
     wait_until(
-        lambda: [c for _, c in processes_mentioning(workdir) if not _is_ssh_agent(c)],
+        lambda: processes_mentioning(workdir),
         lambda left: not left,
-        10,
-        "the killed worker's ansible-playbook, its forks and their ssh to end",
+        20,
+        "the killed worker's ansible-playbook, its forks, their ssh and ssh-agent to end",
     )
+    assert not workdir.exists(), "the supervisor left the killed worker's run directory"
 
 
-def _is_ssh_agent(command: str) -> bool:
-    """ssh-agent ends by itself, within 10 s of its parent shell."""
-    return command.split(" ", 1)[0].endswith("ssh-agent")
+def run_dirs_of(pid: int) -> list[Path]:
+    """The run directories of the process `pid` (runs/workdir.py)."""
+    return sorted(workdir_root().glob(f"{pid}.*"))
 
 
 def second_dir(node: Node, pid: int) -> Path:

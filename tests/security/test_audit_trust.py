@@ -54,15 +54,15 @@ def export(shell: Shell, path: Path) -> str:
 def test_a_rewrite_resigned_with_the_node_key_fails_against_the_saved_checkpoint(
     shell: Shell, tmp_path: Path
 ) -> None:
-    shell.ok("host", "add", "clinic", "web1", "192.0.2.1")
-    shell.ok("--as", "olga", "host", "add", "clinic", "web2", "192.0.2.2")
+    shell.ok("host", "add", "clinic", "web1", "198.51.100.1")
+    shell.ok("--as", "olga", "host", "add", "clinic", "web2", "198.51.100.2")
     saved = tmp_path / "saved.txt"
     size = save_checkpoint(shell, saved)
-    shell.ok("host", "add", "clinic", "web3", "192.0.2.3")
+    shell.ok("host", "add", "clinic", "web3", "198.51.100.3")
 
     # hide where web1 pointed: rewrite its entry, then re-sign everything with the node key
     shell.sql(
-        "UPDATE audit_entry SET payload = replace(payload, '192.0.2.1', '198.51.100.7') "
+        "UPDATE audit_entry SET payload = replace(payload, '198.51.100.1', '198.51.100.7') "
         "WHERE action = 'host.create' AND subject LIKE '%/web1'"
     )
     resign_everything(shell)
@@ -80,7 +80,7 @@ def test_a_rewrite_resigned_with_the_node_key_fails_against_the_saved_checkpoint
 
 def test_a_rollback_resigned_fails_naming_both_sizes(shell: Shell, tmp_path: Path) -> None:
     for number in range(1, 5):
-        shell.ok("host", "add", "clinic", f"web{number}", f"192.0.2.{number}")
+        shell.ok("host", "add", "clinic", f"web{number}", f"198.51.100.{number}")
     saved = tmp_path / "saved.txt"
     size = save_checkpoint(shell, saved)
 
@@ -105,7 +105,7 @@ def test_a_rollback_resigned_fails_naming_both_sizes(shell: Shell, tmp_path: Pat
 def test_an_honest_log_extends_the_saved_checkpoint(shell: Shell, tmp_path: Path) -> None:
     saved = tmp_path / "saved.txt"
     size = save_checkpoint(shell, saved)
-    shell.ok("host", "add", "clinic", "web1", "192.0.2.1")
+    shell.ok("host", "add", "clinic", "web1", "198.51.100.1")
     log = tmp_path / "log.jsonl"
     key = export(shell, log)
     done = shell.ok("audit", "verify", str(log), "--key", key, "--trusted", str(saved))
@@ -115,7 +115,7 @@ def test_an_honest_log_extends_the_saved_checkpoint(shell: Shell, tmp_path: Path
 def test_a_row_tampered_without_resigning_stops_the_node_signing(
     shell: Shell, tmp_path: Path
 ) -> None:
-    shell.ok("host", "add", "clinic", "web1", "192.0.2.1")
+    shell.ok("host", "add", "clinic", "web1", "198.51.100.1")
     shell.ok("audit", "checkpoint")
     shell.sql(
         "UPDATE audit_entry SET actor_name = 'someone-else' "
@@ -127,7 +127,7 @@ def test_a_row_tampered_without_resigning_stops_the_node_signing(
     assert checked.returncode == 1, (checked.stdout, checked.stderr)
     assert f"entry {index} does not match" in checked.stderr
 
-    shell.ok("host", "add", "clinic", "web2", "192.0.2.2")  # a change after it is recorded…
+    shell.ok("host", "add", "clinic", "web2", "198.51.100.2")  # a change after it is recorded…
     refused = shell("audit", "checkpoint")  # …but the node signs nothing over the tamper
     assert refused.returncode != 0 and "no checkpoint is signed" in refused.stderr
     exported = shell("audit", "export", str(tmp_path / "evidence.jsonl"))
@@ -158,9 +158,9 @@ def entries_of(shell: Shell, tmp_path: Path) -> list[dict[str, object]]:
 
 
 def test_a_cli_change_is_credited_to_the_person(shell: Shell, tmp_path: Path) -> None:
-    shell.ok("--as", "olga", "host", "add", "clinic", "web1", "192.0.2.1")
-    shell.ok("host", "add", "clinic", "web2", "192.0.2.2")  # no account named like the OS user
-    unknown = shell("--as", "mallory", "host", "add", "clinic", "web3", "192.0.2.3")
+    shell.ok("--as", "olga", "host", "add", "clinic", "web1", "198.51.100.1")
+    shell.ok("host", "add", "clinic", "web2", "198.51.100.2")  # no account named like the OS user
+    unknown = shell("--as", "mallory", "host", "add", "clinic", "web3", "198.51.100.3")
     assert unknown.returncode == 4 and "no infracms account" in unknown.stderr
     os_user = getpass.getuser()
     shell.ok("user", "create", os_user, "--password-stdin", stdin="a-long-password-here\n")
@@ -168,7 +168,7 @@ def test_a_cli_change_is_credited_to_the_person(shell: Shell, tmp_path: Path) ->
     refused = shell("member", "set", "clinic", os_user, "operator")
     assert refused.returncode == 3, refused.stderr
     shell.ok("--as", "admin", "member", "set", "clinic", os_user, "operator")
-    shell.ok("host", "add", "clinic", "web4", "192.0.2.4")  # the OS user's own account
+    shell.ok("host", "add", "clinic", "web4", "198.51.100.4")  # the OS user's own account
 
     created = [e for e in entries_of(shell, tmp_path) if e["action"] == "host.create"]
     credited = [(e["actor_kind"], e["actor_name"], e["request_id"]) for e in created]

@@ -60,6 +60,8 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.member_manage: {O},
     Action.host_read: {O, P, E, V, A},
     Action.host_write: {O, P, E},
+    Action.host_connect: {O, P},
+    Action.credential_use: {O, P},
     Action.group_read: {O, P, E, V, A},
     Action.group_write: {O, P, E},
     Action.credential_read: {O, P, E, V, A},
@@ -144,9 +146,14 @@ def operations(settings: Settings) -> dict[Action, Operation]:
             session=s, actor=a, organisation=o, data={"username": "bystander", "role": "viewer"}
         ),
         Action.host_read: lambda s, a, o: inventory.list_hosts(session=s, actor=a, organisation=o),
-        Action.host_write: lambda s, a, o: inventory.create_host(
+        Action.host_write: lambda s, a, o: inventory.update_host(
+            session=s, actor=a, organisation=o, name="h", data={"variables": {"v": _fresh()}}
+        ),
+        # a new host has an address: adding one decides where ssh goes
+        Action.host_connect: lambda s, a, o: inventory.create_host(
             session=s, actor=a, organisation=o, data={"name": _fresh(), "address": "192.0.2.1"}
         ),
+        Action.credential_use: _flip_credential,
         Action.group_read: lambda s, a, o: inventory.list_groups(
             session=s, actor=a, organisation=o
         ),
@@ -200,6 +207,15 @@ def operations(settings: Settings) -> dict[Action, Operation]:
     }
 
 
+def _flip_credential(session: Session, actor: Actor, organisation: str) -> None:
+    """Attach the credential to host h, or detach it: either is using the credential."""
+    host = inventory.get_host(session=session, actor=ADMIN, organisation=organisation, name="h")
+    new = None if host.credential else "c"
+    inventory.update_host(
+        session=session, actor=actor, organisation=organisation, name="h", data={"credential": new}
+    )
+
+
 def _org_id(session: Session, name: str) -> uuid.UUID:
     return organisations.get_organisation(session=session, actor=ADMIN, name=name).id
 
@@ -216,8 +232,9 @@ def _actor_for(engine: Engine, role: Role, org_id: uuid.UUID) -> Actor:
     return Actor(kind="user", id=str(user.id), name="matrix", roles={org_id: role}, user_id=user.id)
 
 
-def _prepare_modules(engine: Engine, *organisations: str) -> None:
+def _prepare_modules(engine: Engine, settings: Settings, *organisations: str) -> None:
     plugins = Plugins.load(builtins=FAKES, entry_points=False)
+    keyring = load_keyring(settings)
     with session_scope(engine, write=True) as session:
         for name in ("base", "site"):
             modules.set_available(
@@ -233,6 +250,13 @@ def _prepare_modules(engine: Engine, *organisations: str) -> None:
                 organisation=org,
                 data={"name": "h", "address": "192.0.2.9"},
             )
+            credentials.create_credential(
+                session=session,
+                actor=ADMIN,
+                keyring=keyring,
+                organisation=org,
+                data={"name": "c", "kind": "password", "secret": "s3cret-value"},
+            )
             definitions.create_definition(
                 session=session,
                 actor=ADMIN,
@@ -245,7 +269,7 @@ def _prepare_modules(engine: Engine, *organisations: str) -> None:
 def test_every_role_action_and_organisation(settings: Settings, engine: Engine) -> None:
     own_id = make_org(engine, "own")
     make_org(engine, "other")
-    _prepare_modules(engine, "own", "other")
+    _prepare_modules(engine, settings, "own", "other")
     make_user(engine, settings, "matrix")
     make_user(engine, settings, "bystander")
     ops = operations(settings)
@@ -275,7 +299,7 @@ def test_org_delete_is_for_admins_only(settings: Settings, engine: Engine) -> No
 
 def test_admin_may_do_everything(settings: Settings, engine: Engine) -> None:
     make_org(engine, "own")
-    _prepare_modules(engine, "own")
+    _prepare_modules(engine, settings, "own")
     make_user(engine, settings, "bystander")
     ops = operations(settings)
     for action, op in ops.items():

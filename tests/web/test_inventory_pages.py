@@ -9,12 +9,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
+from infracms.config import Settings
 from infracms.db import session_scope
 from infracms.models import AuditEntry, Credential, Host, HostGroup, Organisation
 from infracms.models.host import HostPublic
 from infracms.services import inventory
 from infracms.sshkeys import host_key_fingerprint
-from tests.helpers import ADMIN, count, make_org
+from tests.helpers import ADMIN, count, make_org, make_user, password_of
 from tests.web.conftest import Site
 
 GOOD_HOST = {
@@ -193,15 +194,18 @@ def test_a_duplicate_host_name_is_a_field_error(admin: Site, engine: Engine, cli
     assert stored_host(engine, "clinic", "web-1").address == "192.0.2.10"
 
 
-def test_a_host_is_edited_and_its_key_unpinned(admin: Site, engine: Engine, clinic: str) -> None:
+def test_a_host_is_edited_and_its_pinned_key_kept(admin: Site, engine: Engine, clinic: str) -> None:
+    # a pinned key is no longer a form field: it is replaced only with `host rekey`
     admin.post("/orgs/clinic/groups/new", {"name": "web", "parent": ""})
+    key = public_key_line()
     admin.post(
         "/orgs/clinic/hosts/new",
-        {**GOOD_HOST, "groups": ["web"], "host_key": public_key_line(), "variables": "a: 1"},
+        {**GOOD_HOST, "groups": ["web"], "host_key": key, "variables": "a: 1"},
     )
     form = admin.get("/orgs/clinic/hosts/web-1").text
     assert 'action="/orgs/clinic/hosts/web-1"' in form
     assert "a: 1\n</textarea>" in form, "variables are shown as YAML"
+    assert 'name="host_key"' not in form and "infracms host rekey clinic web-1" in form
     response = admin.post(
         "/orgs/clinic/hosts/web-1",
         {**GOOD_HOST, "address": "web-1.example.org", "ssh_port": "22", "variables": "b: two"},
@@ -211,7 +215,28 @@ def test_a_host_is_edited_and_its_key_unpinned(admin: Site, engine: Engine, clin
     host = stored_host(engine, "clinic", "web-1")
     assert (host.address, host.ssh_port, host.groups) == ("web-1.example.org", 22, [])
     assert host.variables == {"b": "two"}
-    assert host.host_key is None
+    assert host.host_key == key
+
+
+def test_an_editor_edits_variables_but_not_where_ssh_goes(
+    admin: Site, other_site: Site, engine: Engine, settings: Settings, clinic: str
+) -> None:
+    admin.post(
+        "/orgs/clinic/credentials/new",
+        {"name": "root-pw", "kind": "password", "secret_password": "s3cret-Password"},
+    )
+    admin.post("/orgs/clinic/hosts/new", GOOD_HOST)
+    make_user(engine, settings, "eddie", clinic="editor")
+    site = other_site
+    site.login("eddie", password_of("eddie"))
+    assert "/orgs/clinic/hosts/new" not in site.get("/orgs/clinic").text
+    assert site.get("/orgs/clinic/hosts/new").status_code == 403
+    form = site.get("/orgs/clinic/hosts/web-1").text
+    assert 'name="address"' not in form and 'name="credential"' not in form
+    forged = {**GOOD_HOST, "address": "203.0.113.66", "credential": "root-pw", "variables": "b: 2"}
+    assert site.post("/orgs/clinic/hosts/web-1", forged).status_code == 303
+    host = stored_host(engine, "clinic", "web-1")
+    assert (host.address, host.credential, host.variables) == ("192.0.2.10", None, {"b": 2})
 
 
 def test_a_bad_edit_changes_nothing(admin: Site, engine: Engine, clinic: str) -> None:
@@ -242,7 +267,7 @@ def test_hosts_are_paged_and_searched(admin: Site, engine: Engine, clinic: str) 
     for number in range(30):
         admin.post(
             "/orgs/clinic/hosts/new",
-            {**GOOD_HOST, "name": f"h-{number:02}", "address": f"192.0.2.{number + 1}"},
+            {**GOOD_HOST, "name": f"h-{number:02}", "address": f"198.51.100.{number + 1}"},
         )
     first = admin.get("/orgs/clinic").text
     assert "Showing 1\u201325 of 30 hosts" in first

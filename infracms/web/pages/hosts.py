@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
-from infracms.api.deps import PluginsDep, SessionDep
+from infracms.api.deps import PluginsDep, SessionDep, SettingsDep
 from infracms.errors import Conflict
 from infracms.models.host import HostCreate, HostPublic, HostUpdate
 from infracms.plugins import Plugins
@@ -62,20 +62,31 @@ def org_hosts(
 def new_host(org: str, request: Request, session: SessionDep, me: SignedIn) -> Response:
     """The form to add a host."""
     found = organisations.get_organisation(session=session, actor=me.actor, name=org)
-    authorize(me.actor, Action.host_write, found.id)
+    authorize(me.actor, Action.host_connect, found.id)
     return _form(request, session, me, org, NEW_HOST)
 
 
 @router.post("/orgs/{org}/hosts/new")
 def create_host(
-    org: str, request: Request, session: SessionDep, me: Poster, form: Form
+    org: str,
+    request: Request,
+    session: SessionDep,
+    me: Poster,
+    form: Form,
+    settings: SettingsDep,
 ) -> Response:
     """Add a host, or show the form again with what is wrong."""
     values = _values(form)
 
     def action() -> Response:
         data = with_variables(HostCreate, _data(values, with_name=True), values["variables"])
-        host = inventory.create_host(session=session, actor=me.actor, organisation=org, data=data)
+        host = inventory.create_host(
+            session=session,
+            actor=me.actor,
+            organisation=org,
+            data=data,
+            allow_node_target=settings.allow_node_target,
+        )
         return redirect(f"/orgs/{org}/hosts/{host.name}?notice=host-created")
 
     def on_error(problem: FormProblem) -> Response:
@@ -102,15 +113,35 @@ def show_host(
 
 @router.post("/orgs/{org}/hosts/{name}")
 def update_host(
-    org: str, name: str, request: Request, session: SessionDep, me: Poster, form: Form
+    org: str,
+    name: str,
+    request: Request,
+    session: SessionDep,
+    me: Poster,
+    form: Form,
+    settings: SettingsDep,
 ) -> Response:
-    """Save a host's changes, or show the form again with what is wrong."""
+    """Save a host's changes, or show the form again with what is wrong.
+
+    Editors see the connection facts without fields: only groups and variables are
+    taken from their form. A pinned key is not a field: it is replaced with `rekey`."""
     values = {**_values(form), "name": name}
 
     def action() -> Response:
-        data = with_variables(HostUpdate, _data(values, with_name=False), values["variables"])
+        host = inventory.get_host(session=session, actor=me.actor, organisation=org, name=name)
+        fields = _data(values, with_name=False)
+        if not is_allowed(me.actor, Action.host_connect, host.organisation_id):
+            fields = {"groups": fields["groups"]}
+        elif host.host_key:
+            del fields["host_key"]
+        data = with_variables(HostUpdate, fields, values["variables"])
         inventory.update_host(
-            session=session, actor=me.actor, organisation=org, name=name, data=data
+            session=session,
+            actor=me.actor,
+            organisation=org,
+            name=name,
+            data=data,
+            allow_node_target=settings.allow_node_target,
         )
         return redirect(f"/orgs/{org}/hosts/{name}?notice=saved")
 
@@ -212,6 +243,7 @@ def _form(
         "notice": notice,
         "section": "orgs",
         "can_edit": is_allowed(me.actor, Action.host_write, found.id),
+        "can_connect": is_allowed(me.actor, Action.host_connect, found.id),
         "can_plan": is_allowed(me.actor, Action.run_plan, found.id),
         "can_apply": is_allowed(me.actor, Action.run_apply, found.id),
         "gets": gets,

@@ -20,7 +20,7 @@ from infracms.web.templating import render
 router = APIRouter()
 
 WRITE_ACTIONS = {
-    "hosts": Action.host_write,
+    "hosts": Action.host_connect,  # adding a host chooses where ssh goes
     "groups": Action.group_write,
     "credentials": Action.credential_write,
     "members": Action.member_manage,
