@@ -1,10 +1,11 @@
 """From ansible-runner events to stored run events: redacted, batched, with the recap.
 
 Events arrive one by one from the playbook; writing each in its own transaction costs
-more than the event (47–124 ms a commit on SQLite under load), so they are buffered and written in batches, by a
-flusher thread every ``interval`` seconds or when ``batch`` events wait. A stored
-event's time is when Ansible made it (ansible-runner's ``created``), not when it was
-stored, so the live view's lag can be read off it (bench/live_lag.py).
+more than the event (47 to 124 ms a commit on SQLite under load), so they are buffered
+and written in batches, by a flusher thread every ``interval`` seconds or when
+``batch`` events wait. A stored event's time is when Ansible made it (ansible-runner's
+``created``), not when it was stored, so the live view's lag can be read off it
+(bench/live_lag.py).
 """
 
 from __future__ import annotations
