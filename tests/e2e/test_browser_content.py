@@ -60,7 +60,7 @@ def test_enable_define_fix_revise_compare_roll_back_and_read_the_log(
     page.get_by_role("button", name="Create organisation").click()
     page.goto(f"{base_url}/orgs/north-dental/hosts/new")
     page.get_by_label("Name", exact=True).fill("web-1")
-    page.get_by_label("Address").fill("192.0.2.10")
+    page.get_by_label("Address").fill("198.51.100.10")
     page.get_by_role("button", name="Add host").click()
 
     page.get_by_role("link", name="Modules", exact=True).click()
@@ -146,7 +146,7 @@ def queued_run(engine: Engine) -> uuid.UUID:
     plugins = Plugins.load()
     with session_scope(engine, write=True) as session:
         organisations.create_organisation(session=session, actor=ADMIN, data={"name": "clinic"})
-        host = {"name": "web-1", "address": "192.0.2.10"}
+        host = {"name": "web-1", "address": "198.51.100.10"}
         inventory.create_host(session=session, actor=ADMIN, organisation="clinic", data=host)
         modules.set_available(
             session=session, actor=ADMIN, plugins=plugins, name="base", available=True

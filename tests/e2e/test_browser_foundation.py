@@ -40,7 +40,7 @@ def test_log_in_add_a_host_see_a_field_error_and_log_out(page: Page, base_url: s
 
     page.get_by_role("link", name="Add host").click()
     page.get_by_label("Name", exact=True).fill("web-1")
-    page.get_by_label("Address").fill("192.0.2.10")
+    page.get_by_label("Address").fill("198.51.100.10")
     page.get_by_label("Variables").fill("ntp_server: ntp.example.org\n")
     page.get_by_role("button", name="Add host").click()
     expect(page).to_have_url(f"{base_url}/orgs/north-dental/hosts/web-1?notice=host-created")

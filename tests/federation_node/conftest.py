@@ -179,7 +179,7 @@ def _provider_setup(a: Node) -> None:
             session=session,
             actor=ADMIN,
             organisation="coop",
-            data={"name": "h1", "address": "192.0.2.10", "groups": ["pool"]},
+            data={"name": "h1", "address": "198.51.100.10", "groups": ["pool"]},
         )
     a.cli("offering", "publish", "coop", "motd", "motd", "--group", "pool", "--plan", "standard")
 
@@ -202,7 +202,10 @@ def provider(engine: Engine, plugins: Plugins) -> Iterator[Engine]:
             modules.enable_module(
                 session=session, actor=ADMIN, plugins=plugins, organisation="coop", name=name
             )
-        for group, host, address in (("db", "h1", "192.0.2.10"), ("store", "h2", "192.0.2.20")):
+        for group, host, address in (
+            ("db", "h1", "198.51.100.10"),
+            ("store", "h2", "198.51.100.20"),
+        ):
             inventory.create_group(
                 session=session, actor=ADMIN, organisation="coop", data={"name": group}
             )

@@ -169,13 +169,13 @@ def test_postgresql_instance_gets_a_sealed_generated_password(
 
     details = bind(provider, plugins, keyring, row)
     assert {k: details[k] for k in ("host", "port", "database", "user", "password")} == {
-        "host": "192.0.2.10",
+        "host": "198.51.100.10",
         "port": 5433,
         "database": "app",
         "user": "app",
         "password": password,
     }
-    assert details["uri"] == f"postgresql://app:{password}@192.0.2.10:5433/app?sslmode=require"
+    assert details["uri"] == f"postgresql://app:{password}@198.51.100.10:5433/app?sslmode=require"
     assert details["instance_id"] == row.instance_id
     with session_scope(provider) as session:
         [binding] = session.exec(select(ServiceBinding)).all()
@@ -254,8 +254,8 @@ def test_backup_instance_is_a_served_repository(
     assert stored["serve"] == [{"name": "web1", "ssh_public_key": KEY}]
     assert stored["repository"] is None and stored["password"] is None
     details = bind(provider, plugins, keyring, row)
-    assert details["repository"] == "sftp:restic-web1@192.0.2.20:/repo"
-    assert details["known_hosts"] == f"192.0.2.20 {KEY}"
+    assert details["repository"] == "sftp:restic-web1@198.51.100.20:/repo"
+    assert details["known_hosts"] == f"198.51.100.20 {KEY}"
     assert (details["username"], details["port"], "password" in details) == (
         "restic-web1",
         22,
@@ -318,8 +318,8 @@ def test_backup_refuses_a_name_taken_and_keeps_a_client_backup(plugins: Plugins)
 @pytest.mark.parametrize(
     ("address", "port", "url"),
     [
-        ("192.0.2.20", 22, "sftp:restic-b@192.0.2.20:/repo"),
-        ("192.0.2.20", 2222, "sftp://restic-b@192.0.2.20:2222//repo"),
+        ("198.51.100.20", 22, "sftp:restic-b@198.51.100.20:/repo"),
+        ("198.51.100.20", 2222, "sftp://restic-b@198.51.100.20:2222//repo"),
         ("2001:db8::1", 22, "sftp://restic-b@[2001:db8::1]:22//repo"),
     ],
 )

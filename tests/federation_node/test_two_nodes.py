@@ -268,15 +268,15 @@ def test_approved_request_bind_deprovision_usage(nodes: tuple[Node, Node]) -> No
     credentials = json.loads(b.cli("service", "credentials", "client", service_id).stdout)
     # motd has no offering_credentials hook: where it runs, and no invented secret
     assert credentials == {
-        "hosts": ["192.0.2.10"],
+        "hosts": ["198.51.100.10"],
         "instance_id": service_id,
         "offering": OFFERING,
         "plan": PLAN,
     }, credentials
     [binding] = rows(a, ServiceBinding)
-    assert "192.0.2.10" not in binding.sealed
+    assert "198.51.100.10" not in binding.sealed
     [consumer_row] = rows(b, ConsumerService, ConsumerService.id == uuid.UUID(service_id))
-    assert consumer_row.sealed and "192.0.2.10" not in consumer_row.sealed
+    assert consumer_row.sealed and "198.51.100.10" not in consumer_row.sealed
     deprovisioned = b.cli("service", "deprovision", "client", service_id).stdout
     assert "ended" in deprovisioned or "deprovisioning" in deprovisioned
     assert _provider_row(a, service_id).status in (

@@ -30,7 +30,7 @@ def host_key() -> str:
 def host(name: str = "web1", **changes: object) -> HostInput:
     values: dict[str, object] = {
         "name": name,
-        "address": "192.0.2.10",
+        "address": "198.51.100.10",
         "port": 22,
         "user": "root",
         "host_key": host_key(),
@@ -88,7 +88,7 @@ def test_private_data_dir_layout(tmp_path: Path) -> None:
     root = spec.private_data_dir
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     known = (root / "known_hosts").read_text().splitlines()
-    assert known == [f"192.0.2.10 {one.host_key}", f"[192.0.2.10]:2222 {two.host_key}"]
+    assert known == [f"198.51.100.10 {one.host_key}", f"[198.51.100.10]:2222 {two.host_key}"]
     assert spec.cmdline == "--diff --check apply.yml"
     assert spec.envvars["ANSIBLE_HOST_KEY_CHECKING"] == "True"
     assert "StrictHostKeyChecking=yes" in spec.envvars["ANSIBLE_SSH_ARGS"]

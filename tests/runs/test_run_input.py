@@ -77,7 +77,7 @@ def clinic(engine: Engine, settings: Settings, plugins: Plugins) -> Engine:
             organisation="clinic",
             data={
                 "name": "db1",
-                "address": "192.0.2.9",
+                "address": "198.51.100.9",
                 "credential": "db-login",
                 "host_key": HOST_KEY,
             },
@@ -175,7 +175,7 @@ def test_hooks_see_the_account_and_port_infracms_connects_with(
             organisation="clinic",
             data={
                 "name": "gw",
-                "address": "192.0.2.7",
+                "address": "198.51.100.7",
                 "ssh_port": 2222,
                 "ssh_user": "deploy",
                 "host_key": HOST_KEY,

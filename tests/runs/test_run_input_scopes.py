@@ -92,7 +92,12 @@ def test_a_host_made_again_under_a_scoped_name_is_not_let_in(
             session=session,
             actor=ADMIN,
             organisation="clinic",
-            data={"name": "web4", "address": "192.0.2.99", "groups": ["web"], "host_key": HOST_KEY},
+            data={
+                "name": "web4",
+                "address": "198.51.100.99",
+                "groups": ["web"],
+                "host_key": HOST_KEY,
+            },
         )
         shown = credentials.describe(
             session,

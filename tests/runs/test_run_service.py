@@ -47,7 +47,7 @@ def clinic(any_engine: Engine, plugins: Plugins) -> Engine:
                 organisation="clinic",
                 data={
                     "name": name,
-                    "address": "192.0.2.1",
+                    "address": "198.51.100.1",
                     "groups": ["web"] if name.startswith("web") else [],
                 },
             )

@@ -138,7 +138,10 @@ def _publish(node: Node) -> None:
             modules.enable_module(
                 session=session, actor=ADMIN, plugins=plugins, organisation="coop", name=name
             )
-        for group, host, address in (("db", "h1", "192.0.2.10"), ("store", "h2", "192.0.2.20")):
+        for group, host, address in (
+            ("db", "h1", "198.51.100.10"),
+            ("store", "h2", "198.51.100.20"),
+        ):
             inventory.create_group(
                 session=session, actor=ADMIN, organisation="coop", data={"name": group}
             )

@@ -22,8 +22,8 @@ def test_the_environment_does_not_name_the_person(shell: Shell, tmp_path: Path) 
     real = pwd.getpwuid(os.geteuid()).pw_name
     assert real != "olga"
     shell.env.update({"LOGNAME": "olga", "USER": "olga", "LNAME": "olga", "USERNAME": "olga"})
-    shell.ok("host", "add", "clinic", "web1", "192.0.2.1")
-    shell.ok("--as", "olga", "host", "add", "clinic", "web2", "192.0.2.2")
+    shell.ok("host", "add", "clinic", "web1", "198.51.100.1")
+    shell.ok("--as", "olga", "host", "add", "clinic", "web2", "198.51.100.2")
 
     created = [e for e in entries_of(shell, tmp_path) if e["action"] == "host.create"]
     credited = [(e["actor_kind"], e["actor_name"], e["request_id"]) for e in created]

@@ -27,7 +27,7 @@ def _anonymous(node: Node) -> dict[str, str]:
 def test_health_tells_an_anonymous_client_no_more_than_up_and_sound(node: Node) -> None:
     for name in ("web1", "web2", "web3"):
         made = node.client.post(
-            "/api/v1/orgs/clinic/hosts", json={"name": name, "address": "192.0.2.7"}
+            "/api/v1/orgs/clinic/hosts", json={"name": name, "address": "198.51.100.7"}
         )
         assert made.status_code == 201, made.text
     size = store.integrate(node.engine, audit.node_signer(node.settings)).size

@@ -22,7 +22,7 @@ from tests.security._audit_support import (  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.security
 
-HOST = {"name": "web1", "address": "192.0.2.10"}
+HOST = {"name": "web1", "address": "198.51.100.10"}
 # Each way the append can fail: its index taken (the head row set back, as after a
 # restore of only some tables), the entries' table gone, the insert refused (a full disk).
 BREAKAGES = {
@@ -68,10 +68,10 @@ def refused_with_nothing_changed(node: Node, breakage: list[str], count_entries:
     node.sql(*breakage)
 
     assert_refused(api.post("/api/v1/orgs/clinic/hosts", json={**HOST, "name": "web2"}))
-    assert_refused(api.patch("/api/v1/orgs/clinic/hosts/web1", json={"address": "192.0.2.99"}))
+    assert_refused(api.patch("/api/v1/orgs/clinic/hosts/web1", json={"address": "198.51.100.99"}))
     assert_refused(api.delete("/api/v1/orgs/clinic/hosts/web1"))
 
-    assert hosts(node) == {"web1": "192.0.2.10"}  # no change without its entry
+    assert hosts(node) == {"web1": "198.51.100.10"}  # no change without its entry
     if count_entries:
         assert audit_size(node.engine) == entries
 

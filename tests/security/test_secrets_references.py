@@ -52,7 +52,7 @@ def world(engine: Engine, settings: Settings) -> dict[str, str]:
             session=session,
             actor=ADMIN,
             organisation=CLINIC,
-            data={"name": "web1", "address": "192.0.2.10"},
+            data={"name": "web1", "address": "198.51.100.10"},
         )
     return tokens
 

@@ -100,7 +100,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory, host_pool: HostPool) -> Iter
             session=session,
             actor=ADMIN,
             organisation=CLINIC,
-            data={"name": "db1", "address": "192.0.2.50"},
+            data={"name": "db1", "address": "198.51.100.50"},
         )
     alice_hash = on_host(host, ["openssl", "passwd", "-6", "-stdin"], input="pw-of-alice").strip()
     pg_app = f"pg-app-{secrets.token_hex(12)}"

@@ -151,7 +151,7 @@ def operations(settings: Settings) -> dict[Action, Operation]:
         ),
         # a new host has an address: adding one decides where ssh goes
         Action.host_connect: lambda s, a, o: inventory.create_host(
-            session=s, actor=a, organisation=o, data={"name": _fresh(), "address": "192.0.2.1"}
+            session=s, actor=a, organisation=o, data={"name": _fresh(), "address": "198.51.100.1"}
         ),
         Action.credential_use: _flip_credential,
         Action.group_read: lambda s, a, o: inventory.list_groups(
@@ -248,7 +248,7 @@ def _prepare_modules(engine: Engine, settings: Settings, *organisations: str) ->
                 session=session,
                 actor=ADMIN,
                 organisation=org,
-                data={"name": "h", "address": "192.0.2.9"},
+                data={"name": "h", "address": "198.51.100.9"},
             )
             credentials.create_credential(
                 session=session,

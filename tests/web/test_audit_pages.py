@@ -62,8 +62,8 @@ def test_an_entry_shows_its_payload_leaf_hash_and_verified_proof(
 ) -> None:
     web = index_of(engine, "host:clinic/web-1")
     page = auditor.get(f"/audit/entries/{web}").text
-    assert "host.create" in page and "&#34;address&#34;: &#34;192.0.2.10&#34;" in page
-    assert "{&#34;after&#34;:{&#34;address&#34;:&#34;192.0.2.10&#34;" in page, "compact, sorted"
+    assert "host.create" in page and "&#34;address&#34;: &#34;198.51.100.10&#34;" in page
+    assert "{&#34;after&#34;:{&#34;address&#34;:&#34;198.51.100.10&#34;" in page, "compact, sorted"
     assert re.search(r"<dt>Leaf hash</dt><dd><code>[A-Za-z0-9+/]{43}=</code>", page)
     assert '<span class="pill pill-ok">matches</span>' in page
     assert '<span class="pill pill-ok">signature valid</span>' in page

@@ -20,7 +20,7 @@ from tests.web.conftest import Site
 
 GOOD_HOST = {
     "name": "web-1",
-    "address": "192.0.2.10",
+    "address": "198.51.100.10",
     "ssh_port": "2222",
     "ssh_user": "deploy",
     "credential": "",
@@ -125,7 +125,7 @@ def test_a_host_is_created_with_groups_credential_variables_and_key(
     assert response.status_code == 303, field_errors(response.text)
     assert response.headers["location"] == "/orgs/clinic/hosts/web-1?notice=host-created"
     host = stored_host(engine, "clinic", "web-1")
-    assert (host.address, host.ssh_port, host.ssh_user) == ("192.0.2.10", 2222, "deploy")
+    assert (host.address, host.ssh_port, host.ssh_user) == ("198.51.100.10", 2222, "deploy")
     assert host.credential == "deploy-pw"
     assert host.groups == ["eu", "web"]
     assert host.variables == {
@@ -188,10 +188,10 @@ def test_variables_that_are_not_a_plain_mapping_are_a_field_error(
 
 def test_a_duplicate_host_name_is_a_field_error(admin: Site, engine: Engine, clinic: str) -> None:
     assert admin.post("/orgs/clinic/hosts/new", GOOD_HOST).status_code == 303
-    response = admin.post("/orgs/clinic/hosts/new", {**GOOD_HOST, "address": "192.0.2.11"})
+    response = admin.post("/orgs/clinic/hosts/new", {**GOOD_HOST, "address": "198.51.100.11"})
     assert response.status_code == 409
     assert field_errors(response.text) == {"name": "is already taken"}
-    assert stored_host(engine, "clinic", "web-1").address == "192.0.2.10"
+    assert stored_host(engine, "clinic", "web-1").address == "198.51.100.10"
 
 
 def test_a_host_is_edited_and_its_pinned_key_kept(admin: Site, engine: Engine, clinic: str) -> None:
@@ -236,19 +236,19 @@ def test_an_editor_edits_variables_but_not_where_ssh_goes(
     forged = {**GOOD_HOST, "address": "203.0.113.66", "credential": "root-pw", "variables": "b: 2"}
     assert site.post("/orgs/clinic/hosts/web-1", forged).status_code == 303
     host = stored_host(engine, "clinic", "web-1")
-    assert (host.address, host.credential, host.variables) == ("192.0.2.10", None, {"b": 2})
+    assert (host.address, host.credential, host.variables) == ("198.51.100.10", None, {"b": 2})
 
 
 def test_a_bad_edit_changes_nothing(admin: Site, engine: Engine, clinic: str) -> None:
     admin.post("/orgs/clinic/hosts/new", GOOD_HOST)
     response = admin.post(
         "/orgs/clinic/hosts/web-1",
-        {**GOOD_HOST, "address": "192.0.2.99", "groups": ["no-such-group"]},
+        {**GOOD_HOST, "address": "198.51.100.99", "groups": ["no-such-group"]},
     )
     assert response.status_code == 422
     assert "no-such-group" in field_errors(response.text)["groups"]
-    assert 'value="192.0.2.99"' in response.text
-    assert stored_host(engine, "clinic", "web-1").address == "192.0.2.10"
+    assert 'value="198.51.100.99"' in response.text
+    assert stored_host(engine, "clinic", "web-1").address == "198.51.100.10"
 
 
 def test_a_host_is_removed_after_a_confirmation(admin: Site, engine: Engine, clinic: str) -> None:

@@ -105,7 +105,7 @@ def test_disabling_is_refused_while_a_definition_or_a_module_uses_it(
             session=session,
             actor=ADMIN,
             organisation="clinic",
-            data={"name": "web-1", "address": "192.0.2.1"},
+            data={"name": "web-1", "address": "198.51.100.1"},
         )
         definitions.create_definition(
             session=session,

@@ -46,7 +46,7 @@ def test_a_viewer_sees_no_edit_forms(viewer: Site) -> None:
         assert "/new" not in page, url
         assert "/delete" not in page, url
     host = viewer.get("/orgs/clinic/hosts/web-1").text
-    assert "192.0.2.10" in host
+    assert "198.51.100.10" in host
     assert "<form" not in host.replace('action="/logout"', "").split("<main", 1)[1]
     group = viewer.get("/orgs/clinic/groups/web").text
     assert 'action="/orgs/clinic/groups/web"' not in group
@@ -70,7 +70,7 @@ def test_a_viewer_gets_403_on_the_add_forms(viewer: Site, url: str) -> None:
     ("url", "form"),
     [
         ("/orgs/clinic/hosts/new", {**GOOD_HOST, "name": "web-2"}),
-        ("/orgs/clinic/hosts/web-1", {**GOOD_HOST, "address": "192.0.2.99"}),
+        ("/orgs/clinic/hosts/web-1", {**GOOD_HOST, "address": "198.51.100.99"}),
         ("/orgs/clinic/hosts/web-1/delete", {}),
         ("/orgs/clinic/groups/new", {"name": "db"}),
         ("/orgs/clinic/groups/web/delete", {}),

@@ -47,7 +47,7 @@ def clinic(admin: Site, engine: Engine, plugins: Plugins, executor: RecordingExe
             session=session, actor=ADMIN, organisation="clinic", data={"name": "web"}
         )
         for name, groups in (("web-1", ["web"]), ("web-2", ["web"]), ("db-1", [])):
-            data = {"name": name, "address": "192.0.2.1", "groups": groups}
+            data = {"name": name, "address": "198.51.100.1", "groups": groups}
             inventory.create_host(session=session, actor=ADMIN, organisation="clinic", data=data)
         definitions.create_definition(
             session=session,

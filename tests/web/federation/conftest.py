@@ -196,7 +196,7 @@ def offer(
         scope: dict[str, Any] = {"session": session, "actor": ADMIN, "organisation": "coop"}
         inventory.create_group(**scope, data={"name": group})
         hosts = inventory.list_hosts(**scope).total
-        host = {"name": f"h{hosts + 1}", "address": f"192.0.2.{hosts + 10}", "groups": [group]}
+        host = {"name": f"h{hosts + 1}", "address": f"198.51.100.{hosts + 10}", "groups": [group]}
         inventory.create_host(**scope, data=host)
         for name in ("base", module):
             modules.set_available(
