@@ -19,6 +19,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,10 +113,13 @@ class InventoryPipe:
 
     def __exit__(self, *exc: object) -> None:
         self.closed = True
-        # a writer still waiting for a reader wakes up, sees `closed` and stops
-        with contextlib.suppress(OSError):
-            os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
-        self.thread.join(timeout=5)
+        # a writer waiting for a reader wakes up, sees `closed` and stops; again until it
+        # has, since a writer thread not yet in its open() would miss a single wake-up
+        deadline = time.monotonic() + 5
+        while self.thread.is_alive() and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
+            self.thread.join(timeout=0.05)
         # a reader waiting for a writer (a second one) gets an end of file, not a hang
         with contextlib.suppress(OSError):
             os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
