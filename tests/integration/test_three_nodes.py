@@ -425,7 +425,7 @@ def test_backup_repository_used_by_restic_over_sftp(federation: Federation) -> N
         shown = change(
             f,
             service_id,
-            {"parameters": {"ssh_public_key": new_key.with_suffix(".pub").read_text()}},
+            {"parameters": {"ssh_public_key": new_key.with_suffix(".pub").read_text().strip()}},
         )
     assert shown["parameters"]["name"] == "web1"
     refused = restic("ls", "latest")

@@ -165,20 +165,29 @@ def test_a_credential_is_not_sent_to_a_host_outside_its_scope(scene: Scene) -> N
 def test_a_hosts_own_credential_must_allow_that_host(scene: Scene) -> None:
     login = f"root-pw-{secrets.token_hex(10)}"
     with scene.client("olga") as owner:
+        assert owner.post("/groups", json={"name": "dbs"}).status_code == 201
         made = owner.post(
             "/credentials",
             json={
                 "name": "db-root",
                 "kind": "password",
                 "secret": login,
-                "scope": {"hosts": ["db1"]},
+                "scope": {"groups": ["dbs"]},
             },
         )
         assert made.status_code == 201, made.text
-        attached = owner.patch("/hosts/h1", json={"credential": "db-root"})
-        assert attached.status_code == 200, attached.text
+        # attached to a host outside its scope: refused at once
+        outside = owner.patch("/hosts/h1", json={"credential": "db-root"})
+        assert outside.status_code == 422, outside.text
+        groups = owner.get("/hosts/h1").json()["groups"]
+        inside = owner.patch(
+            "/hosts/h1", json={"groups": [*groups, "dbs"], "credential": "db-root"}
+        )
+        assert inside.status_code == 200, inside.text
     bob = {"users": [{"name": "bob"}]}  # something to plan on h1, no secret in it
     with scene.client("eddie") as editor:
+        # taking h1 out of the group narrows the scope (open to editors): h1 keeps the credential
+        assert editor.patch("/hosts/h1", json={"groups": groups}).status_code == 200
         body = {"name": "bob", "module": "users", "target": {"host": "h1"}, "settings": bob}
         assert editor.post("/definitions", json=body).status_code == 201
     try:
