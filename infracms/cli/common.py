@@ -72,6 +72,7 @@ def _os_user() -> str:
 
 def _account_actor(username: str, *, via: str, required: bool) -> Actor | None:
     """The actor of the active account `username`; None (or an error if `required`)."""
+    from infracms.services.auth import user_actor
     from infracms.services.users import roles_of, user_by_name
 
     try:
@@ -88,15 +89,7 @@ def _account_actor(username: str, *, via: str, required: bool) -> Actor | None:
         return None
     if not user.is_active:
         raise PermissionDenied(f"the infracms account {username!r} is disabled")
-    return Actor(
-        kind="user",
-        id=str(user.id),
-        name=user.username,
-        is_admin=user.is_admin,
-        roles=roles,
-        user_id=user.id,
-        request_id=via,
-    )
+    return user_actor(user, roles, request_id=via)
 
 
 def require_current_schema() -> None:

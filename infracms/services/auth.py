@@ -88,7 +88,7 @@ def login(
     session.add(web_session)
     audit.record(
         session,
-        actor=_user_actor(user, {}),
+        actor=user_actor(user, {}),
         action="session.login",
         subject=f"user:{user.username}",
         payload={"client": client[:64]},
@@ -123,7 +123,7 @@ def logout(*, session: Session, raw_token: str) -> None:
     session.delete(web_session)
     audit.record(
         session,
-        actor=_user_actor(user, {}) if user else Actor(kind="system", id=None, name="system"),
+        actor=user_actor(user, {}) if user else Actor(kind="system", id=None, name="system"),
         action="session.logout",
         subject=f"user:{user.username if user else web_session.user_id}",
     )
@@ -153,7 +153,7 @@ def session_info(
     web_session, user = row
     if web_session.expires_at <= utcnow() or not user.is_active:
         return None
-    actor = _user_actor(user, roles_of(session, user.id), request_id=request_id)
+    actor = user_actor(user, roles_of(session, user.id), request_id=request_id)
     return SessionInfo(actor=actor, user=user, csrf_token=web_session.csrf_token)
 
 
@@ -163,7 +163,8 @@ def check_csrf(expected: str, given: str | None) -> None:
         raise PermissionDenied("missing or wrong CSRF token: reload the page and try again")
 
 
-def _user_actor(user: User, roles: dict[Any, Any], request_id: str | None = None) -> Actor:
+def user_actor(user: User, roles: dict[Any, Any], request_id: str | None = None) -> Actor:
+    """The actor of an account with its roles (one per organisation), as a request names it."""
     return Actor(
         kind="user",
         id=str(user.id),
