@@ -9,12 +9,13 @@ FROM python:3.11-slim AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# What runs need beside the package; override to pin: --build-arg RUN_PACKAGES="ansible-core==2.19.*"
-ARG RUN_PACKAGES="ansible-core ansible-runner"
 
+# Exactly the versions in requirements.lock (with their hashes), as `make run` installs them;
+# then the package itself, which adds nothing the lock does not have.
 COPY . /src
 RUN python -m venv /opt/infracms \
-    && /opt/infracms/bin/pip install /src ${RUN_PACKAGES}
+    && /opt/infracms/bin/pip install --require-hashes -r /src/requirements.lock \
+    && /opt/infracms/bin/pip install --no-deps /src
 
 FROM python:3.11-slim
 
