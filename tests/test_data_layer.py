@@ -6,8 +6,10 @@ import threading
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from infracms.config import Settings
 from infracms.db import alembic_config, session_scope, upgrade
@@ -26,6 +28,13 @@ def test_migrations_go_down_and_up(any_db_settings: Settings, any_engine: Engine
     assert set(inspect(any_engine).get_table_names()) <= {"alembic_version"}
     upgrade(any_db_settings)
     assert set(inspect(any_engine).get_table_names()) == tables
+
+
+def test_the_migrations_make_the_tables_the_models_declare(any_engine: Engine) -> None:
+    """A model changed without its migration (or the reverse) shows here, on both databases."""
+    with any_engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
 
 
 def test_inventory_round_trip(any_db_settings: Settings, any_engine: Engine) -> None:

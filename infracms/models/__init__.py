@@ -22,7 +22,15 @@ from infracms.models.federation import (
 )
 from infracms.models.host import Host, HostGroup, HostGroupLink
 from infracms.models.organisation import Organisation, SecretGrant
-from infracms.models.run import HostLock, Run, RunEvent, RunKind, RunStatus
+from infracms.models.run import (
+    HostLock,
+    HostOutcome,
+    HostRunState,
+    Run,
+    RunEvent,
+    RunKind,
+    RunStatus,
+)
 from infracms.models.user import ApiToken, LoginAttempt, Membership, Role, User, WebSession
 from infracms.models.witness import AuditCosignature, WitnessConflict, WitnessedLog
 
@@ -42,6 +50,8 @@ __all__ = [
     "HostGroup",
     "HostGroupLink",
     "HostLock",
+    "HostOutcome",
+    "HostRunState",
     "LoginAttempt",
     "Membership",
     "NodeCatalog",

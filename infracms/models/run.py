@@ -128,3 +128,35 @@ class HostLock(SQLModel, table=True):
     host_id: uuid.UUID = Field(foreign_key="host.id", primary_key=True, ondelete="CASCADE")
     run_id: uuid.UUID = Field(foreign_key="run.id", index=True, ondelete="CASCADE")
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class HostOutcome(enum.StrEnum):
+    """How the last run went on one host (from the run's recap)."""
+
+    ok = "ok"
+    changed = "changed"
+    failed = "failed"
+    unreachable = "unreachable"
+    not_reached = "not reached"  # the run ended before it reached the host
+
+
+class HostRunState(SQLModel, table=True):
+    """Where a host stands: its last run, and what its last good apply applied.
+
+    Written when a run finishes (services/host_state.py), so the dashboard reads one row
+    per host instead of walking the runs."""
+
+    __tablename__ = "host_run_state"
+
+    host_id: uuid.UUID = Field(foreign_key="host.id", primary_key=True, ondelete="CASCADE")
+    organisation_id: uuid.UUID = Field(
+        foreign_key="organisation.id", index=True, ondelete="CASCADE"
+    )
+    last_run_id: uuid.UUID | None = Field(default=None, foreign_key="run.id", ondelete="SET NULL")
+    last_kind: RunKind = Field(sa_type=Enum(RunKind, native_enum=False, length=16))
+    last_outcome: HostOutcome = Field(
+        sa_type=Enum(HostOutcome, native_enum=False, length=16), index=True
+    )
+    last_run_at: datetime = Field(sa_type=UTCDateTime)
+    applied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    applied: dict[str, int] = json_field()

@@ -34,7 +34,7 @@ from infracms.models.run import (
 )
 from infracms.modules.render import HostRow, reached
 from infracms.plugins import Plugins
-from infracms.services import audit, rendering
+from infracms.services import audit, host_state, rendering
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor, system_actor
@@ -446,6 +446,7 @@ def finish_run(
     run.status, run.rc, run.recap, run.finished_at = status, rc, recap, utcnow()
     run.stdout_sha256, run.error = stdout_sha256, error
     session.add(run)
+    host_state.record_run(session, run)
     session.execute(delete(HostLock).where(col(HostLock.run_id) == run_id))
     audit.record(
         session,

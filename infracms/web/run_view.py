@@ -4,6 +4,7 @@ changed tasks. Pure: it formats what ``services/runs.py`` returned."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from infracms.models.run import Run, RunEventPublic, RunStatus
 from infracms.web.diffs import task_diff
@@ -106,3 +107,12 @@ def duration(run: Run) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def table_helpers() -> dict[str, Any]:
+    """What the run tables (``_run_table.html``) need to describe a run."""
+    return {
+        "status_words": STATUS_WORDS,
+        "duration": duration,
+        "outcomes": lambda run: outcome_totals(recap_rows(run)),
+    }

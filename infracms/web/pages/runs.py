@@ -21,7 +21,7 @@ from infracms.web.errors import FormProblem, redirect, submit
 from infracms.web.forms import text, texts
 from infracms.web.pages.orgs import org_view
 from infracms.web.pages.run import run_page
-from infracms.web.run_view import STATUS_WORDS, duration, outcome_totals, recap_rows
+from infracms.web.run_view import table_helpers
 from infracms.web.session import Form, Poster, SignedIn, WebUser
 from infracms.web.templating import render
 
@@ -44,7 +44,7 @@ def all_runs(request: Request, session: SessionDep, me: SignedIn) -> Response:
         )
         for org in orgs
     ]
-    context = {"found": found, "section": "runs", **_helpers()}
+    context = {"found": found, "section": "runs", **table_helpers()}
     return render(request, "runs.html", context)
 
 
@@ -138,15 +138,6 @@ def run_request(form: FormData) -> dict[str, Any]:
     }
 
 
-def _helpers() -> dict[str, Any]:
-    """What the run tables need to describe a run."""
-    return {
-        "status_words": STATUS_WORDS,
-        "duration": duration,
-        "outcomes": lambda run: outcome_totals(recap_rows(run)),
-    }
-
-
 def _page(
     request: Request,
     session: Session,
@@ -173,6 +164,6 @@ def _page(
         "problem": problem,
         "problem_title": f"Could not start the {kind or 'run'}",
         "section": "runs",
-        **_helpers(),
+        **table_helpers(),
     }
     return render(request, "org_runs.html", context, status=problem.status if problem else 200)
