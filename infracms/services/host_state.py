@@ -7,17 +7,20 @@ rows instead of walking every run's recap.
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import func
+from sqlalchemy import Text, cast, func
 from sqlmodel import Session, col, select
 
 from infracms.models.definition import Definition
-from infracms.models.host import Host, HostGroup
+from infracms.models.host import Host, HostGroup, HostGroupLink
 from infracms.models.run import HostOutcome, HostRunState, Run, RunKind, RunStatus
-from infracms.modules.render import HostRow, reached
+from infracms.modules.render import HostRow, group_distances
 from infracms.services import rendering
 
 GOOD = (HostOutcome.ok, HostOutcome.changed)
@@ -99,40 +102,47 @@ class Standing:
 
 
 def standing(session: Session, organisation_id: uuid.UUID) -> Standing:
-    """Which hosts of the organisation stand where (see ``STANDINGS``), in a few queries.
+    """Which hosts of the organisation stand where (see ``STANDINGS``), in three queries.
 
     A host is out of date when a live definition that reaches it has a published revision
     other than the one its last good apply applied; never applied when a definition reaches
-    it and no apply has succeeded on it."""
-    no_key = col(Host.host_key).is_(None)
-    rows = rendering.hosts_with_groups(session, organisation_id, Host.id, no_key)
-    hosts = [HostRow(name, groups) for (name, _, _), groups in rows]
-    expected = _expected(session, organisation_id, hosts)
-    states = _org_states(session, organisation_id)
+    it and no apply has succeeded on it. What reaches a host through its groups is worked
+    out once per distinct set of groups."""
+    hosts, states, keyless = _hosts_and_states(session, organisation_id)
+    on_host, on_groups = _expected(session, organisation_id)
     found: dict[str, list[str]] = {key: [] for key in STANDINGS}
-    for (name, host_id, keyless), _ in rows:
-        state = states.get(host_id)
-        for key in _standings(state, expected.get(name, {}), bool(keyless)):
-            found[key].append(name)
-    return Standing(total=len(rows), hosts=found)
+    for host in hosts:
+        expected = on_groups(host.groups)
+        if host.name in on_host:
+            expected = {**expected, **on_host[host.name]}
+        for key in _standings(states.get(host.name), expected, host.name in keyless):
+            found[key].append(host.name)
+    return Standing(total=len(hosts), hosts=found)
 
 
-def _standings(state: HostRunState | None, expected: dict[str, int], no_key: bool) -> list[str]:
+class _State(NamedTuple):
+    outcome: HostOutcome
+    applied: dict[str, int] | None  # None: no apply has succeeded on the host
+
+
+def _standings(state: _State | None, expected: dict[str, int], no_key: bool) -> list[str]:
     keys = ["no_key"] if no_key else []
-    if state is not None and state.last_outcome in (HostOutcome.unreachable, HostOutcome.failed):
-        keys.append(str(state.last_outcome.name))
-    if expected and (state is None or state.applied_at is None):
+    if state is not None and state.outcome in (HostOutcome.unreachable, HostOutcome.failed):
+        keys.append(state.outcome.name)
+    if expected and (state is None or state.applied is None):
         keys.append("never_applied")
-    elif state is not None and any(state.applied.get(d) != r for d, r in expected.items()):
+    elif state and state.applied and any(state.applied.get(d) != r for d, r in expected.items()):
         keys.append("out_of_date")
     return keys
 
 
 def _expected(
-    session: Session, organisation_id: uuid.UUID, hosts: list[HostRow]
-) -> dict[str, dict[str, int]]:
-    """{host: {definition: published revision}} for the live definitions reaching each host."""
-    parents = rendering.group_parents(session, organisation_id)
+    session: Session, organisation_id: uuid.UUID
+) -> tuple[dict[str, dict[str, int]], Callable[[tuple[str, ...]], dict[str, int]]]:
+    """The published revisions expected on hosts: {host: {definition: revision}} for the
+    definitions on single hosts, and for a host's groups a function (cached per set of
+    groups) giving those of the definitions on the groups or the groups above them."""
+    distances = group_distances(rendering.group_parents(session, organisation_id))
     query = (
         select(Definition.name, func.coalesce(Definition.published, 0), Host.name, HostGroup.name)
         .outerjoin(Host, Host.id == Definition.host_id)  # type: ignore[arg-type]
@@ -143,14 +153,60 @@ def _expected(
             col(Definition.published).is_not(None),
         )
     )
-    expected: dict[str, dict[str, int]] = {}
+    on_host: dict[str, dict[str, int]] = {}
+    on_group: dict[str, dict[str, int]] = {}
     for name, published, host, group in session.exec(query).all():
-        target = ("host", host) if host else ("group", group)
-        for reached_host in reached(hosts, parents, [target]):
-            expected.setdefault(reached_host, {})[name] = published
-    return expected
+        if host:
+            on_host.setdefault(host, {})[name] = published
+        else:
+            on_group.setdefault(group, {})[name] = published
+
+    @functools.cache
+    def on_groups(groups: tuple[str, ...]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for direct in groups:
+            for group in distances.get(direct, {direct: 0}):
+                found.update(on_group.get(group, {}))
+        return found
+
+    return on_host, on_groups
 
 
-def _org_states(session: Session, organisation_id: uuid.UUID) -> dict[uuid.UUID, HostRunState]:
-    query = select(HostRunState).where(HostRunState.organisation_id == organisation_id)
-    return {state.host_id: state for state in session.exec(query)}
+def _hosts_and_states(
+    session: Session, organisation_id: uuid.UUID
+) -> tuple[list[HostRow], dict[str, _State], set[str]]:
+    """The hosts (with their groups) by name, their states, and those with no pinned key.
+
+    Hosts share few distinct applied maps: each is read as text and decoded once."""
+    query = (
+        select(  # type: ignore[call-overload]
+            Host.name,
+            col(Host.host_key).is_(None),
+            HostRunState.last_outcome,
+            HostRunState.applied_at,
+            cast(HostRunState.applied, Text),
+            HostGroup.name,
+        )
+        .outerjoin(HostRunState, HostRunState.host_id == Host.id)
+        .outerjoin(HostGroupLink, HostGroupLink.host_id == Host.id)
+        .outerjoin(HostGroup, HostGroup.id == HostGroupLink.group_id)
+        .where(Host.organisation_id == organisation_id)
+        .order_by(Host.name)
+    )
+    groups: dict[str, list[str]] = {}
+    states: dict[str, _State] = {}
+    keyless: set[str] = set()
+    decoded: dict[str, dict[str, int]] = {}
+    for name, no_key, outcome, applied_at, applied, group in session.execute(query):
+        if name not in groups:
+            groups[name] = []
+            if no_key:
+                keyless.add(name)
+            if outcome is not None:
+                if applied_at is not None and applied not in decoded:
+                    decoded[applied] = json.loads(applied)
+                states[name] = _State(outcome, decoded[applied] if applied_at else None)
+        if group is not None:
+            groups[name].append(group)
+    hosts = [HostRow(name, tuple(names)) for name, names in groups.items()]
+    return hosts, states, keyless
