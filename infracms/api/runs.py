@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from infracms import db
 from infracms.api.deps import ActorDep, PluginsDep, SessionDep
-from infracms.models.run import RunCreate, RunEventPublic, RunPublic
+from infracms.models.run import RunCreate, RunEventPublic, RunFilter, RunPublic
 from infracms.runs.execute import RunContext
 from infracms.runs.executors import make_executor
 from infracms.runs.scheduler import JobContext, Scheduler, node_jobs
@@ -61,12 +61,14 @@ def list_runs(
     org: str,
     session: SessionDep,
     actor: ActorDep,
+    filters: Annotated[RunFilter, Query()],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> RunPage:
-    """The organisation's runs, newest first."""
+    """The organisation's runs, newest first, narrowed by status, kind, host, definition
+    and who asked for them."""
     found = runs.list_runs(
-        session=session, actor=actor, organisation=org, limit=limit, offset=offset
+        session=session, actor=actor, organisation=org, filters=filters, limit=limit, offset=offset
     )
     items = [RunPublic.model_validate(r) for r in found.items]
     return RunPage(items=items, total=found.total, limit=found.limit, offset=found.offset)

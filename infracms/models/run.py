@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Enum, Text
 from sqlmodel import Field, SQLModel
@@ -34,6 +34,36 @@ class RunStatus(enum.StrEnum):
     def finished(self) -> bool:
         """Whether the run has ended."""
         return self not in (RunStatus.queued, RunStatus.running)
+
+
+STATUS_GROUPS: dict[str, tuple[RunStatus, ...]] = {
+    "active": (RunStatus.queued, RunStatus.running),
+    "failed": (RunStatus.failed, RunStatus.timed_out),  # a run that timed out failed too
+}
+StatusFilter = Literal[
+    "active", "queued", "running", "succeeded", "failed", "cancelled", "timed_out"
+]
+
+
+class RunFilter(SQLModel):
+    """Which runs to list: every field narrows the list (all given must hold)."""
+
+    status: StatusFilter | None = Field(
+        default=None,
+        description="a status, or `active` (queued or running); `failed` takes in timed out",
+    )
+    kind: RunKind | None = None
+    host: str | None = Field(default=None, max_length=63, description="runs on this host")
+    definition: str | None = Field(
+        default=None, max_length=63, description="runs of this definition"
+    )
+    requested_by: str | None = Field(default=None, max_length=200, description="who asked")
+
+    def statuses(self) -> tuple[RunStatus, ...] | None:
+        """The statuses the filter admits, or None for any."""
+        if self.status is None:
+            return None
+        return STATUS_GROUPS.get(self.status) or (RunStatus(self.status),)
 
 
 class RunCreate(SQLModel):

@@ -14,7 +14,20 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, String, any_, bindparam, delete, func, insert, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -29,6 +42,7 @@ from infracms.models.run import (
     RunCreate,
     RunEvent,
     RunEventPublic,
+    RunFilter,
     RunKind,
     RunStatus,
 )
@@ -214,19 +228,55 @@ def get_run(*, session: Session, actor: Actor, organisation: str, run_id: uuid.U
 
 
 def list_runs(
-    *, session: Session, actor: Actor, organisation: str, limit: int = 50, offset: int = 0
+    *,
+    session: Session,
+    actor: Actor,
+    organisation: str,
+    filters: RunFilter | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> Page[Run]:
-    """An organisation's runs, newest first."""
+    """An organisation's runs, newest first, narrowed by `filters`."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.run_read, org.id)
     return page(
         session,
         Run,
-        where=[col(Run.organisation_id) == org.id],
+        where=[col(Run.organisation_id) == org.id, *_filtered(session, filters or RunFilter())],
         order_by=col(Run.created_at).desc(),
         limit=limit,
         offset=offset,
     )
+
+
+def _filtered(session: Session, filters: RunFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    statuses = filters.statuses()
+    if statuses is not None:
+        where.append(col(Run.status).in_(statuses))
+    if filters.kind is not None:
+        where.append(col(Run.kind) == filters.kind)
+    if filters.requested_by is not None:
+        where.append(col(Run.requested_by) == filters.requested_by)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if filters.host is not None:
+        where.append(_lists(col(Run.hosts), filters.host, postgres))
+    if filters.definition is not None:
+        where.append(_lists(col(Run.definitions), {"name": filters.definition}, postgres))
+    return where
+
+
+def _lists(column: Any, item: str | dict[str, str], postgres: bool) -> ColumnElement[bool]:
+    """`column` (a JSON list) holds `item` (a string, or an object with these fields)."""
+    if postgres:
+        return cast(column, JSONB).contains([item])
+    listed = func.json_each(column).table_valued("value").alias("listed")
+    if isinstance(item, str):
+        match = listed.c.value == item
+    else:
+        (key, value), *_ = item.items()
+        match = func.json_extract(listed.c.value, f"$.{key}") == value
+    return exists(select(listed.c.value).where(match))
 
 
 def run_events(

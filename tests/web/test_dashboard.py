@@ -35,6 +35,10 @@ def plugins() -> Plugins:
 
 @pytest.fixture
 def clinic(admin: Site, engine: Engine, plugins: Plugins, executor: RecordingExecutor) -> str:
+    return make_clinic(admin, engine, plugins)
+
+
+def make_clinic(admin: Site, engine: Engine, plugins: Plugins) -> str:
     """web-1 and web-2 in group web (base applies there, published revision 1), db-1 alone."""
     admin.post("/orgs", {"name": "clinic", "title": ""})
     admin.post("/modules/base/availability", {"available": "yes"})

@@ -111,7 +111,7 @@ def test_an_editor_plans_and_may_not_apply(
 ) -> None:
     editor = signed_in(other_site, engine, settings, "eddie", clinic=Role.editor)
     page = editor.get("/orgs/clinic/runs").text
-    assert 'value="plan"' in page and 'value="apply"' not in page
+    assert 'name="kind" value="plan"' in page and 'name="kind" value="apply"' not in page
     assert editor.post("/orgs/clinic/runs", {"kind": "apply", "scope": ""}).status_code == 403
     assert count(engine, Run) == 0
     response = editor.post("/orgs/clinic/runs", {"kind": "plan", "scope": "group:web"})

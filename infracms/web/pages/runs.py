@@ -8,15 +8,17 @@ the API does.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from infracms.api.deps import PluginsDep, SessionDep
+from infracms.models.run import RunFilter, StatusFilter
 from infracms.services import definitions, inventory, organisations, runs
-from infracms.services.common import MAX_PAGE
+from infracms.services.common import MAX_PAGE, parse
 from infracms.web.errors import FormProblem, redirect, submit
 from infracms.web.forms import text, texts
 from infracms.web.pages.orgs import org_view
@@ -56,8 +58,18 @@ def org_runs(
     me: SignedIn,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    """An organisation's runs, newest first, with the form to plan or apply."""
+    """An organisation's runs, newest first, narrowed by the filters in the query string,
+    with the form to plan or apply."""
     return _page(request, session, me, org, page=page)
+
+
+FILTER_FIELDS = ("status", "kind", "host", "definition", "requested_by")
+
+
+def run_filter(request: Request) -> RunFilter:
+    """The filters in the query string (blank ones ignored); a bad one is refused by name."""
+    given = {k: request.query_params[k] for k in FILTER_FIELDS if request.query_params.get(k)}
+    return parse(RunFilter, given)
 
 
 @router.post("/orgs/{org}/runs")
@@ -150,7 +162,8 @@ def _page(
 ) -> Response:
     view = org_view(session, me.actor, org)
     scope: dict[str, Any] = {"session": session, "actor": me.actor, "organisation": org}
-    found = runs.list_runs(**scope, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    filters = run_filter(request)
+    found = runs.list_runs(**scope, filters=filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     hosts = inventory.list_hosts(**scope, limit=MAX_PAGE)
     context = {
         "view": view,
@@ -161,6 +174,9 @@ def _page(
         "definitions": [d.name for d in definitions.list_definitions(**scope) if d.published],
         "hosts": [host.name for host in hosts.items],
         "groups": [group.name for group in inventory.list_groups(**scope)],
+        "filters": filters,
+        "filter_query": urlencode(filters.model_dump(mode="json", exclude_none=True)),
+        "status_filters": get_args(StatusFilter),
         "problem": problem,
         "problem_title": f"Could not start the {kind or 'run'}",
         "section": "runs",
