@@ -191,6 +191,9 @@ def _envvars(directory: Path, data: RenderInput) -> dict[str, str]:
         "ANSIBLE_ROLES_PATH": str(directory / "roles"),
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_NOCOLOR": "1",
+        # ansible-core imports cryptography's DSA (deprecated) at start: the warning would
+        # open every run's output; only that message is silenced
+        "PYTHONWARNINGS": "ignore:DSA is deprecated",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_LOCAL_TEMP": str(directory / "tmp"),
         "TMPDIR": str(directory / "tmp"),

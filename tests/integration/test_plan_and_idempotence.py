@@ -33,6 +33,8 @@ def test_a_plan_on_new_hosts_shows_changes_and_changes_nothing(
         assert task in would, f"the plan does not show {task!r}; it shows {would}"
     assert "Install the WireGuard tools" in changed_tasks(events, "vpn1")
     assert_unchanged(first_plan)
+    warnings = [e.stdout for e in events if "Warning" in e.stdout and "DSA" in e.stdout]
+    assert warnings == [], "Python warnings reach the run's output"
 
 
 def test_a_plan_shows_the_tasks_with_secrets_that_would_change(
