@@ -45,6 +45,7 @@ class SettingField:
     minimum: float | None = None
     maximum: float | None = None
     prefix: str = PREFIX
+    example: str = ""  # a structured field's placeholder, from the keys its items take
 
     @property
     def form_name(self) -> str:
@@ -90,6 +91,7 @@ def _field(
         minimum=inner.get("minimum"),
         maximum=inner.get("maximum"),
         prefix=prefix,
+        example=_example(inner, defs) if kind == "structured" else "",
     )
 
 
@@ -173,6 +175,17 @@ def _hint(kind: str, prop: dict[str, Any], inner: dict[str, Any], defs: dict[str
     if kind == "structured":
         parts.append(_shape(inner, defs))
     return " ".join(part for part in parts if part)
+
+
+def _example(schema: dict[str, Any], defs: dict[str, Any]) -> str:
+    """A placeholder naming the keys an item takes (the required ones, else the first),
+    so that what the empty field shows is never a key the module refuses."""
+    if schema.get("type") != "array":
+        return ""
+    item, _ = _unwrap(schema.get("items", {}), defs)
+    keys = list(item.get("properties", {}))
+    shown = [key for key in item.get("required", []) if key in keys] or keys[:1]
+    return "\n".join(("- " if i == 0 else "  ") + f"{key}: …" for i, key in enumerate(shown))
 
 
 def _shape(schema: dict[str, Any], defs: dict[str, Any]) -> str:

@@ -41,7 +41,7 @@ def test_rules_are_normalised() -> None:
         {"rules": [{"ports": [443, "8000-8100", " 53 ", "25-25"], "sources": ["10.1.2.3"]}]}
     )
     (rule,) = settings.rules
-    assert rule.ports == ["443", "8000-8100", "53", "25"]
+    assert rule.ports == [443, "8000-8100", 53, 25]  # a single port stays a number
     assert rule.sources == ["10.1.2.3/32"] and rule.proto == "tcp"
 
 

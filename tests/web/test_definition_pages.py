@@ -109,6 +109,29 @@ def test_the_form_is_generated_from_the_settings_schema(clinic: str, admin: Site
         r'<select id="settings.input_policy"[^>]*>\s*<option value="drop" selected>', firewall
     )
     assert "a list of mappings with proto, ports, sources, comment" in firewall, "YAML textarea"
+    assert 'placeholder="- ports: …"' in firewall, "the placeholder names a key the rules take"
+
+
+def test_ports_typed_as_a_yaml_list_are_stored_as_numbers(
+    clinic: str, admin: Site, engine: Engine
+) -> None:
+    form = {
+        "name": "edge",
+        "module": "firewall",
+        "target": "group:web",
+        "description": "",
+        "message": "",
+        "settings.input_policy": "drop",
+        "settings.forward_policy": "drop",
+        "settings.ssh_port": "22",
+        "settings.ssh_sources": "",
+        "settings.rules": "- ports: [80, 443]\r\n- ports: [8000-8100]\r\n  proto: udp\r\n",
+        "settings.allow_ping": "on",
+    }
+    response = admin.post("/orgs/clinic/definitions/new", form)
+    assert response.status_code == 303, field_errors(response.text) or response.text
+    rules = settings_of(engine, "edge")["rules"]
+    assert [rule["ports"] for rule in rules] == [[80, 443], ["8000-8100"]]
 
 
 def test_a_definition_is_created_through_the_form(clinic: str, admin: Site, engine: Engine) -> None:

@@ -23,15 +23,16 @@ COMMENT_RE = re.compile(r"^[A-Za-z0-9 _.,:/()+-]{0,64}$")
 PORT_RANGE_RE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 
 
-def _port_or_range(value: int | str) -> str:
-    """A port (443) or an inclusive range ("8000-8100"), as nftables writes it."""
+def _port_or_range(value: int | str) -> int | str:
+    """A port (443, kept a number even when typed as text) or an inclusive range
+    ("8000-8100"), as nftables writes it."""
     match = PORT_RANGE_RE.fullmatch(str(value).strip())
     if not match:
         raise ValueError(f"{value!r}: expected a port such as 443 or a range such as 8000-8100")
     low, high = int(match[1]), int(match[2] or match[1])
     if not 1 <= low <= high <= 65535:
         raise ValueError(f"{value!r}: ports run from 1 to 65535, low to high")
-    return str(low) if low == high else f"{low}-{high}"
+    return low if low == high else f"{low}-{high}"
 
 
 PortOrRange = Annotated[int | str, AfterValidator(_port_or_range)]
