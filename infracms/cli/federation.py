@@ -231,12 +231,27 @@ def catalog_search(
     )
     with read_session() as session:
         found = search_catalog(session=session, actor=cli_actor(), filters=filters)
+        held = (
+            []
+            if found
+            else search_catalog(session=session, actor=cli_actor(), filters=CatalogFilter())
+        )
     if as_json:
         emit(list(found), as_json=True)
         return
+    if not found:
+        typer.echo(_nothing_found(held), err=True)
     for offering in found:
         plans = ", ".join(p.id for p in offering.plans)
         typer.echo(f"{offering.peer}  {offering.offering_id}  [{offering.kind}]  {plans}")
+
+
+def _nothing_found(held: list[Any]) -> str:
+    """Why a search found nothing: what the held catalogs do offer, to search again."""
+    if not held:
+        return "no offerings: no peer's catalog is held yet (`infracms catalog sync`)"
+    kinds = ", ".join(sorted({offering.kind for offering in held}))
+    return f"no offerings match; the {len(held)} held are of kind: {kinds}"
 
 
 def read_json(path: Path | None, text: str | None) -> dict[str, Any]:

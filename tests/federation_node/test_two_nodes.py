@@ -100,6 +100,9 @@ def test_catalog_sync_then_unchanged(nodes: tuple[Node, Node]) -> None:
     assert "a.test: unchanged" in b.cli("catalog", "sync").stdout  # 304
     found = json.loads(b.cli("catalog", "search", "--kind", "service", "--json").stdout)
     assert [(o["peer"], o["offering_id"]) for o in found] == [("a.test", OFFERING)]
+    nothing = b.cli("catalog", "search", "--kind", "database")
+    assert nothing.stdout == ""
+    assert "no offerings match; the 1 held are of kind: service" in nothing.stderr
 
 
 @pytest.mark.parametrize("how", ["forged", "replayed", "expired", "wrong-key"])
