@@ -58,10 +58,13 @@ def module_available(
 ) -> None:
     """Make a module available to organisations (or --off to withdraw it)."""
     with write_session() as session:
-        modules.set_available(
+        changed = modules.set_available(
             session=session, actor=cli_actor(), plugins=_plugins(), name=name, available=not off
         )
     typer.echo(f"{name} is {'unavailable' if off else 'available'}")
+    required = [other for other in changed if other != name]
+    if required:
+        typer.echo(f"also made available, as {name} requires them: {', '.join(required)}")
 
 
 @module_app.command("enable")

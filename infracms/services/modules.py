@@ -81,27 +81,70 @@ def module_or_404(plugins: Plugins, name: str) -> type[Module]:
 
 def set_available(
     *, session: Session, actor: Actor, plugins: Plugins, name: str, available: bool
-) -> None:
-    """Make a module available to organisations, or withdraw it (node admins)."""
+) -> list[str]:
+    """Make a module available to organisations with what it requires, or withdraw it
+    (node admins); the names whose availability changed.
+
+    A module whose requirement is not available could never be enabled: making it
+    available makes its requirements available too (each audited), and a module that an
+    available one requires cannot be withdrawn before it."""
     authorize(actor, Action.module_make_available, None)
     module_or_404(plugins, name)
-    row = session.get(AvailableModule, name)
-    if available == (row is not None):
-        return
-    if available:
-        session.add(AvailableModule(name=name))
-    else:
-        users = session.exec(select(EnabledModule).where(EnabledModule.name == name)).all()
-        if users:
-            raise Conflict(f"module {name!r} is enabled in {len(users)} organisation(s)")
-        session.delete(row)
-    audit.record(
-        session,
-        actor=actor,
-        action="module.available" if available else "module.unavailable",
-        subject=f"module:{name}",
+    current = set(session.exec(select(AvailableModule.name)).all())
+    if available == (name in current):
+        return []
+    changed = (
+        _make_available(plugins, name, current)
+        if available
+        else _withdraw(session, plugins, name, current)
     )
+    for changed_name in changed:
+        audit.record(
+            session,
+            actor=actor,
+            action="module.available" if available else "module.unavailable",
+            subject=f"module:{changed_name}",
+            payload={"requested": name} if changed_name != name else None,
+        )
+        if available:
+            session.add(AvailableModule(name=changed_name))
+        else:
+            session.delete(session.get(AvailableModule, changed_name))
     commit(session)
+    return changed
+
+
+def _make_available(plugins: Plugins, name: str, current: set[str]) -> list[str]:
+    """`name` and the requirements not yet available, requirements first."""
+    order = _resolve(plugins, name, current | _requirements(plugins, name), {})
+    return [module.name for module in order if module.name not in current]
+
+
+def _requirements(plugins: Plugins, name: str) -> set[str]:
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        module = plugins.registry.get(pending.pop())
+        for dependency in module.requires if module else ():
+            if dependency.name not in found:
+                found.add(dependency.name)
+                pending.append(dependency.name)
+    return found | {name}
+
+
+def _withdraw(session: Session, plugins: Plugins, name: str, current: set[str]) -> list[str]:
+    users = session.exec(select(EnabledModule).where(EnabledModule.name == name)).all()
+    if users:
+        raise Conflict(f"module {name!r} is enabled in {len(users)} organisation(s)")
+    needers = sorted(
+        other
+        for other in current - {name}
+        if (module := plugins.registry.get(other)) is not None
+        and any(dependency.name == name for dependency in module.requires)
+    )
+    if needers:
+        raise Conflict(f"module {name!r} is required by {', '.join(needers)}: withdraw them first")
+    return [name]
 
 
 def enable_module(

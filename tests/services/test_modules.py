@@ -60,16 +60,41 @@ def test_enabling_pulls_in_dependencies_in_order(engine: Engine, plugins: Plugin
         ("haunted", "haunted → ghost: not installed"),
         ("picky", "picky needs base >=2, found 1.0.0"),
         ("cycle_a", "cycle_a → cycle_b → cycle_a"),
+    ],
+)
+def test_bad_dependencies_are_refused_when_made_available_and_nothing_changes(
+    engine: Engine, plugins: Plugins, name: str, words: str
+) -> None:
+    make_available(engine, plugins, "base")
+    before = audit_size(engine)
+    with pytest.raises(InvalidInput) as caught:
+        make_available(engine, plugins, name)
+    assert words in caught.value.errors["module"]
+    assert audit_size(engine) == before and available_now(engine) == ["base"]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("haunted", "haunted → ghost: not installed"),
+        ("picky", "picky needs base >=2, found 1.0.0"),
+        ("cycle_a", "cycle_a → cycle_b → cycle_a"),
         ("site", "site → base: not made available"),
     ],
 )
-def test_bad_dependencies_are_refused_and_nothing_is_enabled(
+def test_bad_dependencies_made_available_before_the_check_are_refused_at_enable(
     engine: Engine, plugins: Plugins, name: str, words: str
 ) -> None:
+    """A node whose modules were made available before requirements were checked then."""
+    from infracms.models import AvailableModule
+
     make_org(engine, "clinic")
-    make_available(engine, plugins, "haunted", "picky", "cycle_a", "cycle_b", "site")
-    if name != "site":
-        make_available(engine, plugins, "base")
+    with session_scope(engine, write=True) as session:
+        for listed_name in ("haunted", "picky", "cycle_a", "cycle_b", "site"):
+            session.add(AvailableModule(name=listed_name))
+        if name != "site":
+            session.add(AvailableModule(name="base"))
+        session.commit()
     before = audit_size(engine)
     with pytest.raises(InvalidInput) as caught:
         enable(engine, plugins, name)
@@ -153,3 +178,49 @@ def test_withdrawing_an_enabled_module_is_refused(engine: Engine, plugins: Plugi
         modules.set_available(
             session=session, actor=ADMIN, plugins=plugins, name="base", available=False
         )
+
+
+def available_now(engine: Engine) -> list[str]:
+    from sqlmodel import select
+
+    from infracms.models import AvailableModule
+
+    with session_scope(engine) as session:
+        return sorted(session.exec(select(AvailableModule.name)).all())
+
+
+def test_making_a_module_available_makes_what_it_requires_available(
+    engine: Engine, plugins: Plugins
+) -> None:
+    before = audit_size(engine)
+    with session_scope(engine, write=True) as session:
+        changed = modules.set_available(
+            session=session, actor=ADMIN, plugins=plugins, name="top", available=True
+        )
+    assert changed == ["base", "site", "top"]  # requirements first
+    assert available_now(engine) == ["base", "site", "top"]
+    assert audit_size(engine) == before + 3
+    make_org(engine, "clinic")
+    assert enable(engine, plugins, "top") == ["base", "site", "top"]
+
+
+def test_a_module_an_available_one_requires_cannot_be_withdrawn(
+    engine: Engine, plugins: Plugins
+) -> None:
+    make_available(engine, plugins, "site")
+    before = audit_size(engine)
+    with session_scope(engine, write=True) as session, pytest.raises(Conflict, match="site"):
+        modules.set_available(
+            session=session, actor=ADMIN, plugins=plugins, name="base", available=False
+        )
+    assert available_now(engine) == ["base", "site"] and audit_size(engine) == before
+
+
+def test_a_module_whose_requirement_is_not_installed_is_refused_whole(
+    engine: Engine, plugins: Plugins
+) -> None:
+    with session_scope(engine, write=True) as session, pytest.raises(InvalidInput):
+        modules.set_available(
+            session=session, actor=ADMIN, plugins=plugins, name="haunted", available=True
+        )
+    assert available_now(engine) == []

@@ -32,9 +32,14 @@ def plugins() -> Plugins:
 @pytest.fixture
 def clinic(admin: Site, engine: Engine) -> str:
     make_org(engine, "clinic")
-    for name in ("base", "site", "top", "motd", "haunted"):
+    for name in ("base", "site", "top", "motd"):
         response = admin.post(f"/modules/{name}/availability", {"available": "yes"})
         assert response.status_code == 303, response.text
+    refused = admin.post("/modules/haunted/availability", {"available": "yes"})
+    assert refused.status_code == 422 and "haunted → ghost: not installed" in refused.text
+    with session_scope(engine, write=True) as session:  # as a node from before that check
+        session.add(AvailableModule(name="haunted"))
+        session.commit()
     return "clinic"
 
 
@@ -62,7 +67,8 @@ def test_the_admin_makes_a_module_available_and_sees_skipped_plugins(
     page = admin.get(response.headers["location"]).text
     assert "The module is available to organisations now." in page
     assert "Withdraw" in row_of(page, "motd")
-    assert count(engine, AvailableModule) == 1
+    assert "Withdraw" in row_of(page, "base"), "motd requires base: made available with it"
+    assert count(engine, AvailableModule) == 2
 
 
 def test_an_owner_enables_a_module_with_what_it_requires(
@@ -84,7 +90,11 @@ def test_an_owner_enables_a_module_with_what_it_requires(
 def test_a_broken_dependency_chain_is_named_and_nothing_is_enabled(
     clinic: str, admin: Site, engine: Engine
 ) -> None:
-    admin.post("/modules/base/availability", {"available": "no"})
+    withdraw = admin.post("/modules/base/availability", {"available": "no"})
+    assert withdraw.status_code == 409 and "required by" in withdraw.text
+    with session_scope(engine, write=True) as session:  # as a node from before that check
+        session.delete(session.get(AvailableModule, "base"))
+        session.commit()
     before = count(engine, AuditEntry)
     response = admin.post("/orgs/clinic/modules/top/enable", {})
     assert response.status_code == 422
