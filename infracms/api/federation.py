@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
@@ -62,6 +62,20 @@ def invite(body: InvitationIn, session: SessionDep, actor: ActorDep, ctx: Contex
         session=session, actor=actor, ctx=ctx, valid_hours=body.valid_hours
     )
     return InvitationOut(id=issued.id, token=issued.token, expires_at=issued.expires_at)
+
+
+@router.get("/peers/invitations", response_model=list[peering.InvitationPublic])
+def list_invitations(session: SessionDep, actor: ActorDep) -> list[peering.InvitationPublic]:
+    """The invitations this node made, newest first, open, used or ended (node admins)."""
+    return peering.list_invitations(session=session, actor=actor)
+
+
+@router.post("/peers/invitations/{invitation_id}/revoke", response_model=peering.InvitationPublic)
+def revoke_invitation(
+    invitation_id: Annotated[str, Path(max_length=128)], session: SessionDep, actor: ActorDep
+) -> peering.InvitationPublic:
+    """End an open invitation: its token is refused from then on (node admins)."""
+    return peering.revoke_invitation(session=session, actor=actor, invitation_id=invitation_id)
 
 
 @router.post("/peers/accept", response_model=PeerPublic, status_code=201)

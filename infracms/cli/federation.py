@@ -47,6 +47,29 @@ def peer_invite(hours: int = typer.Option(72, help="hours the token stays valid"
     typer.echo(f"(invitation {issued.id}, valid until {issued.expires_at.isoformat()})", err=True)
 
 
+@peer_app.command("invitations")
+def peer_invitations(as_json: bool = JSON) -> None:
+    """The invitations this node made: open, used (by which peer) or ended."""
+    with read_session() as session:
+        found = peering.list_invitations(session=session, actor=cli_actor())
+    if as_json:
+        emit(found, as_json=True)
+        return
+    if not found:
+        typer.echo("no invitations made yet (`infracms peer invite`)", err=True)
+    for inv in found:
+        where = {"open": f"open until {_time(inv.expires_at)}", "used": f"used by {inv.used_by}"}
+        typer.echo(f"{inv.id}  {inv.created_by}  {where.get(inv.state, 'ended')}")
+
+
+@peer_app.command("revoke-invitation")
+def peer_revoke_invitation(invitation_id: str) -> None:
+    """End an open invitation: its token is refused from then on."""
+    with write_session() as session:
+        peering.revoke_invitation(session=session, actor=cli_actor(), invitation_id=invitation_id)
+    typer.echo(f"invitation {invitation_id} revoked")
+
+
 @peer_app.command("accept")
 def peer_accept(token: str) -> None:
     """Accept another node's invitation: pin its key, and have it pin ours."""

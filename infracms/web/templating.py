@@ -72,6 +72,7 @@ NOTICES = {
     "peer-suspended": "Peer suspended: its requests are refused until it is resumed.",
     "peer-active": "Peer resumed: its requests are accepted again.",
     "peer-revoked": "Peer revoked: its keys are removed for good.",
+    "invitation-revoked": "Invitation revoked: its token is refused from now on.",
     "offering-published": "Offering published: peers see it at their next catalog sync.",
     "offering-withdrawn": "Offering withdrawn: its instances stay until they are deprovisioned.",
     "request-approved": "Request approved: the run that provisions it has started.",

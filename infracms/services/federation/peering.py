@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -20,7 +21,7 @@ from federation.invitee import accept_invitation as ask_to_peer
 from federation.messages import HttpRequest
 from federation.models.peering import NodeIdentity, PeeringAcceptance
 from federation.nonces import NonceStore
-from infracms.errors import Conflict, InvalidInput
+from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.models.base import utcnow
 from infracms.models.federation import Peer, PeerInvitation, PeerKey, PeerStatus
 from infracms.services import audit
@@ -66,6 +67,68 @@ def create_invitation(
     )
     commit(session)
     return IssuedInvitation(invitation.id, token, expires_at)
+
+
+class InvitationPublic(BaseModel):
+    """An invitation this node made, and where it stands: open, used or ended."""
+
+    id: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    used_by: str | None
+    state: str  # "open", "used" (by used_by) or "ended" (expired or revoked)
+
+
+def list_invitations(
+    *, session: Session, actor: Actor, now: datetime | None = None, limit: int = 50
+) -> list[InvitationPublic]:
+    """The invitations this node made, newest first (the tokens are never stored)."""
+    authorize(actor, Action.peer_manage, None)
+    moment = now or utcnow()
+    rows = session.exec(
+        select(PeerInvitation).order_by(col(PeerInvitation.created_at).desc()).limit(limit)
+    ).all()
+    return [_invitation_public(row, moment) for row in rows]
+
+
+def revoke_invitation(
+    *, session: Session, actor: Actor, invitation_id: str, now: datetime | None = None
+) -> InvitationPublic:
+    """End an open invitation now: its token is refused from then on (audited)."""
+    authorize(actor, Action.peer_manage, None)
+    moment = now or utcnow()
+    row = session.get(PeerInvitation, invitation_id)
+    if row is None:
+        raise NotFound(f"no invitation {invitation_id!r}")
+    state = _invitation_public(row, moment).state
+    if state != "open":
+        raise Conflict(f"invitation {invitation_id!r} is {state} already")
+    row.expires_at = moment
+    session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action="peer.invitation_revoke",
+        subject=f"invitation:{invitation_id}",
+        payload={"invitation": invitation_id},
+    )
+    commit(session)
+    return _invitation_public(row, moment)
+
+
+def _invitation_public(row: PeerInvitation, now: datetime) -> InvitationPublic:
+    state = "used" if row.used_at is not None else "open" if row.expires_at > now else "ended"
+    return InvitationPublic(
+        id=row.id,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        used_at=row.used_at,
+        used_by=row.used_by,
+        state=state,
+    )
 
 
 def accept_invitation(

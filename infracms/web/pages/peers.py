@@ -72,6 +72,19 @@ def create_invitation(
     return submit(session, action, lambda problem: _page(request, session, me, values, problem))
 
 
+@router.post("/peers/invitations/{invitation_id}/revoke")
+def revoke_invitation(
+    invitation_id: str, request: Request, session: SessionDep, me: Poster
+) -> Response:
+    """End an open invitation: its token is refused from then on."""
+
+    def action() -> Response:
+        peering.revoke_invitation(session=session, actor=me.actor, invitation_id=invitation_id)
+        return redirect("/peers?notice=invitation-revoked#invitations")
+
+    return submit(session, action, lambda problem: _page(request, session, me, NEW, problem))
+
+
 @router.post("/peers/accept")
 def accept_invitation(
     request: Request, session: SessionDep, me: Poster, form: Form, ctx: ContextDep
@@ -175,6 +188,7 @@ def _page(
     authorize(me.actor, Action.peer_manage, None)
     context: dict[str, Any] = {
         "peers": peering.list_peers(session=session, actor=me.actor),
+        "invitations": peering.list_invitations(session=session, actor=me.actor),
         "catalogs": _catalogs(session, me),
         "results": results,
         "values": values,

@@ -152,3 +152,22 @@ def test_suspend_resume_and_revoke_after_a_confirmation(
     assert refused.status_code == 409
     assert "can only peer again by a new invitation" in refused.text
     assert admin.get(f"/peers/{PROVIDER}/promote").status_code == 400
+
+
+def test_an_invitation_made_elsewhere_is_listed_and_revoked_and_its_token_then_refused(
+    admin: Site, engine: Engine, provider: Node
+) -> None:
+    token = invite(provider)  # as `infracms peer invite` on the provider makes it
+    page = provider.admin.get("/peers").text
+    (row,) = re.findall(r'<tr id="invitation-([^"]+)">(.*?)</tr>', page, re.S)
+    invitation_id, cells = row
+    assert "open" in cells and "Revoke" in cells
+    revoked = provider.admin.post(f"/peers/invitations/{invitation_id}/revoke", {})
+    assert revoked.status_code == 303, revoked.text
+    page = provider.admin.get(revoked.headers["location"]).text
+    assert "Invitation revoked" in page and "ended" in page
+    again = provider.admin.post(f"/peers/invitations/{invitation_id}/revoke", {})
+    assert again.status_code == 409 and "ended already" in html.unescape(again.text)
+    refused = admin.post("/peers/accept", {"token": token})
+    assert refused.status_code == 422
+    assert count(engine, Peer) == 0
