@@ -113,6 +113,7 @@ def table_helpers() -> dict[str, Any]:
     """What the run tables (``_run_table.html``) need to describe a run."""
     return {
         "status_words": STATUS_WORDS,
+        "outcome_words": {"missed": "not reached", "pending": "waiting"},  # as the run page says
         "duration": duration,
         "outcomes": lambda run: outcome_totals(recap_rows(run)),
     }

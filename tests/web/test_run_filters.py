@@ -113,3 +113,12 @@ def test_the_page_filters_and_says_when_nothing_matches(
     assert "No runs match" in none
     bad = admin.get("/orgs/clinic/runs?status=broken")
     assert bad.status_code == 422 and "status" in bad.text
+
+
+def test_the_list_says_not_reached_as_the_run_page_does(
+    clinic: str, admin: Site, engine: Engine, plugins: Plugins
+) -> None:
+    run_id = finished_run(engine, plugins, "apply", {"web-1": {"ok": 1}}, status=FAILED)
+    listing = admin.get("/orgs/clinic/runs").text
+    assert ">1 not reached<" in listing and ">1 missed<" not in listing
+    assert "not reached" in admin.get(f"/orgs/clinic/runs/{run_id}").text

@@ -58,8 +58,19 @@
       if (atEnd) {
         output.scrollTop = output.scrollHeight;
       }
+      const events = `${after} event${after === 1 ? "" : "s"}`;
       if (status) {
-        status.textContent = `Following the run live… ${after} events so far.`;
+        status.textContent = `Following the run live… ${events} so far.`;
+      }
+      const count = document.getElementById("event-count");
+      if (count) {
+        count.textContent = events;
+      }
+      // Output flows: the run has started, whatever the page said when it was loaded.
+      const runStatus = document.getElementById("run-status");
+      if (runStatus && fresh.length && runStatus.classList.contains("status-queued")) {
+        runStatus.textContent = "running";
+        runStatus.className = "status status-running";
       }
     });
 
