@@ -14,6 +14,11 @@ TSTAMP := $(VENV)/.installed-test
 PIP_VERSION := 26.3
 LOCK_VENV   := .venv-lock
 FAST_TIER   := not (integration or postgres or e2e or interop or slow)
+HEAVY_TIER  := integration or postgres or e2e or interop or slow
+# The fast tier on both cores, a file per worker at a time (a module's shared fixtures
+# are built once); the heavy tier stays serial: its tests share the test-host network,
+# the local PostgreSQL and Redis, and the machine's root.
+PARALLEL    := -n 2 --dist loadfile
 
 .PHONY: run test test-fast lint format deps test-deps bench clean lock
 
@@ -53,11 +58,13 @@ test-deps: $(TSTAMP)
 	bash scripts/install-test-deps.sh
 	PYTHON=$(BIN)/python bash scripts/build-test-root.sh
 
+# Everything: the fast tier (in parallel), then the heavy tier (serially).
 test: test-deps
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+	INFRACMS_TEST_TIER=fast PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "$(FAST_TIER)" $(PARALLEL) -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "$(HEAVY_TIER)" --durations=10
 
 test-fast: $(TSTAMP)
-	INFRACMS_TEST_TIER=fast PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "$(FAST_TIER)" -q
+	INFRACMS_TEST_TIER=fast PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m "$(FAST_TIER)" $(PARALLEL) -q
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check infracms federation tests bench

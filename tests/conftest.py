@@ -14,6 +14,7 @@ from infracms.app import create_app
 from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.services.setup import initialise
+from tests.support.seed import seed_database
 
 pytest_plugins = [
     "tests.support.postgres",
@@ -67,6 +68,7 @@ def engine(settings: Settings, initialised_node: Settings) -> Iterator[Engine]:
     """
     if not settings.data_dir.exists() and _same_node(settings, initialised_node):
         shutil.copytree(initialised_node.data_dir, settings.data_dir)
+    seed_database(settings)  # another node (name, database): its own keys, migrated schema
     engine = make_engine(settings)
     initialise(settings, engine)
     yield engine

@@ -1,4 +1,8 @@
-"""The `infracms` command, run as a user would: a subprocess with environment settings."""
+"""The `infracms` command, run as a user would: configured by the environment.
+
+Commands run in this process (``tests.support.cli``: the same entry point, exit codes
+and output); `serve` runs as the subprocess a user starts.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD
+from tests.support.cli import run_infracms
 
 
 @pytest.fixture
@@ -27,14 +32,16 @@ def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     def run(
         *args: str, stdin: str | None = None, extra: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "infracms", *args],
-            env={**env, **(extra or {})},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        if args[0] == "serve":  # it may start a server: never in the test's own process
+            return subprocess.run(
+                [sys.executable, "-m", "infracms", *args],
+                env={**env, **(extra or {})},
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        return run_infracms(args, env={**env, **(extra or {})}, input=stdin)
 
     run.env = env  # type: ignore[attr-defined]
     return run
@@ -109,6 +116,7 @@ def test_placeholder_secret_is_refused_outside_development(cli) -> None:  # type
     assert "placeholder" in result.stderr
 
 
+@pytest.mark.integration  # a second process serving on a port
 def test_serve_logs_what_the_app_says(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The app's own loggers reach the console, formatted like uvicorn's, not only uvicorn's."""
     assert cli("init").returncode == 0

@@ -23,6 +23,30 @@ def test_the_makefile_runs_the_fast_tier_with_the_guard_on() -> None:
     assert f"{tiers.TIER_VARIABLE}=fast" in recipe and '-m "$(FAST_TIER)"' in recipe
 
 
+def _make_variable(makefile: str, name: str) -> str:
+    found = re.search(rf"^{name}\s*:=\s*(.+)$", makefile, re.MULTILINE)
+    assert found is not None, f"the Makefile defines no {name}"
+    return found.group(1).strip()
+
+
+def _recipe(makefile: str, target: str) -> list[str]:
+    body = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in body.splitlines()[1:] if line.startswith("\t")]
+
+
+def test_make_test_runs_every_test_once_fast_tier_in_parallel_then_the_rest() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    fast, heavy = _make_variable(makefile, "FAST_TIER"), _make_variable(makefile, "HEAVY_TIER")
+    assert fast == f"not ({heavy})", "the heavy tier must be exactly what the fast tier leaves"
+    parallel = _make_variable(makefile, "PARALLEL")
+    assert parallel.startswith("-n "), parallel
+    first, second = (line for line in _recipe(makefile, "test") if "pytest" in line)
+    assert '-m "$(FAST_TIER)" $(PARALLEL)' in first and f"{tiers.TIER_VARIABLE}=fast" in first
+    assert '-m "$(HEAVY_TIER)"' in second and "$(PARALLEL)" not in second
+    [fast_only] = (line for line in _recipe(makefile, "test-fast") if "pytest" in line)
+    assert "$(PARALLEL)" in fast_only
+
+
 def test_every_marker_the_fast_tier_names_is_registered() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     registered = {line.split(":")[0] for line in config["tool"]["pytest"]["ini_options"]["markers"]}

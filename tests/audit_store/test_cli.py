@@ -1,16 +1,17 @@
-"""`infracms audit …` run as a user would: a subprocess configured by the environment."""
+"""`infracms audit …` run as a user would, configured by the environment (in this process:
+``tests.support.cli``)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from infracms.audit.checkpoint import open_checkpoint
 from infracms.audit.note import Signer, Verifier
+from tests.support.cli import run_infracms
 
 
 @pytest.fixture
@@ -26,13 +27,7 @@ def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     def run(
         *args: str, env_extra: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "infracms", *args],
-            env={**env, **(env_extra or {})},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_infracms(args, env={**env, **(env_extra or {})})
 
     assert run("init").returncode == 0
     assert run("org", "create", "clinic").returncode == 0

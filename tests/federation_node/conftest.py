@@ -21,12 +21,13 @@ from infracms.config import Settings
 from infracms.db import make_engine, session_scope
 from infracms.models import AuditEntry
 from infracms.plugins import Plugins
-from infracms.services import inventory, modules, organisations
+from infracms.services import inventory, organisations
 from infracms.services.context import system_actor
+from tests.support.provider import HOST_KEY, set_up_provider
 from tests.support.server import live_server
 
 DUMMY = Path(__file__).resolve().parents[1] / "dummy_module"
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9b6Y0f7l6mB2lA5j1ZJ3v6d1v1t0dJ0mCq2xj3xQ8A"
+KEY = HOST_KEY
 ADMIN = system_actor("test-setup")
 CLI_TIMEOUT = 60
 
@@ -193,28 +194,7 @@ def plugins() -> Plugins:
 @pytest.fixture
 def provider(engine: Engine, plugins: Plugins) -> Iterator[Engine]:
     """Organisation coop with postgresql and backup enabled, pools db (h1) and store (h2)."""
-    with session_scope(engine, write=True) as session:
-        organisations.create_organisation(session=session, actor=ADMIN, data={"name": "coop"})
-        for name in ("postgresql", "backup"):
-            modules.set_available(
-                session=session, actor=ADMIN, plugins=plugins, name=name, available=True
-            )
-            modules.enable_module(
-                session=session, actor=ADMIN, plugins=plugins, organisation="coop", name=name
-            )
-        for group, host, address in (
-            ("db", "h1", "198.51.100.10"),
-            ("store", "h2", "198.51.100.20"),
-        ):
-            inventory.create_group(
-                session=session, actor=ADMIN, organisation="coop", data={"name": group}
-            )
-            inventory.create_host(
-                session=session,
-                actor=ADMIN,
-                organisation="coop",
-                data={"name": host, "address": address, "groups": [group], "host_key": KEY},
-            )
+    set_up_provider(engine, plugins)
     yield engine
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from infracms.services import auth
 from infracms.services.setup import initialise
 from tests.conftest import make_settings
 from tests.helpers import make_org, make_user, password_of
+from tests.support.cli import run_infracms
 
 
 @dataclass
@@ -96,20 +96,14 @@ def _serve(settings: Settings, engine: Engine) -> Iterator[Node]:
 
 @dataclass
 class Shell:
-    """`infracms` run as the node's administrator runs it: a subprocess on the node."""
+    """`infracms` run as the node's administrator runs it, configured by the environment
+    (in the test's process: ``tests.support.cli``)."""
 
     env: dict[str, str]
     data_dir: Path
 
     def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "infracms", *args],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_infracms(args, env=self.env, input=stdin)
 
     def ok(self, *args: str, stdin: str | None = None) -> str:
         """Run and insist it worked; its stdout."""

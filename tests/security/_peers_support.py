@@ -27,15 +27,14 @@ from federation.messages import HttpRequest
 from infracms.db import session_scope
 from infracms.models import AuditEntry
 from infracms.models.federation import ServiceInstance
-from infracms.services import inventory, modules, organisations
 from infracms.services.context import system_actor
 from infracms.services.federation import offerings
+from tests.support.provider import set_up_provider
 from tests.witness.nodes import Network, Node, pin_key, started_node
 
 ADMIN = system_actor("test-setup")
 PEER = "b.test"
 PEER_KEY = NodeKey.from_seed(hashlib.sha256(b"peers: the adversary b.test").digest())
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9b6Y0f7l6mB2lA5j1ZJ3v6d1v1t0dJ0mCq2xj3xQ8A"
 POSTGRES, BACKUP = "coop-managed-postgresql", "coop-offsite-backup"
 BACKUP_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJhY2t1cGtleWJhY2t1cGtleWJhY2t1cGtleWI0"
 
@@ -129,28 +128,7 @@ def provider_node(tmp_path: Path) -> Iterator[Provider]:
 
 def _publish(node: Node) -> None:
     plugins = node.client.app.state.plugins  # type: ignore[attr-defined]
-    with session_scope(node.engine, write=True) as session:
-        organisations.create_organisation(session=session, actor=ADMIN, data={"name": "coop"})
-        for name in ("postgresql", "backup"):
-            modules.set_available(
-                session=session, actor=ADMIN, plugins=plugins, name=name, available=True
-            )
-            modules.enable_module(
-                session=session, actor=ADMIN, plugins=plugins, organisation="coop", name=name
-            )
-        for group, host, address in (
-            ("db", "h1", "198.51.100.10"),
-            ("store", "h2", "198.51.100.20"),
-        ):
-            inventory.create_group(
-                session=session, actor=ADMIN, organisation="coop", data={"name": group}
-            )
-            inventory.create_host(
-                session=session,
-                actor=ADMIN,
-                organisation="coop",
-                data={"name": host, "address": address, "groups": [group], "host_key": HOST_KEY},
-            )
+    set_up_provider(node.engine, plugins)
     for module, offering, group in (
         ("postgresql", "managed-postgresql", "db"),
         ("backup", "offsite-backup", "store"),

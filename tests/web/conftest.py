@@ -19,6 +19,7 @@ from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.plugins import Plugins
 from infracms.services.setup import initialise
+from tests.support.seed import seed_database
 
 ADMIN_PASSWORD = "correct horse battery staple"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -77,6 +78,7 @@ def plugins() -> Plugins | None:
 
 @pytest.fixture
 def app(settings: Settings, plugins: Plugins | None) -> Iterator[FastAPI]:
+    seed_database(settings)  # the migrated schema, copied: initialise does the rest
     engine = make_engine(settings)
     initialise(settings, engine)
     engine.dispose()

@@ -28,6 +28,7 @@ from infracms.services.federation.node import FederationContext
 from infracms.services.setup import initialise
 from tests.audit_store.conftest import append_entries
 from tests.conftest import make_settings
+from tests.support.seed import seed_database
 
 
 @dataclass
@@ -91,6 +92,7 @@ def started_node(
     settings = make_settings(
         tmp_path / name, database_url, node_name=name, base_url=f"https://{name}"
     )
+    seed_database(settings)
     engine = make_engine(settings)
     initialise(settings, engine)
     app = create_app(settings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from federation.keys import NodeKey
@@ -13,6 +12,7 @@ from infracms.db import session_scope
 from infracms.services import audit
 from infracms.services.witness import gather_cosignatures
 from tests.helpers import ADMIN
+from tests.support.cli import run_infracms
 from tests.witness.logs import Tree
 from tests.witness.nodes import Node
 
@@ -26,13 +26,7 @@ def cli(node: Node, *args: str, **extra: str) -> subprocess.CompletedProcess[str
         INFRACMS_BASE_URL=node.settings.base_url,
         **extra,
     )
-    return subprocess.run(
-        [sys.executable, "-m", "infracms", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_infracms(args, env=env)
 
 
 def export_to(node: Node, path: Path) -> Path:

@@ -33,6 +33,7 @@ from infracms.services.federation import consumer, instances, offerings, peering
 from infracms.services.federation.node import FederationContext
 from infracms.services.setup import initialise
 from tests.helpers import ADMIN
+from tests.support.seed import seed_database
 from tests.web.conftest import ADMIN_PASSWORD, RecordingExecutor, Site
 
 CONSUMER, PROVIDER = "b.test", "a.test"
@@ -148,6 +149,7 @@ def other_site(site: Site, app: FastAPI) -> Iterator[Site]:
 def provider(tmp_path: Path, network: Network, plugins: Plugins, site: Site) -> Iterator[Node]:
     """a.test, serving on the network, with its admin signed in to its pages."""
     settings = node_settings(tmp_path, PROVIDER)
+    seed_database(settings)
     engine = make_engine(settings)
     initialise(settings, engine)
     app = create_app(settings, plugins=plugins)
