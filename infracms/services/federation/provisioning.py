@@ -100,6 +100,7 @@ def request_instance(
     a client with ``max_pending`` requests awaiting consent is refused (429)."""
     if not accepts_incomplete:
         raise AsyncRequired("provisioning waits for consent: send accepts_incomplete=true")
+    _check_platform_guids(caller, request)
     publication, plan = _offering(session, request.service_id, request.plan_id)
     parameters = dict(request.parameters or {})
     existing = _existing(session, caller, instance_id)
@@ -383,6 +384,20 @@ def _same_request(
     if not same:
         raise InstanceConflict(f"instance {existing.instance_id} exists with other attributes")
     return Provisioned(existing, None, created=False)
+
+
+def _check_platform_guids(caller: BrokerCaller, request: ProvisionRequest) -> None:
+    """An OSB platform MUST send both GUIDs (OSB v2.17); a peer names its organisation in
+    the infracms context instead (PROTOCOL.md 6.1)."""
+    if caller.kind == "peer":
+        return
+    missing = [
+        name for name in ("organization_guid", "space_guid") if getattr(request, name) is None
+    ]
+    if missing:
+        raise BrokerBadRequest(
+            f"{' and '.join(missing)} required: a platform names where the instance belongs"
+        )
 
 
 def _context(caller: BrokerCaller, request: ProvisionRequest) -> dict[str, Any]:
