@@ -122,7 +122,8 @@ async def provision(
     keyring: KeyringDep,
     accepts_incomplete: Incomplete = False,
 ) -> Response:
-    """Request an offering: 202 with an operation while it awaits consent."""
+    """Request an offering: 202 with an operation while it awaits consent or applies (the
+    same request again, the same); 200 when asked again once it is provisioned."""
     body = load(ProvisionRequest, await bounded_body(request), "provision request")
     engine = request.app.state.engine
 
@@ -142,6 +143,8 @@ async def provision(
     done = await run_in_threadpool(act)
     if done.run_id is not None:
         request.app.state.executor.submit(done.run_id)
+    if done.ready:  # asked again once provisioned: OSB answers 200
+        return caller.answer(200, {})
     return caller.answer(202, {"operation": done.instance.operation})
 
 

@@ -125,12 +125,19 @@ def test_an_empty_maintenance_info_is_no_maintenance_info(
     assert update.maintenance_info is None
 
 
+BACKUP_BODY = {
+    "service_id": BACKUP,
+    "plan_id": f"{BACKUP}.small",
+    "parameters": backup_parameters("b1"),
+    **GUIDS,
+}
+
+
 @pytest.fixture(scope="module")
 def approved(provider: Provider, platform: Platform) -> str:
     """An offsite backup the provider approved and applied (its run stood in for): one
     for the module, since its pool holds one, and every refusal leaves it as it was."""
-    backup = {"service_id": BACKUP, "plan_id": f"{BACKUP}.small", **GUIDS}
-    instance_id, answer = platform.provision({**backup, "parameters": backup_parameters("b1")})
+    instance_id, answer = platform.provision(BACKUP_BODY)
     assert answer.status_code == 202, answer.text
     app = provider.node.client.app
     with session_scope(provider.node.engine, write=True) as session:
@@ -150,6 +157,18 @@ def approved(provider: Provider, platform: Platform) -> str:
             session, done.run_id, status=RunStatus.succeeded, rc=0, recap={}, stdout_sha256=None
         )
     return instance_id
+
+
+def test_the_same_provision_again_is_202_while_pending_and_200_once_provisioned(
+    provider: Provider, platform: Platform, approved: str
+) -> None:
+    instance_id, first = platform.provision({**body(), **GUIDS})
+    path = f"/v2/service_instances/{instance_id}?accepts_incomplete=true"
+    again = platform.call("PUT", path, {**body(), **GUIDS})
+    assert (again.status_code, again.json()) == (202, first.json())
+    path = f"/v2/service_instances/{approved}?accepts_incomplete=true"
+    done = platform.call("PUT", path, BACKUP_BODY)
+    assert (done.status_code, done.json()) == (200, {})
 
 
 def status_of(provider: Provider, instance_id: str) -> InstanceStatus:
