@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     node_name: str = "infracms.local"
     base_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    import_max_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="the most bytes a definition import reads, all its files together",
+    )
     login_attempts: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     session_hours: int = Field(default=12, ge=1)

@@ -10,7 +10,7 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, JsonValue, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, JsonValue, StringConstraints
 
 from federation.limits import MAX_CONTEXT_BYTES, MAX_CONTEXT_FIELD, MAX_PARAMETERS_BYTES
 from federation.models.base import NodeName, WireModel
@@ -54,6 +54,8 @@ Context = Annotated[
 """An OSB ``context``: small members, at most ``MAX_CONTEXT_BYTES`` as JSON."""
 ContextField = Annotated[str, StringConstraints(max_length=MAX_CONTEXT_FIELD)]
 """An id in a request body (service, plan, GUID) or a member of an infracms context."""
+RequiredField = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTEXT_FIELD)]
+"""An id the OSB spec says MUST be a non-empty string (a GUID, or service and plan ids)."""
 
 
 class OSBErrorCode(StrEnum):
@@ -79,6 +81,15 @@ class MaintenanceInfo(WireModel):
 
     version: str
     description: str | None = None
+
+
+def _empty_is_absent(value: Any) -> Any:
+    """``{}`` stands for no maintenance_info: some platforms' clients send it so."""
+    return None if value == {} else value
+
+
+RequestedMaintenanceInfo = Annotated[MaintenanceInfo | None, BeforeValidator(_empty_is_absent)]
+"""A request's ``maintenance_info``: absent, ``null`` or ``{}`` mean none."""
 
 
 class SchemaParameters(WireModel):
@@ -161,10 +172,10 @@ class ProvisionRequest(WireModel):
     service_id: ContextField
     plan_id: ContextField
     context: Context | None = None
-    organization_guid: ContextField | None = None
-    space_guid: ContextField | None = None
+    organization_guid: RequiredField | None = None
+    space_guid: RequiredField | None = None
     parameters: Parameters | None = None
-    maintenance_info: MaintenanceInfo | None = None
+    maintenance_info: RequestedMaintenanceInfo = None
 
 
 class ProvisionResponse(WireModel):
@@ -183,7 +194,7 @@ class UpdateRequest(WireModel):
     context: Context | None = None
     parameters: Parameters | None = None
     previous_values: Parameters | None = None
-    maintenance_info: MaintenanceInfo | None = None
+    maintenance_info: RequestedMaintenanceInfo = None
 
 
 class UpdateResponse(WireModel):
@@ -224,8 +235,8 @@ class ServiceInstance(WireModel):
 class BindRequest(WireModel):
     """Body of ``PUT /v2/service_instances/:instance_id/service_bindings/:binding_id``."""
 
-    service_id: ContextField
-    plan_id: ContextField
+    service_id: RequiredField
+    plan_id: RequiredField
     context: Context | None = None
     bind_resource: Parameters | None = None
     parameters: Parameters | None = None
@@ -242,6 +253,13 @@ class BindResponse(WireModel):
     endpoints: tuple[JsonObject, ...] | None = None
     metadata: JsonObject | None = None
     operation: str | None = None
+
+
+class DeleteQuery(WireModel):
+    """The query of a deprovision or unbind: ``service_id`` and ``plan_id`` are required."""
+
+    service_id: RequiredField
+    plan_id: RequiredField
 
 
 class DeprovisionResponse(WireModel):

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from federation.broker import API_VERSION_HEADER, check_api_version, osb_catalog
 from federation.errors import UnsupportedVersion
 from federation.models.base import check_identifier, load
-from federation.models.osb import BindRequest, ProvisionRequest, UpdateRequest
+from federation.models.osb import BindRequest, DeleteQuery, ProvisionRequest, UpdateRequest
 from infracms import db
 from infracms.api.deps import KeyringDep, PluginsDep, SessionDep
 from infracms.api.peer import (
@@ -35,6 +35,7 @@ from infracms.services.federation import (
     provisioning,
     updates,
 )
+from infracms.services.federation.broker_errors import PreconditionFailed
 from infracms.services.federation.peers import peer_by_name
 from infracms.services.federation.provisioning import BrokerCaller
 
@@ -55,13 +56,11 @@ class Caller:
 
 
 async def broker_caller(request: Request) -> Caller:
-    """Check the API version, then who calls: a signed peer or a platform credential."""
-    try:
-        check_api_version(request.headers.get(API_VERSION_HEADER))
-    except UnsupportedVersion as exc:
-        raise _PreconditionFailed(str(exc)) from exc
+    """Check who calls (a signed peer: first, so that its refusals are signed) and the API
+    version, or the version, then a platform credential."""
     if request.headers.get("signature-input"):
         call = await verified_peer(request)
+        _check_version(request)
         _check_ids(request)
         engine = request.app.state.engine
 
@@ -72,6 +71,8 @@ async def broker_caller(request: Request) -> Caller:
 
         return Caller(await run_in_threadpool(caller), call)
 
+    _check_version(request)
+
     def platform() -> BrokerCaller:
         with db.session_scope(request.app.state.engine) as session:
             return broker_clients.authenticate(session, request.headers.get("authorization"))
@@ -81,17 +82,23 @@ async def broker_caller(request: Request) -> Caller:
     return found
 
 
+def _check_version(request: Request) -> None:
+    try:
+        check_api_version(request.headers.get(API_VERSION_HEADER))
+    except UnsupportedVersion as exc:
+        raise PreconditionFailed(str(exc)) from exc
+
+
+def _delete_query(request: Request, what: str) -> DeleteQuery:
+    """``service_id`` and ``plan_id`` of a DELETE: both required by OSB (400 without)."""
+    return load(DeleteQuery, dict(request.query_params), f"the {what} query")
+
+
 def _check_ids(request: Request) -> None:
     """Instance and binding ids are identifiers (PROTOCOL.md 8.1): 400 before anything else."""
     for name in ("instance_id", "binding_id"):
         if name in request.path_params:
             check_identifier(request.path_params[name], name.replace("_", " "))
-
-
-class _PreconditionFailed(Exception):
-    def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
 
 
 CallerDep = Annotated[Caller, Depends(broker_caller)]
@@ -115,7 +122,8 @@ async def provision(
     keyring: KeyringDep,
     accepts_incomplete: Incomplete = False,
 ) -> Response:
-    """Request an offering: 202 with an operation while it awaits consent."""
+    """Request an offering: 202 with an operation while it awaits consent or applies (the
+    same request again, the same); 200 when asked again once it is provisioned."""
     body = load(ProvisionRequest, await bounded_body(request), "provision request")
     engine = request.app.state.engine
 
@@ -135,6 +143,8 @@ async def provision(
     done = await run_in_threadpool(act)
     if done.run_id is not None:
         request.app.state.executor.submit(done.run_id)
+    if done.ready:  # asked again once provisioned: OSB answers 200
+        return caller.answer(200, {})
     return caller.answer(202, {"operation": done.instance.operation})
 
 
@@ -205,9 +215,17 @@ def deprovision(
     accepts_incomplete: Incomplete = False,
 ) -> Response:
     """Remove an instance: 202 with an operation while its removal runs (asked again, the
-    same), 200 when nothing was left to remove; 410 if gone."""
+    same; 422 AsyncRequired without accepts_incomplete), 200 when nothing was left to
+    remove; 410 if gone; 400 without service_id and plan_id."""
+    query = _delete_query(request, "deprovision")
     done = instances.deprovision(
-        session=session, plugins=plugins, caller=caller.caller, instance_id=instance_id
+        session=session,
+        plugins=plugins,
+        caller=caller.caller,
+        instance_id=instance_id,
+        service_id=query.service_id,
+        plan_id=query.plan_id,
+        accepts_incomplete=accepts_incomplete,
     )
     if done.run_id is not None:
         request.app.state.executor.submit(done.run_id)
@@ -226,7 +244,7 @@ async def bind(
     plugins: PluginsDep,
 ) -> Response:
     """The connection details, for the requester only (201, or 200 when it exists)."""
-    load(BindRequest, await bounded_body(request), "bind request")
+    wanted = load(BindRequest, await bounded_body(request), "bind request")
     engine = request.app.state.engine
 
     def act() -> tuple[bool, dict[str, Any]]:
@@ -238,6 +256,8 @@ async def bind(
                 instance_id=instance_id,
                 binding_id=binding_id,
                 plugins=plugins,
+                service_id=wanted.service_id,
+                plan_id=wanted.plan_id,
             )
 
     created, credentials = await run_in_threadpool(act)
@@ -260,21 +280,17 @@ def get_binding(
 
 
 @router.delete("/service_instances/{instance_id}/service_bindings/{binding_id}")
-def unbind(instance_id: str, binding_id: str, caller: CallerDep, session: SessionDep) -> Response:
-    """Drop the binding; 410 if there is none."""
+def unbind(
+    instance_id: str, binding_id: str, request: Request, caller: CallerDep, session: SessionDep
+) -> Response:
+    """Drop the binding; 410 if there is none; 400 without service_id and plan_id."""
+    _delete_query(request, "unbind")
     instances.unbind(
         session=session, caller=caller.caller, instance_id=instance_id, binding_id=binding_id
     )
     return caller.answer(200, {})
 
 
-async def _precondition_failed(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, _PreconditionFailed)
-    body = {"error": "PreconditionFailed", "description": exc.description}
-    return JSONResponse(body, status_code=412)
-
-
 def install(app: Any) -> None:
     """Serve /v2 on `app`."""
-    app.add_exception_handler(_PreconditionFailed, _precondition_failed)
     app.include_router(router)

@@ -41,7 +41,13 @@ JSON = "application/json"
 
 
 class PeerRoute(APIRoute):
-    """A route whose errors are OSB-shaped bodies, for peers and OSB platforms."""
+    """A route whose errors are OSB-shaped bodies, for peers and OSB platforms.
+
+    An error answer to a request whose signature verified is signed like any other answer
+    (PROTOCOL.md 4.6). One to a request that did not verify is not: signed, it would let
+    someone who holds a genuine request's signature get a signed refusal bound to it by
+    sending it altered, and pass that off as the answer to the genuine request.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -50,12 +56,18 @@ class PeerRoute(APIRoute):
             try:
                 return await handler(request)
             except FederationError as exc:
-                return JSONResponse(error_body(exc), status_code=http_status(exc))
+                return _error(request, http_status(exc), error_body(exc))
             except InfracmsError as exc:
-                body = {"error": exc.code, "description": exc.detail}
-                return JSONResponse(body, status_code=exc.status)
+                return _error(request, exc.status, {"error": exc.code, "description": exc.detail})
 
         return guarded
+
+
+def _error(request: Request, status: int, body: dict[str, str]) -> Response:
+    call: PeerCall | None = getattr(request.state, "peer_call", None)
+    if call is None:
+        return JSONResponse(body, status_code=status)
+    return signed_response(call, status, body)
 
 
 @dataclass(frozen=True)
@@ -101,21 +113,24 @@ async def verified_peer(request: Request) -> PeerCall:
     ctx = federation_context(request)
     engine = request.app.state.engine
     per_minute = request.app.state.settings.peer_requests_per_minute
-    signature = await run_in_threadpool(_verify, engine, ctx, message, per_minute)
-    return PeerCall(message, signature, ctx)
+    signature = await run_in_threadpool(_verify, engine, ctx, message)
+    call = PeerCall(message, signature, ctx)
+    request.state.peer_call = call  # from here on, even a refusal is answered signed
+    await run_in_threadpool(_check_rate, engine, signature.peer, per_minute)
+    return call
 
 
-def _verify(
-    engine: Any, ctx: FederationContext, message: HttpRequest, per_minute: int
-) -> VerifiedSignature:
+def _verify(engine: Any, ctx: FederationContext, message: HttpRequest) -> VerifiedSignature:
     with db.session_scope(engine) as session:
-        signature = verify_request(
+        return verify_request(
             message, keys=PeerKeys(session), nonces=DatabaseNonceStore(engine), now=ctx.clock()
         )
+
+
+def _check_rate(engine: Any, peer_name: str, per_minute: int) -> None:
     with db.session_scope(engine) as session:  # a new snapshot: it sees this request's nonce
-        peer = peer_by_name(session, signature.peer)
+        peer = peer_by_name(session, peer_name)
         limits.check_rate(session, peer.id, peer.name, per_minute)
-    return signature
 
 
 def signed_response(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from infracms.cli.common import cli_actor, emit, read_session, write_session
+from infracms.cli.common import cli_actor, emit, read_session, settings, write_session
 from infracms.plugins import Plugins
 from infracms.services import definitions, definitions_io, modules
 
@@ -184,7 +184,7 @@ def definition_import(
     message: str = typer.Option("imported", help="revision message"),
 ) -> None:
     """Create or update definitions from the YAML files in DIRECTORY (all or nothing)."""
-    files = definitions_io.read_directory(directory)
+    files = definitions_io.read_directory(directory, max_bytes=settings().import_max_bytes)
     with write_session() as session:
         report = definitions_io.import_definitions(
             session=session,

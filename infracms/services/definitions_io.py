@@ -24,15 +24,17 @@ import yaml
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from infracms.config import Settings
 from infracms.errors import InfracmsError, InvalidInput, NotFound
 from infracms.models.definition import DefinitionCreate, DefinitionPublic
 from infracms.plugins import Plugins
-from infracms.services import definitions
+from infracms.services import definition_files, definitions
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, invalid_from, organisation_by_name
 from infracms.services.context import Actor
 from infracms.services.modules import require_enabled
 
+DEFAULT_MAX_BYTES: int = Settings.model_fields["import_max_bytes"].default
 FILE_KEYS = {"module", "target", "settings", "description", "message"}
 
 
@@ -50,7 +52,14 @@ def _to_yaml(definition: DefinitionPublic) -> str:
     if definition.description:
         document["description"] = definition.description
     document["settings"] = definition.settings or {}
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes a value shared by two keys out twice: imports refuse aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def write_export(files: dict[str, str], directory: Path) -> None:
@@ -60,11 +69,9 @@ def write_export(files: dict[str, str], directory: Path) -> None:
         (directory / name).write_text(text)
 
 
-def read_directory(directory: Path) -> dict[str, str]:
-    """The YAML files of a directory, by name."""
-    if not directory.is_dir():
-        raise InvalidInput(f"{directory} is not a directory", errors={"directory": "not found"})
-    return {p.name: p.read_text() for p in sorted(directory.glob("*.yaml"))}
+def read_directory(directory: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, str]:
+    """The YAML files of a directory, by name, within the bounds of `definition_files`."""
+    return definition_files.read_directory(directory, max_bytes=max_bytes)
 
 
 @dataclass
@@ -90,9 +97,12 @@ def import_definitions(
     """Create or update definitions from YAML files; all or nothing."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.definition_write, org.id)
-    parsed = {name: _parse_file(name, text) for name, text in sorted(files.items())}
+    parsed, errors = _parse_all(files)
+    if errors:
+        raise InvalidInput(
+            f"{len(errors)} file(s) do not parse; nothing was changed", errors=errors
+        )
     report = ImportReport(dry_run=dry_run)
-    errors: dict[str, str] = {}
     plan: list[tuple[str, DefinitionCreate, dict[str, Any] | None]] = []
     for name, (document, lines) in parsed.items():
         try:
@@ -120,7 +130,7 @@ def _plan_one(
     name = file_name.removesuffix(".yaml")
     unknown = set(document) - FILE_KEYS
     if unknown:
-        raise InvalidInput("unknown keys", errors={sorted(unknown)[0]: "unknown key"})
+        raise InvalidInput("unknown keys", errors={sorted(unknown)[0][:64]: "unknown key"})
     try:
         wanted = DefinitionCreate.model_validate({**document, "name": name})
     except ValidationError as exc:
@@ -189,38 +199,32 @@ def _exists(session: Session, actor: Actor, organisation: str, name: str) -> boo
     return True
 
 
-def _parse_file(name: str, text: str) -> tuple[dict[str, Any], dict[str, int]]:
-    """The document and the line of each top-level and settings key."""
-    try:
-        node = yaml.compose(text)
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput("an import file is not YAML", errors=_yaml_error(name, exc)) from exc
+def _parse_all(
+    files: dict[str, str],
+) -> tuple[dict[str, tuple[dict[str, Any], dict[str, int]]], dict[str, str]]:
+    """Each file's document and key lines, and the problems of those that do not parse."""
+    parsed, errors = {}, {}
+    budget = definition_files.MAX_NODES
+    for name, text in sorted(files.items()):
+        try:
+            parsed[name], used = _parse_file(name, text, budget)
+            budget -= used
+        except InvalidInput as exc:
+            errors.update(exc.errors or {name: exc.detail})
+    return parsed, errors
+
+
+def _parse_file(
+    name: str, text: str, max_nodes: int
+) -> tuple[tuple[dict[str, Any], dict[str, int]], int]:
+    """The document, the line of each key, and how many values it holds."""
+    document, node, used = definition_files.load(name, text, max_nodes=max_nodes)
     if not isinstance(document, dict) or not isinstance(node, yaml.MappingNode):
         raise InvalidInput(
             "an import file is not a mapping",
             errors={f"{name}:1": "expected module, target, settings"},
         )
-    return document, _key_lines(node)
-
-
-def _yaml_error(name: str, exc: yaml.YAMLError) -> dict[str, str]:
-    mark = getattr(exc, "problem_mark", None)
-    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    if context and context_mark is not None:
-        problem += f" ({context} started on line {context_mark.line + 1})"
-    return {f"{name}:{mark.line + 1}" if mark else name: problem}
-
-
-def _key_lines(node: yaml.MappingNode, prefix: str = "") -> dict[str, int]:
-    lines: dict[str, int] = {}
-    for key, value in node.value:
-        path = f"{prefix}{key.value}"
-        lines[path] = key.start_mark.line + 1
-        if isinstance(value, yaml.MappingNode):
-            lines.update(_key_lines(value, path + "."))
-    return lines
+    return (document, definition_files.key_lines(node)), used
 
 
 def _locate(file_name: str, exc: InfracmsError, lines: dict[str, int]) -> dict[str, str]:

@@ -74,6 +74,8 @@ def request(
             plan_id=f"{offering_id}.small",
             parameters=parameters,
             context={"platform": "test"},
+            organization_guid="org-1",
+            space_guid="space-1",
         ),
         accepts_incomplete=True,
         keyring=keyring,

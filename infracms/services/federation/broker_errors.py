@@ -6,7 +6,7 @@ any other; ``api/peer.PeerRoute`` writes them as ``{"error": code, "description"
 
 from __future__ import annotations
 
-from infracms.errors import Conflict, InvalidInput, NotFound
+from infracms.errors import Conflict, InfracmsError, InvalidInput, NotFound
 
 
 class BrokerBadRequest(InvalidInput):
@@ -14,6 +14,14 @@ class BrokerBadRequest(InvalidInput):
 
     status = 400
     code = "BadRequest"
+
+
+class PreconditionFailed(InfracmsError):
+    """``X-Broker-API-Version`` is missing, or names a version this broker does not speak."""
+
+    status = 412
+    code = "PreconditionFailed"
+    title = "Precondition failed"
 
 
 class AsyncRequired(InvalidInput):

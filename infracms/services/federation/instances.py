@@ -28,6 +28,7 @@ from infracms.keys import Keyring
 from infracms.models.base import utcnow
 from infracms.models.federation import (
     InstanceStatus,
+    PublishedOffering,
     ServiceBinding,
     ServiceInstance,
 )
@@ -39,6 +40,7 @@ from infracms.services.common import organisation_by_name
 from infracms.services.context import Actor
 from infracms.services.federation import removals, service_hooks, service_secrets, usage
 from infracms.services.federation.broker_errors import (
+    AsyncRequired,
     BrokerBadRequest,
     ConcurrencyError,
     Gone,
@@ -51,6 +53,7 @@ from infracms.services.federation.instance_audit import (
     operation_kind,
     subject,
 )
+from infracms.services.federation.offerings import plan_of
 from infracms.services.federation.provisioning import BrokerCaller
 
 IN_PROGRESS, SUCCEEDED, FAILED = (
@@ -145,9 +148,12 @@ def bind(
     instance_id: str,
     binding_id: str,
     plugins: Plugins,
+    service_id: str | None = None,
+    plan_id: str | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """Hand the caller its connection details: (created, credentials)."""
     row = instance_of(session, caller, instance_id)
+    check_request_ids(session, row, service_id, plan_id)
     if (
         progress(session, row, "")[0] is not SUCCEEDED
         or row.status is not InstanceStatus.provisioning
@@ -215,15 +221,27 @@ class Deprovisioned:
 
 
 def deprovision(
-    *, session: Session, plugins: Plugins, caller: BrokerCaller, instance_id: str
+    *,
+    session: Session,
+    plugins: Plugins,
+    caller: BrokerCaller,
+    instance_id: str,
+    service_id: str | None = None,
+    plan_id: str | None = None,
+    accepts_incomplete: bool = True,
 ) -> Deprovisioned:
     """End an instance: close its usage, drop its bindings and generated credentials, and
     start the run that removes it from its hosts. Asked again while that run goes on, the
-    same operation; after it failed, another run."""
+    same operation; after it failed, another run. Deprovisioning is asynchronous, like
+    provisioning and updates: without `accepts_incomplete` it is refused (422
+    AsyncRequired) before anything changes."""
     try:
         row = instance_of(session, caller, instance_id)
     except NotFound as exc:
         raise Gone(f"no service instance {instance_id}") from exc
+    check_request_ids(session, row, service_id, plan_id)
+    if not accepts_incomplete:
+        raise AsyncRequired(f"removing {instance_id} is asynchronous: send accepts_incomplete=true")
     if row.status is InstanceStatus.deprovisioning:
         return _again(session, plugins, row, instance_id)
     if row.status in (InstanceStatus.ended, InstanceStatus.declined):
@@ -241,8 +259,25 @@ def deprovision(
     return Deprovisioned(row, run_id, pending=run_id is not None)
 
 
+def check_request_ids(
+    session: Session, row: ServiceInstance, service_id: str | None, plan_id: str | None
+) -> None:
+    """400 for a request that names another service than the instance's, or a plan its
+    service does not have (any of its plans: a requester may not know of a plan change)."""
+    if service_id is not None and service_id != row.offering_id:
+        raise BrokerBadRequest(f"service_id {service_id!r} is not the instance's service")
+    if plan_id is None:
+        return
+    publication = session.get(PublishedOffering, row.publication_id)
+    if publication is None or plan_of(publication, plan_id) is None:
+        raise BrokerBadRequest(f"service {row.offering_id} has no plan {plan_id!r}")
+
+
 def _again(
-    session: Session, plugins: Plugins, row: ServiceInstance, instance_id: str
+    session: Session,
+    plugins: Plugins,
+    row: ServiceInstance,
+    instance_id: str,
 ) -> Deprovisioned:
     """A deprovision asked again: the same operation, or a new run after a failed one."""
     if removals.settle(session, row):

@@ -38,6 +38,7 @@ from infracms.models.federation import (
 )
 from infracms.models.host import HostGroup
 from infracms.models.organisation import Organisation
+from infracms.models.run import Run, RunStatus
 from infracms.plugins import Plugins
 from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
@@ -83,6 +84,7 @@ class Provisioned:
     instance: ServiceInstance
     run_id: uuid.UUID | None
     created: bool
+    ready: bool = False  # the same request again, for an instance fully provisioned (200)
 
 
 def request_instance(
@@ -100,11 +102,12 @@ def request_instance(
     a client with ``max_pending`` requests awaiting consent is refused (429)."""
     if not accepts_incomplete:
         raise AsyncRequired("provisioning waits for consent: send accepts_incomplete=true")
+    _check_platform_guids(caller, request)
     publication, plan = _offering(session, request.service_id, request.plan_id)
     parameters = dict(request.parameters or {})
     existing = _existing(session, caller, instance_id)
     if existing is not None:
-        return _same_request(existing, request, parameters)
+        return _same_request(session, existing, request, parameters)
     limits.check_pending(session, caller.label, max_pending)
     context = _context(caller, request)
     check_parameters(plan, parameters)
@@ -372,7 +375,10 @@ def _existing(session: Session, caller: BrokerCaller, instance_id: str) -> Servi
 
 
 def _same_request(
-    existing: ServiceInstance, request: ProvisionRequest, parameters: dict[str, Any]
+    session: Session,
+    existing: ServiceInstance,
+    request: ProvisionRequest,
+    parameters: dict[str, Any],
 ) -> Provisioned:
     same = (
         existing.offering_id == request.service_id
@@ -382,7 +388,25 @@ def _same_request(
     )
     if not same:
         raise InstanceConflict(f"instance {existing.instance_id} exists with other attributes")
-    return Provisioned(existing, None, created=False)
+    run = session.get(Run, existing.run_id) if existing.run_id else None
+    ready = existing.status is InstanceStatus.provisioning and (
+        run is not None and run.status is RunStatus.succeeded
+    )
+    return Provisioned(existing, None, created=False, ready=ready)
+
+
+def _check_platform_guids(caller: BrokerCaller, request: ProvisionRequest) -> None:
+    """An OSB platform MUST send both GUIDs (OSB v2.17); a peer names its organisation in
+    the infracms context instead (PROTOCOL.md 6.1)."""
+    if caller.kind == "peer":
+        return
+    missing = [
+        name for name in ("organization_guid", "space_guid") if getattr(request, name) is None
+    ]
+    if missing:
+        raise BrokerBadRequest(
+            f"{' and '.join(missing)} required: a platform names where the instance belongs"
+        )
 
 
 def _context(caller: BrokerCaller, request: ProvisionRequest) -> dict[str, Any]:
