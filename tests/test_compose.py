@@ -181,10 +181,11 @@ def test_dockerfile_shape() -> None:
         keyword == "VOLUME" and "/var/lib/infracms" in rest for keyword, rest in instructions
     )
     assert "openssh-client" in text
-    assert re.search(r"pip install /src\b", text), (
+    assert re.search(r"pip install --no-deps /src\b", text), (
         "the package is not installed from the repository"
     )
-    assert "ansible-core" in text
+    assert "--require-hashes -r /src/requirements.lock" in text, "the image ignores the lock"
+    assert "ansible-core" in (DOCKERFILE.parent / "requirements.lock").read_text()
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:

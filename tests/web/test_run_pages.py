@@ -190,7 +190,7 @@ def test_a_big_output_shows_the_latest_events_with_older_pages(
     play(engine, run_id, rows, status=RunStatus.succeeded, recap={"web-1": {"ok": 1}})
     here = f"/orgs/clinic/runs/{run_id}"
     latest = admin.get(here).text
-    assert f"100000 events in all; showing events 99801{DASH}100000." in latest
+    assert f"100000 events</span> in all; showing events 99801{DASH}100000." in latest
     assert latest.count('<li class="line') == 200
     assert f'href="{here}?before=99801#output-title" rel="prev">Older' in latest
     older = admin.get(f"{here}?before=99801").text
