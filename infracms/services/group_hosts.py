@@ -111,4 +111,3 @@ def _hosts_named(session: Session, org: Organisation, names: list[str]) -> list[
             errors={"hosts": f"unknown host(s): {', '.join(missing)}"},
         )
     return sorted(found, key=lambda host: host.name)
-

@@ -92,9 +92,7 @@ def enable_user(*, session: Session, actor: Actor, username: str) -> User:
     if not user.is_active:
         user.is_active = True
         session.add(user)
-        audit.record(
-            session, actor=actor, action="user.enable", subject=f"user:{user.username}"
-        )
+        audit.record(session, actor=actor, action="user.enable", subject=f"user:{user.username}")
         commit(session)
     return user
 
@@ -153,4 +151,3 @@ def _refuse_last_admin(session: Session, user: User, what: str) -> None:
             f"{user.username} is the last active node administrator and cannot {what}: "
             "make another account a node administrator first"
         )
-
