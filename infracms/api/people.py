@@ -114,7 +114,11 @@ def enable_user(username: str, session: SessionDep, actor: ActorDep) -> UserPubl
 
 @router.post("/users/{username}/password-reset", response_model=PasswordIssued)
 def reset_password(
-    username: str, body: PasswordReset, session: SessionDep, actor: ActorDep, settings: SettingsDep
+    username: str,
+    session: SessionDep,
+    actor: ActorDep,
+    settings: SettingsDep,
+    body: PasswordReset | None = None,
 ) -> PasswordIssued:
     """Set a one-time password (given, or generated and shown once); the user must
     change it at the next sign-in, and their sessions end."""

@@ -258,3 +258,14 @@ def test_the_last_active_admin_cannot_be_disabled_demoted_or_deleted(people: Peo
             attempt(session=session, actor=ADMIN, username="admin")  # the node's shell
         assert "last active node administrator" in exc.value.detail
     assert state(people.engine) == before
+
+
+def test_a_node_token_is_revocable_like_the_others(people: People) -> None:
+    token = issue(people.engine, "admin", scope="node")
+    listed = people.client.get(f"{API}/tokens", headers=people.bearer(token)).json()
+    [mine] = [t for t in listed if t["scope"] == "node"]
+    assert mine["organisation_id"] is None and mine["role"] is None
+    revoked = people.client.delete(f"{API}/tokens/{mine['id']}", headers=people.bearer(token))
+    assert revoked.status_code == 200, revoked.text
+    refused = people.client.get(f"{API}/users", headers=people.bearer(token))
+    assert refused.status_code == 401 and "revoked" in refused.text

@@ -39,6 +39,7 @@ def list_tokens(request: Request, session: SessionDep, me: SignedIn, notice: str
 def issue_token(request: Request, session: SessionDep, me: Poster, form: Form) -> Response:
     """Issue a token and show it, this once."""
     values = {key: text(form, key) for key in NEW_TOKEN}
+    values["scope"] = values["scope"] or "organisation"  # only admins see the choice
 
     def action() -> Response:
         data = {**values, "expires_at": _end_of(values["expires_at"])}
