@@ -31,19 +31,18 @@ PROFILE = ("display_name", "email", "is_admin")
 
 def get_user(*, session: Session, actor: Actor, username: str) -> User:
     """One account: node admins see any, a person their own."""
-    user = user_by_name(session, username)
-    if not _is_self(actor, user):
+    if not _names_self(actor, username):  # before the lookup: no probing for names
         authorize(actor, Action.user_list, None)
-    return user
+    return user_by_name(session, username)
 
 
 def update_user(*, session: Session, actor: Actor, username: str, data: Any) -> User:
     """Change an account's display name, email or admin flag (the flag by admins only)."""
     update = parse(UserUpdate, data)
-    user = user_by_name(session, username)
     changes = update.model_dump(exclude_unset=True)
-    if not _is_self(actor, user) or "is_admin" in changes:
+    if not _names_self(actor, username) or "is_admin" in changes:
         authorize(actor, Action.user_manage, None)
+    user = user_by_name(session, username)
     if changes.get("is_admin") is False and user.is_admin:
         _refuse_last_admin(session, user, "stop being a node administrator")
     if "email" in changes and not changes["email"]:
@@ -126,9 +125,9 @@ def delete_user(*, session: Session, actor: Actor, username: str) -> None:
     commit(session)
 
 
-def _is_self(actor: Actor, user: User) -> bool:
-    """Whether a signed-in person acts on their own account (a token does not count)."""
-    return actor.kind == "user" and actor.user_id == user.id
+def _names_self(actor: Actor, username: str) -> bool:
+    """Whether a signed-in person names their own account (a token does not count)."""
+    return actor.kind == "user" and actor.user_id is not None and actor.name == username
 
 
 def _refuse_self(actor: Actor, user: User, verb: str) -> None:

@@ -269,3 +269,11 @@ def test_a_node_token_is_revocable_like_the_others(people: People) -> None:
     assert revoked.status_code == 200, revoked.text
     refused = people.client.get(f"{API}/users", headers=people.bearer(token))
     assert refused.status_code == 401 and "revoked" in refused.text
+
+
+@pytest.mark.parametrize("who", ["admin", "nobody-by-this-name"])
+def test_a_member_cannot_tell_which_accounts_exist(people: People, who: str) -> None:
+    with signed_in(people, "olga") as client:
+        shown = client.get(f"{API}/users/{who}")
+        edited = client.patch(f"{API}/users/{who}", json={"display_name": "x"})
+    assert (shown.status_code, edited.status_code) == (403, 403)
