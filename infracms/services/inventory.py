@@ -560,7 +560,20 @@ def list_groups(*, session: Session, actor: Actor, organisation: str) -> list[Gr
         select(HostGroup).where(HostGroup.organisation_id == org.id).order_by(HostGroup.name)
     ).all()
     counts = _host_counts(session, org.id)
-    return [_group_public(group, groups, counts.get(group.id, 0)) for group in groups]
+    names = {group.id: group.name for group in groups}
+    children: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for group in groups:
+        if group.parent_id is not None:
+            children[group.parent_id].append(group.name)
+    return [
+        GroupPublic(
+            **group.model_dump(),
+            parent=names.get(group.parent_id) if group.parent_id else None,
+            children=sorted(children[group.id]),
+            host_count=counts.get(group.id, 0),
+        )
+        for group in groups
+    ]
 
 
 def get_group(*, session: Session, actor: Actor, organisation: str, name: str) -> GroupPublic:
