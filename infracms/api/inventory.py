@@ -12,6 +12,7 @@ from infracms.api.deps import ActorDep, KeyringDep, LoneActorDep, SessionDep, Se
 from infracms.models.credential import CredentialCreate, CredentialPublic, CredentialUpdate
 from infracms.models.host import (
     GroupCreate,
+    GroupHosts,
     GroupPublic,
     GroupUpdate,
     HostCreate,
@@ -19,7 +20,7 @@ from infracms.models.host import (
     HostUpdate,
 )
 from infracms.runs import bootstrap
-from infracms.services import credentials, inventory
+from infracms.services import credentials, group_hosts, inventory
 from infracms.services.common import MAX_PAGE
 
 router = APIRouter(prefix="/orgs/{org}", tags=["inventory"])
@@ -235,6 +236,29 @@ def update_group(
 def delete_group(org: str, name: str, session: SessionDep, actor: ActorDep) -> None:
     """Delete a group."""
     inventory.delete_group(session=session, actor=actor, organisation=org, name=name)
+
+
+@router.get("/groups/{name}/hosts", response_model=list[HostPublic])
+def list_group_hosts(org: str, name: str, session: SessionDep, actor: ActorDep) -> list[HostPublic]:
+    """The hosts directly in a group (those of its child groups are listed there)."""
+    return group_hosts.group_hosts(session=session, actor=actor, organisation=org, name=name)
+
+
+@router.post("/groups/{name}/hosts", response_model=list[HostPublic])
+def add_group_hosts(
+    org: str, name: str, body: GroupHosts, session: SessionDep, actor: ActorDep
+) -> list[HostPublic]:
+    """Put hosts into a group; the group's hosts after."""
+    group_hosts.add_hosts(session=session, actor=actor, organisation=org, name=name, data=body)
+    return group_hosts.group_hosts(session=session, actor=actor, organisation=org, name=name)
+
+
+@router.delete("/groups/{name}/hosts/{host}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_group_host(org: str, name: str, host: str, session: SessionDep, actor: ActorDep) -> None:
+    """Take a host out of a group (it stays in the inventory)."""
+    group_hosts.remove_hosts(
+        session=session, actor=actor, organisation=org, name=name, data={"hosts": [host]}
+    )
 
 
 @router.get("/credentials", response_model=list[CredentialPublic])

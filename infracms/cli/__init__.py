@@ -18,11 +18,13 @@ from infracms.cli import (
     common,
     content,
     federation,
+    groups,
     inventory,
     people,
     runs,
     secret_grants,
     setup,
+    tokens,
 )
 from infracms.errors import InfracmsError
 
@@ -54,7 +56,9 @@ app.add_typer(people.user_app, name="user")
 app.add_typer(people.org_app, name="org")
 secret_grants.register(people.org_app)
 app.add_typer(people.member_app, name="member")
+app.add_typer(tokens.token_app, name="token")
 app.add_typer(inventory.host_app, name="host")
+app.add_typer(groups.group_app, name="group")
 app.add_typer(inventory.credential_app, name="credential")
 app.add_typer(content.module_app, name="module")
 app.add_typer(content.definition_app, name="definition")

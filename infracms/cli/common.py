@@ -60,6 +60,13 @@ def cli_actor() -> Actor:
     return found or system_actor(f"cli:{os_user}")
 
 
+def node_shell_actor() -> Actor:
+    """The node's shell: who can run this command on the node can already read its
+    database and keys, so a recovery (``user reset-password``) trusts it as the node.
+    With ``--as USER`` it is that account instead, with that account's rights."""
+    return cli_actor() if _acting_as else system_actor(f"cli:{_os_user()}")
+
+
 def _os_user() -> str:
     """Who runs this process, by its effective uid: not LOGNAME or USER, which anyone
     sets (`getpass.getuser()` reads them first, so they would name someone else)."""

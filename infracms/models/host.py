@@ -150,3 +150,10 @@ class GroupPublic(GroupBase):
     children: list[str]
     variables: dict[str, Any]
     created_at: datetime
+    host_count: int = Field(default=0, description="hosts directly in the group")
+
+
+class GroupHosts(SQLModel):
+    """Hosts to put into a group or take out of it, by name."""
+
+    hosts: list[str] = Field(min_length=1, max_length=1000)

@@ -6,8 +6,10 @@ import enum
 import re
 import uuid
 from datetime import datetime
+from typing import Any
 
-from pydantic import field_validator
+from pydantic import Field as PydanticField
+from pydantic import ValidationInfo, field_validator
 from sqlalchemy import Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -73,6 +75,8 @@ class User(UserBase, table=True):
     password_hash: str = Field(max_length=512)
     is_admin: bool = False
     is_active: bool = True
+    # set by an admin's reset: the one-time password must be replaced at the next sign-in
+    password_must_change: bool = False
     created_at: datetime = created_field()
 
 
@@ -80,7 +84,61 @@ class UserPublic(UserBase):
     id: uuid.UUID
     is_admin: bool
     is_active: bool
+    password_must_change: bool = False
     created_at: datetime
+
+
+class UserUpdate(SQLModel):
+    """What can be changed of an account: names by the person or an admin, admin by admins."""
+
+    display_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    is_admin: bool | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return value
+        if not re.fullmatch(EMAIL_PATTERN, value):
+            raise ValueError("is not an email address")
+        return value
+
+
+def _new_password(value: str) -> str:
+    if len(value) < 12:
+        raise ValueError("must be at least 12 characters")
+    if len(set(value)) < 4:
+        raise ValueError("is too simple: use at least four different characters")
+    return value
+
+
+class PasswordChange(SQLModel):
+    """A person replacing their own password: the current one is required."""
+
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+    _new = field_validator("new_password")(_new_password)
+
+
+class PasswordReset(SQLModel):
+    """A node admin's reset: a one-time password given, or None to generate one."""
+
+    password: str | None = Field(default=None, max_length=1024)
+
+    @field_validator("password")
+    @classmethod
+    def _given(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else _new_password(str(value))
+
+
+class PasswordIssued(SQLModel):
+    """The one-time password of a reset, shown once; it must be changed at sign-in."""
+
+    username: str
+    password: str = Field(description="shown once; the user must change it at sign-in")
+    generated: bool
 
 
 class Membership(SQLModel, table=True):
@@ -116,14 +174,40 @@ class WebSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class TokenScope(enum.StrEnum):
+    """What a token reaches: one organisation with a role, or node-level actions."""
+
+    organisation = "organisation"
+    node = "node"
+
+
+TOKEN_SCOPE_TYPE = Enum(TokenScope, native_enum=False, length=16)
+
+
 class ApiTokenBase(SQLModel):
     name: str = Field(min_length=1, max_length=100)
-    role: Role = Field(sa_type=ROLE_TYPE)
+    scope: TokenScope = Field(default=TokenScope.organisation, sa_type=TOKEN_SCOPE_TYPE)
+    role: Role | None = Field(default=None, sa_type=ROLE_TYPE)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiTokenCreate(ApiTokenBase):
-    organisation: str = Field(min_length=1, max_length=63)
+    """An organisation token names its organisation and role; a node token neither."""
+
+    role: Role | None = PydanticField(default=None, validate_default=True)
+    organisation: str | None = PydanticField(
+        default=None, min_length=1, max_length=63, validate_default=True
+    )
+
+    @field_validator("role", "organisation")
+    @classmethod
+    def _scoped(cls, value: Any, info: ValidationInfo) -> Any:
+        node = info.data.get("scope") is TokenScope.node
+        if node and value:
+            raise ValueError("a node token has none: it reaches node-level actions only")
+        if not node and not value:
+            raise ValueError("is required for an organisation token")
+        return value
 
 
 class ApiToken(ApiTokenBase, table=True):
@@ -131,8 +215,8 @@ class ApiToken(ApiTokenBase, table=True):
     token_hash: str = Field(max_length=64, unique=True, index=True)
     prefix: str = Field(max_length=16)
     user_id: uuid.UUID = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
-    organisation_id: uuid.UUID = Field(
-        foreign_key="organisation.id", index=True, ondelete="CASCADE"
+    organisation_id: uuid.UUID | None = Field(
+        default=None, foreign_key="organisation.id", index=True, ondelete="CASCADE"
     )
     created_at: datetime = created_field()
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -141,7 +225,7 @@ class ApiToken(ApiTokenBase, table=True):
 class ApiTokenPublic(ApiTokenBase):
     id: uuid.UUID
     prefix: str
-    organisation_id: uuid.UUID
+    organisation_id: uuid.UUID | None
     created_at: datetime
     revoked_at: datetime | None
 

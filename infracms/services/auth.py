@@ -33,6 +33,7 @@ from infracms.models.user import (
     LoginAttempt,
     Membership,
     Role,
+    TokenScope,
     User,
     WebSession,
 )
@@ -69,14 +70,13 @@ def login(
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
         burn_time(settings)
-    ok = (
-        user is not None
-        and user.is_active
-        and verify_password(settings, user.password_hash, password)
-    )
+    right = user is not None and verify_password(settings, user.password_hash, password)
+    ok = right and user is not None and user.is_active
     session.add(LoginAttempt(username=username, client=client[:64], succeeded=ok, at=utcnow()))
     if not ok or user is None:
         session.commit()
+        if right:  # only who knows the password learns that the account is disabled
+            raise AuthenticationFailed("this account is disabled: ask a node administrator")
         raise AuthenticationFailed("wrong user name or password")
     raw, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     web_session = WebSession(
@@ -110,6 +110,11 @@ def _check_rate(session: Session, settings: Settings, username: str, client: str
         raise RateLimited(
             f"too many failed logins; try again in {settings.login_window_seconds} seconds"
         )
+
+
+def check_rate(session: Session, settings: Settings, username: str, client: str) -> None:
+    """Refuse another password guess after too many failures (RateLimited)."""
+    _check_rate(session, settings, username, client)
 
 
 def logout(*, session: Session, raw_token: str) -> None:
@@ -177,29 +182,24 @@ def user_actor(user: User, roles: dict[Any, Any], request_id: str | None = None)
 
 
 def issue_token(*, session: Session, actor: Actor, data: Any) -> ApiTokenIssued:
-    """Make an API token for the acting user, scoped to one organisation and role."""
+    """Make an API token for the acting user: scoped to one organisation and role, or
+    (for node admins) to node-level actions."""
     token_in = parse(ApiTokenCreate, data)
     if actor.user_id is None or actor.kind != "user":
         raise AuthenticationFailed("API tokens are issued to signed-in users")
-    org = organisation_by_name(session, token_in.organisation)
-    authorize(actor, Action.token_create, org.id)
-    own = actor.role_in(org.id)
-    if not actor.is_admin and (own is None or not role_covers(own, token_in.role)):
-        raise InvalidInput(
-            "a token cannot have more rights than its owner",
-            errors={"role": f"must be no more than your role ({own})"},
-        )
+    org_id = _token_organisation(session, actor, token_in)
     if token_in.expires_at is not None and token_in.expires_at <= utcnow():
         raise InvalidInput("the token would be expired", errors={"expires_at": "is in the past"})
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         name=token_in.name,
+        scope=token_in.scope,
         role=token_in.role,
         expires_at=token_in.expires_at,
         token_hash=token_hash(raw),
         prefix=raw[: len(TOKEN_PREFIX) + 6],
         user_id=actor.user_id,
-        organisation_id=org.id,
+        organisation_id=org_id,
     )
     session.add(token)
     audit.record(
@@ -207,11 +207,37 @@ def issue_token(*, session: Session, actor: Actor, data: Any) -> ApiTokenIssued:
         actor=actor,
         action="token.issue",
         subject=f"token:{token.prefix}",
-        organisation_id=org.id,
-        payload={"name": token.name, "role": token.role, "expires_at": token.expires_at},
+        organisation_id=org_id,
+        payload={
+            "name": token.name,
+            "scope": token.scope,
+            "role": token.role,
+            "expires_at": token.expires_at,
+        },
     )
     commit(session)
     return ApiTokenIssued(**ApiTokenPublic.model_validate(token).model_dump(), token=raw)
+
+
+def _token_organisation(
+    session: Session, actor: Actor, token_in: ApiTokenCreate
+) -> uuid.UUID | None:
+    """The organisation a new token is for (None for a node token), once the actor may
+    issue it: a node token needs a node admin, an organisation token no more rights than
+    its owner has there."""
+    if token_in.scope is TokenScope.node:
+        authorize(actor, Action.node_token_create, None)
+        return None
+    org = organisation_by_name(session, str(token_in.organisation))
+    authorize(actor, Action.token_create, org.id)
+    own = actor.role_in(org.id)
+    wanted = Role(token_in.role) if token_in.role else Role.owner
+    if not actor.is_admin and (own is None or not role_covers(own, wanted)):
+        raise InvalidInput(
+            "a token cannot have more rights than its owner",
+            errors={"role": f"must be no more than your role ({own})"},
+        )
+    return org.id
 
 
 def list_tokens(*, session: Session, actor: Actor) -> list[ApiToken]:
@@ -266,9 +292,11 @@ def token_actor(*, session: Session, raw: str, request_id: str | None = None) ->
         raise AuthenticationFailed("this API token has expired")
     if not user.is_active:
         raise AuthenticationFailed("the token's user is disabled")
-    roles = {}
-    if user.is_admin or (current is not None and role_covers(Role(current), token.role)):
-        roles = {token.organisation_id: token.role}
+    if token.scope is TokenScope.node:
+        return _node_token_actor(token, user, request_id)
+    org, role = token.organisation_id, Role(token.role or Role.viewer)
+    held = user.is_admin or (current is not None and role_covers(Role(current), role))
+    roles = {org: role} if org is not None and token.role is not None and held else {}
     return Actor(
         kind="token",
         id=str(token.id),
@@ -277,3 +305,31 @@ def token_actor(*, session: Session, raw: str, request_id: str | None = None) ->
         user_id=user.id,
         request_id=request_id,
     )
+
+
+def _node_token_actor(token: ApiToken, user: User, request_id: str | None) -> Actor:
+    """A node token acts for a node admin in node-level actions only (services/authz.py);
+    it stops working when its user is no longer a node admin."""
+    if not user.is_admin:
+        raise AuthenticationFailed("the node token's user is no longer a node administrator")
+    return Actor(
+        kind="token",
+        id=str(token.id),
+        name=f"{user.username} ({token.prefix})",
+        user_id=user.id,
+        request_id=request_id,
+        node_scope=True,
+    )
+
+
+def end_sessions(session: Session, user_id: uuid.UUID, *, keep: str | None = None) -> int:
+    """Delete a user's web sessions (all but the raw token `keep`): they stop at once.
+    Part of the caller's transaction, which records why."""
+    query = select(WebSession).where(WebSession.user_id == user_id)
+    if keep is not None:
+        query = query.where(WebSession.token_hash != token_hash(keep))
+    ended = 0
+    for web_session in session.exec(query).all():
+        session.delete(web_session)
+        ended += 1
+    return ended

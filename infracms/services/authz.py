@@ -3,6 +3,11 @@
 Node admins may do everything. Everyone else acts through a role in one organisation;
 the matrix below lists, for each action, the roles allowed it. Node-level actions
 (no organisation) are for admins only.
+
+A node token (an API token a node admin issues with the node scope) acts for its admin
+in NODE_TOKEN_ACTIONS only: the node-level actions, and reading organisations and
+managing who belongs to them. It reaches no organisation's content (hosts, credentials,
+definitions, runs, audit entries): an organisation token does that.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ class Action(enum.StrEnum):
     org_delete = "org.delete"
     user_create = "user.create"
     user_list = "user.list"
+    user_manage = "user.manage"
+    node_token_create = "node_token.create"
     member_read = "member.read"
     member_manage = "member.manage"
     host_read = "host.read"
@@ -67,6 +74,8 @@ ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.org_delete: frozenset(),
     Action.user_create: frozenset(),
     Action.user_list: frozenset(),
+    Action.user_manage: frozenset(),
+    Action.node_token_create: frozenset(),
     Action.member_read: ALL_ROLES,
     Action.member_manage: frozenset({Role.owner}),
     Action.host_read: ALL_ROLES,
@@ -102,14 +111,21 @@ ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
 }
 
 NODE_ACTIONS = frozenset(
-    {Action.org_create, Action.user_create, Action.user_list, Action.module_make_available}
+    {Action.org_create, Action.user_create, Action.user_list, Action.user_manage}
+    | {Action.node_token_create}
+    | {Action.module_make_available}
     | {Action.peer_manage, Action.broker_manage, Action.usage_read}
     | {Action.secret_source_grant}
 )
 
 
+NODE_TOKEN_ACTIONS = NODE_ACTIONS | {Action.org_read, Action.member_read, Action.member_manage}
+
+
 def is_allowed(actor: Actor, action: Action, organisation_id: uuid.UUID | None) -> bool:
     """Whether `actor` may do `action` in the organisation (None for node-level actions)."""
+    if actor.node_scope:
+        return action in NODE_TOKEN_ACTIONS
     if actor.is_admin:
         return True
     if action in NODE_ACTIONS or organisation_id is None:
@@ -122,6 +138,8 @@ def authorize(actor: Actor, action: Action, organisation_id: uuid.UUID | None) -
     """Raise PermissionDenied unless `actor` may do `action` in the organisation."""
     if is_allowed(actor, action, organisation_id):
         return
+    if actor.node_scope:
+        raise PermissionDenied(f"a node token may not {action}: use an organisation token")
     if action in NODE_ACTIONS or organisation_id is None:
         raise PermissionDenied(f"{action} is for node administrators only")
     role = actor.role_in(organisation_id)

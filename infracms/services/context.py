@@ -23,6 +23,7 @@ class Actor:
     roles: Mapping[uuid.UUID, Role] = field(default_factory=dict)
     user_id: uuid.UUID | None = None
     request_id: str | None = None
+    node_scope: bool = False  # a node token: node-level actions only (services/authz.py)
 
     def role_in(self, organisation_id: uuid.UUID) -> Role | None:
         """The actor's role in an organisation, if any."""

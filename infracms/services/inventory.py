@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from infracms.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from infracms.models.credential import Credential
@@ -559,7 +559,21 @@ def list_groups(*, session: Session, actor: Actor, organisation: str) -> list[Gr
     groups = session.exec(
         select(HostGroup).where(HostGroup.organisation_id == org.id).order_by(HostGroup.name)
     ).all()
-    return [_group_public(group, groups) for group in groups]
+    counts = _host_counts(session, org.id)
+    names = {group.id: group.name for group in groups}
+    children: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for group in groups:
+        if group.parent_id is not None:
+            children[group.parent_id].append(group.name)
+    return [
+        GroupPublic(
+            **group.model_dump(),
+            parent=names.get(group.parent_id) if group.parent_id else None,
+            children=sorted(children[group.id]),
+            host_count=counts.get(group.id, 0),
+        )
+        for group in groups
+    ]
 
 
 def get_group(*, session: Session, actor: Actor, organisation: str, name: str) -> GroupPublic:
@@ -574,16 +588,33 @@ def describe_group(session: Session, group: HostGroup) -> GroupPublic:
     siblings = session.exec(
         select(HostGroup).where(HostGroup.organisation_id == group.organisation_id)
     ).all()
-    return _group_public(group, siblings)
+    count = session.exec(
+        select(func.count()).select_from(HostGroupLink).where(HostGroupLink.group_id == group.id)
+    ).one()
+    return _group_public(group, siblings, int(count))
 
 
-def _group_public(group: HostGroup, all_groups: Any) -> GroupPublic:
+def _group_public(group: HostGroup, all_groups: Any, host_count: int = 0) -> GroupPublic:
     by_id = {other.id: other for other in all_groups}
     parent = by_id.get(group.parent_id) if group.parent_id else None
     children = sorted(other.name for other in all_groups if other.parent_id == group.id)
     return GroupPublic(
-        **group.model_dump(), parent=parent.name if parent else None, children=children
+        **group.model_dump(),
+        parent=parent.name if parent else None,
+        children=children,
+        host_count=host_count,
     )
+
+
+def _host_counts(session: Session, organisation_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """How many hosts are directly in each group of an organisation: one query."""
+    rows = session.exec(
+        select(HostGroupLink.group_id, func.count())
+        .join(HostGroup, HostGroupLink.group_id == HostGroup.id)  # type: ignore[arg-type]
+        .where(HostGroup.organisation_id == organisation_id)
+        .group_by(col(HostGroupLink.group_id))
+    ).all()
+    return {group_id: int(count) for group_id, count in rows}
 
 
 def _group(session: Session, organisation_id: uuid.UUID, name: str) -> HostGroup | None:

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from federation.errors import FederationError, PeerRequestError
 from infracms.errors import AuthenticationFailed, Conflict, InfracmsError, InvalidInput
-from infracms.web.session import login_url
+from infracms.web.session import PasswordMustChange, login_url
 from infracms.web.templating import render
 
 API_PREFIX = "/api/"
@@ -114,6 +114,8 @@ def _dispatch(
 def _infracms_page(request: Request, exc: InfracmsError) -> Response:
     if isinstance(exc, AuthenticationFailed):
         return redirect(login_url(request))
+    if isinstance(exc, PasswordMustChange):
+        return redirect("/account?notice=password-must-change")
     return error_page(request, exc.status, exc.title, exc.detail)
 
 

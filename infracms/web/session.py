@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 
 from infracms.api.deps import SESSION_COOKIE, SessionDep, request_id
 from infracms.config import Settings
-from infracms.errors import AuthenticationFailed
+from infracms.errors import AuthenticationFailed, PermissionDenied
 from infracms.models.user import UserPublic
 from infracms.services import auth
 from infracms.services.context import Actor
@@ -45,7 +45,17 @@ def current_user(request: Request, session: SessionDep) -> WebUser:
     user = UserPublic.model_validate(info.user)
     me = WebUser(actor=info.actor, user=user, csrf_token=info.csrf_token)
     request.state.web_user = me
+    if user.password_must_change and request.url.path not in PASSWORD_PAGES:
+        raise PasswordMustChange("choose a new password first: the one you used works once")
     return me
+
+
+class PasswordMustChange(PermissionDenied):
+    """A one-time password (an admin's reset) signed in: only the password page opens;
+    the pages send the browser there (web/errors.py)."""
+
+
+PASSWORD_PAGES = frozenset({"/account", "/account/password", "/logout"})
 
 
 async def read_form(request: Request) -> FormData:

@@ -27,6 +27,8 @@ WIDENING = [
     ("patch", "hosts/web1", {"groups": ["db-replicas"]}),  # into a group nested under it
     ("patch", "groups/web", {"parent": "db"}),  # web1's group nested under it
     ("patch", "groups/web", {"parent": "db-replicas"}),  # ... at any depth
+    ("post", "groups/db/hosts", {"hosts": ["web1"]}),  # from the group's side
+    ("post", "groups/db-replicas/hosts", {"hosts": ["web1"]}),
 ]
 
 

@@ -31,6 +31,7 @@ from infracms.services import (
     organisations,
     runs,
     secret_sources,
+    user_lifecycle,
     users,
 )
 from infracms.services.authz import ROLE_ACTIONS, Action, authorize
@@ -56,6 +57,8 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.org_delete: set(),
     Action.user_create: set(),
     Action.user_list: set(),
+    Action.user_manage: set(),
+    Action.node_token_create: set(),
     Action.member_read: {O, P, E, V, A},
     Action.member_manage: {O},
     Action.host_read: {O, P, E, V, A},
@@ -141,6 +144,12 @@ def operations(settings: Settings) -> dict[Action, Operation]:
             data={"username": _fresh(), "password": "a-long-password-1"},
         ),
         Action.user_list: lambda s, a, o: users.list_users(session=s, actor=a),
+        Action.user_manage: lambda s, a, o: user_lifecycle.update_user(
+            session=s, actor=a, username="bystander", data={"display_name": _fresh()}
+        ),
+        Action.node_token_create: lambda s, a, o: auth.issue_token(
+            session=s, actor=a, data={"name": "n", "scope": "node"}
+        ),
         Action.member_read: lambda s, a, o: users.list_members(session=s, actor=a, organisation=o),
         Action.member_manage: lambda s, a, o: users.set_membership(
             session=s, actor=a, organisation=o, data={"username": "bystander", "role": "viewer"}
@@ -303,7 +312,7 @@ def test_admin_may_do_everything(settings: Settings, engine: Engine) -> None:
     make_user(engine, settings, "bystander")
     ops = operations(settings)
     for action, op in ops.items():
-        if action in (Action.org_delete, Action.token_create):
+        if action in (Action.org_delete, Action.token_create, Action.node_token_create):
             continue  # delete would remove the org; tokens are issued to users, not the node
         with session_scope(engine, write=True) as session:
             assert _attempt(op, session, ADMIN, "own"), action

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from infracms.web.pages import (
+    account,
     audit,
     catalog,
     credentials,
@@ -25,6 +26,7 @@ from infracms.web.pages import (
     services,
     tokens,
     usage,
+    user_admin,
     users,
 )
 
@@ -41,6 +43,8 @@ def build_router() -> APIRouter:
         credentials,
         members,
         users,
+        user_admin,
+        account,
         tokens,
         modules,
         definition_form,  # before `definitions`: /definitions/new is not a definition's name

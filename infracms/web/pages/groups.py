@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from infracms.api.deps import SessionDep
 from infracms.models.host import GroupCreate, GroupPublic, GroupUpdate
-from infracms.services import inventory, organisations
+from infracms.services import group_hosts, inventory, organisations
 from infracms.services.authz import Action, authorize, is_allowed
 from infracms.web.errors import FormProblem, redirect, submit
 from infracms.web.forms import or_none, show_variables, text, with_variables
@@ -19,6 +19,7 @@ from infracms.web.templating import render
 
 router = APIRouter()
 
+CANDIDATES = 200  # hosts offered as checkboxes; more are typed by name
 NEW_GROUP = {"name": "", "description": "", "parent": "", "variables": ""}
 
 
@@ -72,13 +73,7 @@ def show_group(
 ) -> Response:
     """A group; with the edit form for those who may change it."""
     group = inventory.get_group(session=session, actor=me.actor, organisation=org, name=name)
-    values = {
-        "name": group.name,
-        "description": group.description,
-        "parent": group.parent or "",
-        "variables": show_variables(group.variables),
-    }
-    return _form(request, session, me, org, values, group=group, notice=notice)
+    return _form(request, session, me, org, _shown(group), group=group, notice=notice)
 
 
 @router.post("/orgs/{org}/groups/{name}")
@@ -102,6 +97,39 @@ def update_group(
     return submit(session, action, on_error)
 
 
+@router.post("/orgs/{org}/groups/{name}/hosts")
+def add_hosts(
+    org: str, name: str, request: Request, session: SessionDep, me: Poster, form: Form
+) -> Response:
+    """Put the chosen (or typed) hosts into the group."""
+    typed = text(form, "typed").replace(",", " ").split()
+    chosen = [value for value in form.getlist("hosts") if isinstance(value, str)] + typed
+
+    def action() -> Response:
+        data = {"hosts": chosen}
+        group_hosts.add_hosts(
+            session=session, actor=me.actor, organisation=org, name=name, data=data
+        )
+        return redirect(f"/orgs/{org}/groups/{name}?notice=hosts-added")
+
+    def on_error(problem: FormProblem) -> Response:
+        group = inventory.get_group(session=session, actor=me.actor, organisation=org, name=name)
+        values = _shown(group)
+        return _form(request, session, me, org, values, group=group, hosts_problem=problem)
+
+    return submit(session, action, on_error)
+
+
+@router.post("/orgs/{org}/groups/{name}/hosts/{host}/remove")
+def remove_host(org: str, name: str, host: str, session: SessionDep, me: Poster) -> Response:
+    """Take a host out of the group; it stays in the inventory."""
+    data = {"hosts": [host]}
+    group_hosts.remove_hosts(
+        session=session, actor=me.actor, organisation=org, name=name, data=data
+    )
+    return redirect(f"/orgs/{org}/groups/{name}?notice=host-removed-from-group")
+
+
 @router.get("/orgs/{org}/groups/{name}/delete")
 def confirm_delete_group(
     org: str, name: str, request: Request, session: SessionDep, me: SignedIn
@@ -123,6 +151,32 @@ def delete_group(
         return redirect(f"/orgs/{org}/groups?notice=group-deleted")
 
     return submit(session, action, lambda problem: _confirm(request, org, name, problem))
+
+
+def _shown(group: GroupPublic) -> dict[str, str]:
+    return {
+        "name": group.name,
+        "description": group.description,
+        "parent": group.parent or "",
+        "variables": show_variables(group.variables),
+    }
+
+
+def _members(session: Session, me: WebUser, org: str, group: GroupPublic) -> dict[str, Any]:
+    """The group's hosts, and up to CANDIDATES others to offer for adding."""
+    hosts = group_hosts.group_hosts(
+        session=session, actor=me.actor, organisation=org, name=group.name
+    )
+    inside = {host.name for host in hosts}
+    others = inventory.list_hosts(
+        session=session, actor=me.actor, organisation=org, limit=CANDIDATES + len(inside)
+    )
+    candidates = [host.name for host in others.items if host.name not in inside][:CANDIDATES]
+    return {
+        "hosts": hosts,
+        "candidates": candidates,
+        "more_hosts": others.total > len(others.items),
+    }
 
 
 def _values(form: Any) -> dict[str, str]:
@@ -159,6 +213,7 @@ def _form(
     *,
     group: GroupPublic | None = None,
     notice: str = "",
+    hosts_problem: FormProblem | None = None,
 ) -> Response:
     found = organisations.get_organisation(session=session, actor=me.actor, name=org)
     groups = inventory.list_groups(session=session, actor=me.actor, organisation=org)
@@ -175,9 +230,12 @@ def _form(
         "can_plan": is_allowed(me.actor, Action.run_plan, found.id),
         "can_apply": is_allowed(me.actor, Action.run_apply, found.id),
         "parents": [name for name in by_name if name not in excluded],
+        "hosts_problem": hosts_problem,
+        **(_members(session, me, org, group) if group else {}),
     }
     template = "group.html" if group else "group_new.html"
-    return render(request, template, context, status=problem.status if problem else 200)
+    failed = problem or hosts_problem
+    return render(request, template, context, status=failed.status if failed else 200)
 
 
 def _confirm(request: Request, org: str, name: str, problem: FormProblem | None = None) -> Response:

@@ -57,8 +57,8 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, form: Fo
         return _form(
             request, settings, next=next_url, username=username, message=exc.detail, status=429
         )
-    except AuthenticationFailed:
-        message = "Wrong user name or password."
+    except AuthenticationFailed as exc:
+        message = "Wrong user name or password." if "wrong" in exc.detail else exc.detail
         return _form(
             request, settings, next=next_url, username=username, message=message, status=401
         )

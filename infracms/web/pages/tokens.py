@@ -20,7 +20,13 @@ from infracms.web.templating import render
 router = APIRouter()
 
 ROLES = [role.value for role in Role]
-NEW_TOKEN = {"name": "", "organisation": "", "role": Role.viewer.value, "expires_at": ""}
+NEW_TOKEN = {
+    "name": "",
+    "scope": "organisation",
+    "organisation": "",
+    "role": Role.viewer.value,
+    "expires_at": "",
+}
 
 
 @router.get("/tokens")
@@ -33,11 +39,14 @@ def list_tokens(request: Request, session: SessionDep, me: SignedIn, notice: str
 def issue_token(request: Request, session: SessionDep, me: Poster, form: Form) -> Response:
     """Issue a token and show it, this once."""
     values = {key: text(form, key) for key in NEW_TOKEN}
+    values["scope"] = values["scope"] or "organisation"  # only admins see the choice
 
     def action() -> Response:
         data = {**values, "expires_at": _end_of(values["expires_at"])}
+        if values["scope"] == "node":  # the form keeps its organisation fields: not sent
+            data = {**data, "organisation": None, "role": None}
         issued = auth.issue_token(session=session, actor=me.actor, data=data)
-        context = {"issued": issued, "organisation": values["organisation"], "section": "tokens"}
+        context = {"issued": issued, "organisation": data["organisation"], "section": "tokens"}
         return render(request, "token_issued.html", context)
 
     return submit(session, action, lambda problem: _page(request, session, me, values, problem))
