@@ -1,7 +1,7 @@
 """user lifecycle: one-time passwords after a reset, and node-scoped API tokens
 
-Revision ID: 0011_user_lifecycle
-Revises: 0010_audit_check
+Revision ID: 0012_user_lifecycle
+Revises: 0011_host_run_state
 Create Date: 2026-12-07 17:40:00.000000
 
 ``user.password_must_change`` is set by an admin's reset (or ``infracms user
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_user_lifecycle"
-down_revision: str | None = "0010_audit_check"
+revision: str = "0012_user_lifecycle"
+down_revision: str | None = "0011_host_run_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
