@@ -22,6 +22,11 @@ from tests.support.cli import run_infracms
 
 @pytest.fixture
 def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return cli_runner(tmp_path)
+
+
+def cli_runner(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`infracms ARGS` on a node in `tmp_path`, configured by the environment only."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("INFRACMS_")},
         "INFRACMS_DATA_DIR": str(tmp_path / "var"),

@@ -13,9 +13,14 @@ from sqlmodel import Session, select
 from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.models import AuditEntry
-from tests.test_cli import cli as _cli_fixture  # noqa: F401  (the `cli` fixture)
+from tests.test_cli import cli_runner
 
 pytestmark = [pytest.mark.slow]  # a dozen subprocesses each
+
+
+@pytest.fixture
+def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return cli_runner(tmp_path)
 
 
 def _entries(tmp_path: Path, action: str) -> list[AuditEntry]:

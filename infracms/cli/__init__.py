@@ -13,19 +13,7 @@ import sys
 import typer
 
 from federation.errors import FederationError
-from infracms.cli import (
-    audit,
-    common,
-    content,
-    federation,
-    groups,
-    inventory,
-    people,
-    runs,
-    secret_grants,
-    setup,
-    tokens,
-)
+from infracms.cli.lazy import LazyGroup
 from infracms.errors import InfracmsError
 
 app = typer.Typer(
@@ -34,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,  # each command's module is imported when the command runs
 )
 
 
@@ -48,23 +37,10 @@ def _global_options(
     ),
 ) -> None:
     """A self-hosted, federated content management system for infrastructure."""
-    common.act_as(as_user)
+    if as_user is not None or "infracms.cli.common" in sys.modules:  # else nothing to reset
+        from infracms.cli import common
 
-
-setup.register(app)
-app.add_typer(people.user_app, name="user")
-app.add_typer(people.org_app, name="org")
-secret_grants.register(people.org_app)
-app.add_typer(people.member_app, name="member")
-app.add_typer(tokens.token_app, name="token")
-app.add_typer(inventory.host_app, name="host")
-app.add_typer(groups.group_app, name="group")
-app.add_typer(inventory.credential_app, name="credential")
-app.add_typer(content.module_app, name="module")
-app.add_typer(content.definition_app, name="definition")
-app.add_typer(runs.run_app, name="run")
-app.add_typer(audit.audit_app, name="audit")
-federation.register(app)
+        common.act_as(as_user)
 
 
 def main() -> None:

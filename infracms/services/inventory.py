@@ -548,6 +548,7 @@ def delete_group(*, session: Session, actor: Actor, organisation: str, name: str
     )
     for link in session.exec(select(HostGroupLink).where(HostGroupLink.group_id == group.id)):
         session.delete(link)
+    session.flush()  # the links first: deleting the group first would cascade to them
     session.delete(group)
     commit(session)
 
