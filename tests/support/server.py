@@ -65,7 +65,7 @@ def live_server(
 ) -> Iterator[str]:
     """Serve `settings` with ``python -m <module> serve`` and yield its base URL."""
     tiers.needs("a served node", "integration")
-    port = _free_port()
+    port = free_port()
     base_url = f"http://{HOST}:{port}"
     child_env = _child_env(settings, env or {}, port, base_url)
     command = [sys.executable, "-m", module, "serve", "--host", HOST, "--port", str(port)]
@@ -158,7 +158,8 @@ def _tail(log: Any, size: int = 4000) -> str:
     return str(log.read().decode(errors="replace"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return int(probe.getsockname()[1])
