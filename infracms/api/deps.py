@@ -28,13 +28,12 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A session for this request: writing requests take the write lock up front.
-
-    Opening and closing a session does no I/O worth a thread hop (the queries run in
-    the sync routes and dependencies, in the thread pool), so this stays on the loop.
-    """
+    """The route's session: on a writing request its first transaction takes the write
+    lock, at the route's first query, in the route's thread, and holds it until the
+    service commits (`db.request_session`). Nothing here queries: opening and closing a
+    session does no I/O worth a thread hop, so this stays on the loop."""
     write = request.method not in SAFE_METHODS
-    with db.session_scope(request.app.state.engine, write=write) as session:
+    with db.request_session(request.app.state.engine, write=write) as session:
         yield session
 
 
@@ -55,8 +54,18 @@ def request_id(request: Request) -> str | None:
     return value
 
 
-def get_actor(request: Request, session: Annotated[Session, Depends(get_session)]) -> Actor:
-    """Who is calling: a bearer token, or a web session (then unsafe methods need CSRF)."""
+def get_actor(request: Request) -> Actor:
+    """Who is calling: a bearer token, or a web session (then unsafe methods need CSRF).
+
+    Found in a short read session of its own, opened and closed in this thread before
+    the route runs: checking a token never takes, or waits for, the write lock, and the
+    route's write transaction does not start until the route itself queries."""
+    with db.session_scope(request.app.state.engine) as session:
+        return actor_of(request, session)
+
+
+def actor_of(request: Request, session: Session) -> Actor:
+    """The caller's actor, looked up in `session` (reads only)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return auth.token_actor(
@@ -72,12 +81,9 @@ def get_actor(request: Request, session: Annotated[Session, Depends(get_session)
     raise AuthenticationFailed("sign in, or send an API token as `Authorization: Bearer …`")
 
 
-def get_actor_alone(request: Request) -> Actor:
-    """Who is calling, found in a short read session of its own that ends before the
-    route runs: for routes that talk to hosts over ssh for long and open their own short
-    sessions, which must not wait behind this request's write lock (SQLite)."""
-    with db.session_scope(request.app.state.engine) as session:
-        return get_actor(request, session)
+# Routes that talk to hosts over ssh for long and open their own short sessions used a
+# separate lookup; every lookup is now a short session of its own.
+get_actor_alone = get_actor
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
