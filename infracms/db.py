@@ -21,6 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ BUSY_TIMEOUT_SECONDS = 30
 # beyond this waits (pool timeout) rather than opening files without bound.
 SQLITE_POOL_SIZE = 64
 SQLITE_POOL_OVERFLOW = 32
+POSTGRES_POOL_SIZE = 10
+POSTGRES_POOL_OVERFLOW = 30
+# Connections kept back from requests for the executor's runs and the periodic jobs.
+BACKGROUND_CONNECTIONS = 8
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -46,7 +51,35 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_POOL_OVERFLOW,
+    )
+
+
+@dataclass(frozen=True)
+class RequestSlots:
+    """How many requests may hold a session at once, and how many may look up their
+    caller at once: together with the background's share, no more than the pool."""
+
+    sessions: int
+    lookups: int
+
+
+def request_slots(engine: Engine) -> RequestSlots:
+    """The pool, shared out. A request holds its session's connection from its first
+    query until its answer is sent, across thread hops; if threads could wait for a
+    connection held by requests that wait for a thread, nothing would move until the
+    pool timeout. So requests wait for a slot on the event loop, holding no thread and
+    no connection, and the slots never ask the pool for more than it has."""
+    if engine.dialect.name == "sqlite":
+        total = SQLITE_POOL_SIZE + SQLITE_POOL_OVERFLOW
+    else:
+        total = POSTGRES_POOL_SIZE + POSTGRES_POOL_OVERFLOW
+    lookups = max(2, total // 6)
+    return RequestSlots(sessions=total - BACKGROUND_CONNECTIONS - lookups, lookups=lookups)
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -11,8 +11,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request, Response
 from starlette.datastructures import FormData
 
-from infracms import db
-from infracms.api.deps import SESSION_COOKIE, request_id
+from infracms.api.deps import SESSION_COOKIE, request_id, short_read
 from infracms.config import Settings
 from infracms.errors import AuthenticationFailed
 from infracms.models.user import UserPublic
@@ -35,19 +34,21 @@ class WebUser:
     csrf_token: str
 
 
-def current_user(request: Request) -> WebUser:
+async def current_user(request: Request) -> WebUser:
     """The signed-in user, or AuthenticationFailed (which sends the browser to /login).
 
-    Looked up in a short read session of its own, in this thread, so that a form post's
+    Looked up in a short read session of its own (`short_read`), so that a form post's
     write transaction starts in the page's own thread, not here: the form is read (an
     await) between this and the page, and no lock may be held across that."""
     cookie = request.cookies.get(SESSION_COOKIE)
     info = None
     if cookie:
-        with db.session_scope(request.app.state.engine) as session:
-            info = auth.session_info(
+        info = await short_read(
+            request,
+            lambda request, session: auth.session_info(
                 session=session, raw_token=cookie, request_id=request_id(request)
-            )
+            ),
+        )
     if info is None:
         raise AuthenticationFailed("sign in to continue")
     user = UserPublic.model_validate(info.user)
