@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from infracms import db
-from infracms.api.deps import SESSION_COOKIE, ActorDep, SessionDep, SettingsDep, get_actor
+from infracms.api.deps import SESSION_COOKIE, ActorDep, SessionDep, SettingsDep, actor_of
 from infracms.audit.integrator import Integrator
 from infracms.models.audit import (
     AuditEntryDetail,
@@ -63,7 +63,7 @@ def optional_actor(request: Request, session: SessionDep) -> Actor | None:
     """The caller if it sent credentials (bad ones are refused), else None."""
     if "authorization" not in request.headers and SESSION_COOKIE not in request.cookies:
         return None
-    return get_actor(request, session)
+    return actor_of(request, session)
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse)

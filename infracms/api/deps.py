@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from infracms import db
 from infracms.config import Settings
@@ -19,6 +21,7 @@ from infracms.services.context import Actor
 SESSION_COOKIE = "infracms_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -27,14 +30,46 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A session for this request: writing requests take the write lock up front.
+def _semaphore(request: Request, name: str, size: int) -> asyncio.Semaphore:
+    """One of the app's semaphores, made on first use, on the loop (no await between)."""
+    found: asyncio.Semaphore | None = getattr(request.app.state, name, None)
+    if found is None:
+        found = asyncio.Semaphore(size)
+        setattr(request.app.state, name, found)
+    return found
 
-    Opening and closing a session does no I/O worth a thread hop (the queries run in
-    the sync routes and dependencies, in the thread pool), so this stays on the loop.
-    """
+
+async def session_slot(request: Request) -> AsyncIterator[None]:
+    """Wait, on the event loop, for one of the requests' session slots, and hold it
+    until the request ends (`db.request_slots` says why)."""
+    slots = db.request_slots(request.app.state.engine)
+    async with _semaphore(request, "session_slots", slots.sessions):
+        yield
+
+
+async def short_read(request: Request, read: Callable[[Request, Session], T]) -> T:
+    """`read(request, session)` in a short read session of its own, in one thread, with
+    a lookup slot held (waited for on the loop) only meanwhile."""
+    slots = db.request_slots(request.app.state.engine)
+    engine = request.app.state.engine
+
+    def in_session() -> T:
+        with db.session_scope(engine) as session:
+            return read(request, session)
+
+    async with _semaphore(request, "lookup_slots", slots.lookups):
+        return await run_in_threadpool(in_session)
+
+
+async def get_session(
+    request: Request, _slot: Annotated[None, Depends(session_slot)]
+) -> AsyncIterator[Session]:
+    """The route's session: on a writing request its first transaction takes the write
+    lock, at the route's first query, in the route's thread, and holds it until the
+    service commits (`db.request_session`). Nothing here queries: opening and closing a
+    session does no I/O worth a thread hop, so this stays on the loop."""
     write = request.method not in SAFE_METHODS
-    with db.session_scope(request.app.state.engine, write=write) as session:
+    with db.request_session(request.app.state.engine, write=write) as session:
         yield session
 
 
@@ -55,8 +90,17 @@ def request_id(request: Request) -> str | None:
     return value
 
 
-def get_actor(request: Request, session: Annotated[Session, Depends(get_session)]) -> Actor:
-    """Who is calling: a bearer token, or a web session (then unsafe methods need CSRF)."""
+async def get_actor(request: Request) -> Actor:
+    """Who is calling: a bearer token, or a web session (then unsafe methods need CSRF).
+
+    Found in a short read session of its own, opened and closed in one thread before
+    the route runs: checking a token never takes, or waits for, the write lock, and the
+    route's write transaction does not start until the route itself queries."""
+    return await short_read(request, actor_of)
+
+
+def actor_of(request: Request, session: Session) -> Actor:
+    """The caller's actor, looked up in `session` (reads only)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return auth.token_actor(
@@ -72,12 +116,9 @@ def get_actor(request: Request, session: Annotated[Session, Depends(get_session)
     raise AuthenticationFailed("sign in, or send an API token as `Authorization: Bearer …`")
 
 
-def get_actor_alone(request: Request) -> Actor:
-    """Who is calling, found in a short read session of its own that ends before the
-    route runs: for routes that talk to hosts over ssh for long and open their own short
-    sessions, which must not wait behind this request's write lock (SQLite)."""
-    with db.session_scope(request.app.state.engine) as session:
-        return get_actor(request, session)
+# Routes that talk to hosts over ssh for long and open their own short sessions: the
+# lookup is as short as any now.
+get_actor_alone = get_actor
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -65,17 +65,43 @@ def login(
     *, session: Session, settings: Settings, username: str, password: str, client: str
 ) -> LoginResult:
     """Check a password and open a web session, refusing after too many failures."""
+    user = check_password(
+        session=session, settings=settings, username=username, password=password, client=client
+    )
+    return open_session(
+        session=session, settings=settings, user=user, username=username, client=client
+    )
+
+
+def check_password(
+    *, session: Session, settings: Settings, username: str, password: str, client: str
+) -> User | None:
+    """The account whose password this is (disabled or not: `open_session` refuses a
+    disabled one), or None; reads only. The password hash is slow on purpose: give this
+    a read session, never a writing transaction's, so that hashing does not hold the
+    write lock (then `open_session` writes)."""
     username = username.strip().lower()[:63]
     _check_rate(session, settings, username, client)
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
         burn_time(settings)
     right = user is not None and verify_password(settings, user.password_hash, password)
-    ok = right and user is not None and user.is_active
+    return user if right else None
+
+
+def open_session(
+    *, session: Session, settings: Settings, user: User | None, username: str, client: str
+) -> LoginResult:
+    """Record a login attempt checked by `check_password` and, if `user` is set, open its
+    web session. The rate is checked again here, under the write lock, so that attempts
+    made at once cannot pass the limit: the answer to the extra ones is RateLimited."""
+    username = username.strip().lower()[:63]
+    _check_rate(session, settings, username, client)
+    ok = user is not None and user.is_active
     session.add(LoginAttempt(username=username, client=client[:64], succeeded=ok, at=utcnow()))
     if not ok or user is None:
         session.commit()
-        if right:  # only who knows the password learns that the account is disabled
+        if user is not None:  # only who knows the password learns that it is disabled
             raise AuthenticationFailed("this account is disabled: ask a node administrator")
         raise AuthenticationFailed("wrong user name or password")
     raw, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

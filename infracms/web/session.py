@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request, Response
 from starlette.datastructures import FormData
 
-from infracms.api.deps import SESSION_COOKIE, SessionDep, request_id
+from infracms.api.deps import SESSION_COOKIE, request_id, short_read
 from infracms.config import Settings
 from infracms.errors import AuthenticationFailed, PermissionDenied
 from infracms.models.user import UserPublic
@@ -34,12 +34,21 @@ class WebUser:
     csrf_token: str
 
 
-def current_user(request: Request, session: SessionDep) -> WebUser:
-    """The signed-in user, or AuthenticationFailed (which sends the browser to /login)."""
+async def current_user(request: Request) -> WebUser:
+    """The signed-in user, or AuthenticationFailed (which sends the browser to /login).
+
+    Looked up in a short read session of its own (`short_read`), so that a form post's
+    write transaction starts in the page's own thread, not here: the form is read (an
+    await) between this and the page, and no lock may be held across that."""
     cookie = request.cookies.get(SESSION_COOKIE)
     info = None
     if cookie:
-        info = auth.session_info(session=session, raw_token=cookie, request_id=request_id(request))
+        info = await short_read(
+            request,
+            lambda request, session: auth.session_info(
+                session=session, raw_token=cookie, request_id=request_id(request)
+            ),
+        )
     if info is None:
         raise AuthenticationFailed("sign in to continue")
     user = UserPublic.model_validate(info.user)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from infracms import db
 from infracms.api.deps import SESSION_COOKIE, SessionDep, SettingsDep
 from infracms.errors import AuthenticationFailed, RateLimited
 from infracms.services import auth
@@ -45,13 +46,20 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, form: Fo
         return _form(
             request, settings, next=next_url, username=username, message=message, status=403
         )
+    client = request.client.host if request.client else "unknown"
     try:
-        result = auth.login(
-            session=session,
-            settings=settings,
-            username=username,
-            password=text(form, "password", strip=False),
-            client=request.client.host if request.client else "unknown",
+        # the password is checked in a read session of its own: hashing it must not
+        # hold the write lock, which `open_session` takes only to record the result
+        with db.session_scope(request.app.state.engine) as reader:
+            user = auth.check_password(
+                session=reader,
+                settings=settings,
+                username=username,
+                password=text(form, "password", strip=False),
+                client=client,
+            )
+        result = auth.open_session(
+            session=session, settings=settings, user=user, username=username, client=client
         )
     except RateLimited as exc:
         return _form(
