@@ -18,6 +18,11 @@ B refuses it, and a peer that is down leaves B with its last good catalog.
 
 B follows a service by asking A (refresh) every second, and its own periodic job may ask
 at the same time: every wait here is bounded, none is a sleep.
+
+Each test runs alone, or in any order: the nodes and hosts are shared by the module, and
+the PostgreSQL steps (applied, changed, removed) bring B's service to the stage they start
+from (``pg_service``) instead of relying on the test before; the revocation test revokes
+and stops a peer of its own (d.test), so that c.test stays as every other test finds it.
 """
 
 from __future__ import annotations
@@ -63,11 +68,11 @@ class Federation:
     c: LiveNode
     db_host: TestHost
     store_host: TestHost
-    stop_c: contextlib.ExitStack
     alice: httpx.Client  # owner of coop on a.test
     bob: httpx.Client  # operator of client on b.test
     tmp: Path
     services: dict[str, str] = field(default_factory=dict)  # offering: B's service id
+    pg: dict[str, str] = field(default_factory=dict)  # B's live PostgreSQL service: id, stage
 
 
 @contextlib.contextmanager
@@ -89,8 +94,7 @@ def federation(
             with timed("three nodes initialised and serving"):
                 a = stack.enter_context(serving(LiveNode("a.test", root / "a")))
                 b = stack.enter_context(serving(LiveNode("b.test", root / "b")))
-                stop_c = stack.enter_context(contextlib.ExitStack())
-                c = stop_c.enter_context(serving(LiveNode("c.test", root / "c")))
+                c = stack.enter_context(serving(LiveNode("c.test", root / "c")))
             with timed("peering A-B and B-C"):
                 b.cli("peer", "accept", a.cli("peer", "invite").stdout.strip())
                 c.cli("peer", "accept", b.cli("peer", "invite").stdout.strip())
@@ -99,7 +103,7 @@ def federation(
             stack.callback(bob.close)
             _provider(a, alice, hosts)
             _consumer_offers(b)
-            yield Federation(a, b, c, hosts[0], hosts[1], stop_c, alice, bob, root)
+            yield Federation(a, b, c, hosts[0], hosts[1], alice, bob, root)
     finally:
         stop_hosts(hosts)
         print("\nthree nodes, timings:")
@@ -182,6 +186,7 @@ def test_catalogs_reach_peers_and_no_further(federation: Federation) -> None:
 
 
 def request(f: Federation, offering: str, plan: str, parameters: dict[str, Any]) -> str:
+    f.b.cli("catalog", "sync", "a.test")  # B requests from the catalog it holds
     service = ok(
         f.bob.post(
             "/api/v1/orgs/client/services",
@@ -256,8 +261,44 @@ def psql(host: TestHost, query: str) -> str:
     return done.stdout.strip()
 
 
+PG_STAGES = ("applied", "changed")
+
+
+def pg_service(f: Federation, stage: str) -> str:
+    """B's PostgreSQL service at `stage` ("applied" or "changed"), made so if need be.
+
+    A live service past that stage is removed first (the database name is the same),
+    so that each PostgreSQL test starts from the state it names, whatever ran before.
+    """
+    if f.pg and PG_STAGES.index(f.pg["stage"]) > PG_STAGES.index(stage):
+        end_pg(f)
+    if not f.pg:
+        service_id = request(
+            f, PG_OFFERING, PG_PLAN, {"database": "shop", "allowed_networks": [NETWORK]}
+        )
+        approve(f, service_id)
+        follow(f, service_id, ConsumerStatus.succeeded)
+        details = ok(f.bob.get(f"/api/v1/orgs/client/services/{service_id}/credentials"))
+        f.pg.update(id=service_id, stage="applied", password=details["password"])
+    if f.pg["stage"] != stage:
+        change(f, f.pg["id"], PG_CHANGE)
+        f.pg["stage"] = "changed"
+    return f.pg["id"]
+
+
+def end_pg(f: Federation) -> None:
+    """Remove B's live PostgreSQL service (A's removal run ends it)."""
+    deprovision(f, f.pg["id"])
+    f.pg.clear()
+
+
+PG_CHANGE: dict[str, Any] = {"plan_id": PG_LARGE, "parameters": {"allowed_networks": []}}
+
+
 def test_postgresql_requested_approved_applied_used(federation: Federation) -> None:
     f = federation
+    if f.pg:
+        end_pg(f)  # a service left by another test: this one requests its own
     with timed("postgresql: request from B (signed, to A)"):
         service_id = request(
             f, PG_OFFERING, PG_PLAN, {"database": "shop", "allowed_networks": [NETWORK]}
@@ -300,20 +341,21 @@ def test_postgresql_requested_approved_applied_used(federation: Federation) -> N
     for node in (f.a, f.b):
         assert node.files_holding(password) == [], node.name
         assert password not in json.dumps(node.audit())
-    f.services["password"] = password
+    f.pg.update(id=service_id, stage="applied", password=password)
 
 
 def test_postgresql_changed_plan_and_networks(federation: Federation) -> None:
     f = federation
-    service_id = f.services[PG_OFFERING]
+    service_id = pg_service(f, "applied")
     with timed("postgresql: change applied on A, bound again"):
-        shown = change(f, service_id, {"plan_id": PG_LARGE, "parameters": {"allowed_networks": []}})
+        shown = change(f, service_id, PG_CHANGE)
+    f.pg["stage"] = "changed"
     assert shown["plan_id"] == PG_LARGE
     assert shown["parameters"] == {"database": "shop", "allowed_networks": []}
     [row] = f.a.rows(ServiceInstance, ServiceInstance.instance_id == service_id)
     assert (row.plan_id, row.parameters["allowed_networks"]) == (PG_LARGE, [])
     details = ok(f.bob.get(f"/api/v1/orgs/client/services/{service_id}/credentials"))
-    assert details["password"] == f.services["password"]  # the same role, the same password
+    assert details["password"] == f.pg["password"]  # the same role, the same password
     # no network may reach it any more: the server listens on localhost only ...
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(details["uri"], connect_timeout=10).close()
@@ -324,16 +366,21 @@ def test_postgresql_changed_plan_and_networks(federation: Federation) -> None:
          "shop", "-d", "shop", "-c", "SELECT current_user"],
     )  # fmt: skip
     assert login.returncode == 0 and login.stdout.strip() == "shop", login.stderr
-    asked = next(p for a, p in f.b.audit() if a == "service.update")
-    applied = next(p for a, p in f.a.audit() if a == "service.update")
+    asked = next(
+        p for a, p in f.b.audit() if a == "service.update" and p.get("instance_id") == service_id
+    )
+    applied = next(
+        p for a, p in f.a.audit() if a == "service.update" and p.get("instance_id") == service_id
+    )
     assert asked["operation"] == applied["operation"] and applied["previous"]["plan"] == PG_PLAN
 
 
 def test_postgresql_deprovisioned(federation: Federation) -> None:
     f = federation
-    service_id = f.services[PG_OFFERING]
+    service_id = pg_service(f, "changed")
+    deleted = [a for a, _ in f.a.audit()].count("credential.delete")
     with timed("postgresql: deprovision, removal run on A, ended"):
-        deprovision(f, service_id)
+        end_pg(f)
     # on the host: the database and its role are gone, and so are its client rules
     assert psql(f.db_host, "SELECT count(*) FROM pg_database WHERE datname = 'shop'") == "0"
     assert psql(f.db_host, "SELECT count(*) FROM pg_roles WHERE rolname = 'shop'") == "0"
@@ -367,7 +414,7 @@ def test_postgresql_deprovisioned(federation: Federation) -> None:
     removed = next(p for a, p in provider if a == "service.deprovision")
     assert gone["operation"] == removed["operation"]
     # the credential generated for the instance is gone with it
-    assert [a for a, _ in f.a.audit()].count("credential.delete") == 1
+    assert [a for a, _ in f.a.audit()].count("credential.delete") == deleted + 1
 
 
 # --- offsite backup -----------------------------------------------------------------------
@@ -472,28 +519,45 @@ def test_audit_logs_export_and_verify_with_bs_cosignature(federation: Federation
     assert "\u2014 b.test/witness " in note, note
 
 
-def test_revoked_peer_refused_and_down_peer_keeps_last_good(federation: Federation) -> None:
+@pytest.fixture
+def d_peer(federation: Federation) -> Iterator[tuple[LiveNode, contextlib.ExitStack]]:
+    """d.test, served and peered with b.test, whose catalog b.test holds: revoked and
+    stopped by the test that takes it (c.test stays up and peered for the others)."""
     f = federation
-    [c_peer] = f.b.rows(Peer, Peer.name == "c.test")
+    with contextlib.ExitStack() as stop_d:
+        d = stop_d.enter_context(serving(LiveNode("d.test", f.tmp / "d")))
+        d.cli("peer", "accept", f.b.cli("peer", "invite").stdout.strip())
+        f.b.cli("catalog", "sync")  # d.test's catalog, and a.test's (unchanged from now on)
+        yield d, stop_d
+    # b.test stops following d.test, so the other tests' syncs of every peer ask no dead node
+    f.b.cli("peer", "revoke", "d.test")
+
+
+def test_revoked_peer_refused_and_down_peer_keeps_last_good(
+    federation: Federation, d_peer: tuple[LiveNode, contextlib.ExitStack]
+) -> None:
+    f = federation
+    d, stop_d = d_peer
+    [d_row] = f.b.rows(Peer, Peer.name == "d.test")
 
     def held() -> PeerCatalog:
-        rows: list[PeerCatalog] = f.b.rows(PeerCatalog, PeerCatalog.peer_id == c_peer.id)
+        rows: list[PeerCatalog] = f.b.rows(PeerCatalog, PeerCatalog.peer_id == d_row.id)
         return rows[0]
 
     good = held()
     assert good.body is not None and good.error is None
-    # c.test revokes b.test: b.test's signed requests are refused, nothing changes on c.test
-    f.c.cli("peer", "revoke", "b.test")
-    size = len(f.c.audit())
-    refused = f.b.cli("catalog", "sync", "c.test", check=False)
+    # d.test revokes b.test: b.test's signed requests are refused, nothing changes on d.test
+    d.cli("peer", "revoke", "b.test")
+    size = len(d.audit())
+    refused = f.b.cli("catalog", "sync", "d.test", check=False)
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert f"c.test: kept version {good.version}" in refused.stderr and "401" in refused.stderr
-    assert len(f.c.audit()) == size
+    assert f"d.test: kept version {good.version}" in refused.stderr and "401" in refused.stderr
+    assert len(d.audit()) == size
     kept = held()
     assert (kept.body, kept.version) == (good.body, good.version) and kept.error
-    # c.test goes down: b.test keeps its last good copy and says why
-    f.stop_c.close()
-    down = f.b.cli("catalog", "sync", "c.test", check=False)
+    # d.test goes down: b.test keeps its last good copy and says why
+    stop_d.close()
+    down = f.b.cli("catalog", "sync", "d.test", check=False)
     assert down.returncode == 1 and "PeerUnreachable" in down.stderr, down.stderr
     kept = held()
     assert (kept.body, kept.version) == (good.body, good.version)

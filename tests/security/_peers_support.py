@@ -29,7 +29,7 @@ from infracms.models import AuditEntry
 from infracms.models.federation import ServiceInstance
 from infracms.services.context import system_actor
 from infracms.services.federation import offerings
-from tests.support.provider import set_up_provider
+from tests.support.provider import HOST_KEY, set_up_provider
 from tests.witness.nodes import Network, Node, pin_key, started_node
 
 ADMIN = system_actor("test-setup")
@@ -148,4 +148,4 @@ def _publish(node: Node) -> None:
             )
 
 
-__all__ = ["BACKUP", "PEER", "PEER_KEY", "POSTGRES", "Provider", "provider_node"]
+__all__ = ["BACKUP", "HOST_KEY", "PEER", "PEER_KEY", "POSTGRES", "Provider", "provider_node"]
