@@ -19,9 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -34,16 +34,11 @@ from pydantic import (
 )
 
 from infracms.hookspecs import hookimpl
-from infracms.modules.contract import (
-    Module,
-    ModuleSettings,
-    Offering,
-    Plan,
-    ProvidedOffering,
-    SecretRef,
-    ServiceHost,
-)
+from infracms.modules.contract import Module, ModuleSettings, SecretRef
 from infracms.modules.fields import AbsolutePath, refuse_duplicates
+from infracms.modules.instances import NamedEntryOffering, entries
+from infracms.modules.offerings import Plan, ProvidedOffering, ServiceHost
+from infracms.modules.targets import Plain, PlainMapping
 
 # restic backends reachable from a Debian host without extra configuration files.
 REPOSITORY_RE = re.compile(r"^(/|sftp:|rest:https?://|s3:|b2:|azure:|gs:|swift:)[^\s'\"\\`$]*$")
@@ -227,20 +222,6 @@ class BackupSettings(ModuleSettings):
         return value
 
 
-class Backup(Module):
-    """restic backups on a timer."""
-
-    name = "backup"
-    version = "1.0.0"
-    title = "Backup (restic)"
-    description = (
-        "Encrypted restic backups of chosen paths on a systemd timer, with a retention "
-        "policy (daily, weekly, monthly, yearly)."
-    )
-    settings = BackupSettings
-    role = Path(__file__).parent / "role"
-
-
 def _plan_parameters(quota_gb: int) -> dict[str, object]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -264,9 +245,62 @@ def _plan_parameters(quota_gb: int) -> dict[str, object]:
     }
 
 
+class OffsiteBackup(NamedEntryOffering):
+    """An instance is a served repository named by `name`, reached with the
+    requester's key."""
+
+    key = "name"
+    noun = "repository"
+    place = "on this host"
+    lists = {"serve": "absent_served"}
+
+    def provision(
+        self, settings: dict[str, Plain], name: str, *, provided: ProvidedOffering,
+        parameters: PlainMapping,
+    ) -> dict[str, Plain]:  # fmt: skip
+        """A served repository for the requester's key, over the provider's base settings."""
+        served = {"name": name, "ssh_public_key": str(parameters["ssh_public_key"])}
+        return settings | {"serve": [*entries(settings, "serve"), served]}
+
+    def update(
+        self, settings: dict[str, Plain], name: str, *, provided: ProvidedOffering,
+        parameters: PlainMapping,
+    ) -> dict[str, Plain]:  # fmt: skip
+        """The served repository with the key now given; it keeps its name (and its data)."""
+        key = str(parameters["ssh_public_key"])
+        served = [
+            {**repository, "ssh_public_key": key} if repository.get("name") == name else repository
+            for repository in entries(settings, "serve")
+        ]
+        return settings | {"serve": served}
+
+    def connection_details(
+        self,
+        *,
+        provided: ProvidedOffering,
+        plan: Plan,
+        settings: PlainMapping,
+        hosts: Sequence[ServiceHost],
+    ) -> dict[str, Plain] | None:
+        """The repository's restic URL, its account, and the host key to pin (no password:
+        the requester's SSH key logs in, and its own restic password encrypts)."""
+        served, host = self.last_entry(settings, "serve", hosts), hosts[0]
+        user = f"restic-{served.get('name')}"
+        where = host.address if host.ssh_port == 22 else f"[{host.address}]:{host.ssh_port}"
+        return {
+            "repository": _sftp_url(user, host.address, host.ssh_port),
+            "host": host.address,
+            "port": host.ssh_port,
+            "username": user,
+            "path": "/repo",
+            "ssh_public_key": served.get("ssh_public_key"),
+            "known_hosts": f"{where} {host.host_key}" if host.host_key else None,
+        }
+
+
 OFFSITE = "offsite-backup"
 OFFERINGS = (
-    Offering(
+    OffsiteBackup(
         name=OFFSITE,
         title="Offsite backup repository",
         description=(
@@ -283,100 +317,25 @@ OFFERINGS = (
 )
 
 
+class Backup(Module):
+    """restic backups on a timer."""
+
+    name = "backup"
+    version = "1.0.0"
+    title = "Backup (restic)"
+    description = (
+        "Encrypted restic backups of chosen paths on a systemd timer, with a retention "
+        "policy (daily, weekly, monthly, yearly)."
+    )
+    settings = BackupSettings
+    role = Path(__file__).parent / "role"
+    offerings = OFFERINGS
+
+
 @hookimpl
 def register_modules() -> list[type[Module]]:
     """Return the Module classes this package provides."""
     return [Backup]
-
-
-@hookimpl
-def catalog_offerings(module: type[Module]) -> list[Offering] | None:
-    """Offer offsite backup repositories to peers."""
-    if module.name != Backup.name:
-        return None
-    return list(OFFERINGS)
-
-
-@hookimpl
-def offering_settings(
-    module: type[Module], offering: ProvidedOffering, parameters: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    """A served repository for the requester's key, over the provider's base settings."""
-    if module.name != Backup.name or offering.name != OFFSITE:
-        return None
-    settings = dict(offering.settings)
-    served = list(settings.get("serve", []))
-    name = str(parameters["name"])
-    if any(repository.get("name") == name for repository in served):
-        raise ValueError(f"repository {name!r} is taken on this host")
-    served.append({"name": name, "ssh_public_key": str(parameters["ssh_public_key"])})
-    return settings | {"serve": served}
-
-
-@hookimpl
-def offering_update(
-    module: type[Module],
-    offering: ProvidedOffering,
-    settings: Mapping[str, Any],
-    parameters: Mapping[str, Any],
-    previous: Mapping[str, Any],
-) -> dict[str, Any] | None:
-    """The served repository with the key now given; it keeps its name (and its data)."""
-    if module.name != Backup.name or offering.name != OFFSITE:
-        return None
-    name = str(previous["name"])
-    if parameters["name"] != name:
-        raise ValueError(f"repository {name!r} cannot be renamed: request another instance")
-    key = str(parameters["ssh_public_key"])
-    served = [
-        {**repository, "ssh_public_key": key} if repository.get("name") == name else repository
-        for repository in settings.get("serve", [])
-    ]
-    return dict(settings) | {"serve": served}
-
-
-@hookimpl
-def offering_removal(
-    module: type[Module],
-    offering: ProvidedOffering,
-    settings: Mapping[str, Any],
-    parameters: Mapping[str, Any],
-) -> dict[str, Any] | None:
-    """The served repository removed: its account, its key, its directory and data."""
-    if module.name != Backup.name or offering.name != OFFSITE:
-        return None
-    name = str(parameters["name"])
-    return dict(settings) | {
-        "serve": [r for r in settings.get("serve", []) if r.get("name") != name],
-        "absent_served": sorted({*settings.get("absent_served", []), name}),
-    }
-
-
-@hookimpl
-def offering_credentials(
-    module: type[Module],
-    offering: ProvidedOffering,
-    settings: Mapping[str, Any],
-    hosts: list[ServiceHost],
-) -> dict[str, Any] | None:
-    """The repository's restic URL, its account, and the host key to pin (no password:
-    the requester's SSH key logs in, and its own restic password encrypts)."""
-    if module.name != Backup.name or offering.name != OFFSITE:
-        return None
-    if not settings.get("serve") or not hosts:
-        raise ValueError("the instance has no served repository or no host")
-    served, host = settings["serve"][-1], hosts[0]  # offering_settings adds the instance's last
-    user = f"restic-{served['name']}"
-    where = host.address if host.ssh_port == 22 else f"[{host.address}]:{host.ssh_port}"
-    return {
-        "repository": _sftp_url(user, host.address, host.ssh_port),
-        "host": host.address,
-        "port": host.ssh_port,
-        "username": user,
-        "path": "/repo",
-        "ssh_public_key": served["ssh_public_key"],
-        "known_hosts": f"{where} {host.host_key}" if host.host_key else None,
-    }
 
 
 def _sftp_url(user: str, address: str, port: int) -> str:

@@ -8,7 +8,8 @@ or a role from the settings leaves it in place; listed in ``absent_databases`` o
 
 The `managed-postgresql` offering gives each instance a database and an owner role of
 the same name: an update changes the networks it is reached from, and deprovisioning
-drops both (``offering_removal``).
+drops both (``ManagedPostgresql``, its steps shared with backup's offering in
+``infracms/modules/instances.py``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from pydantic import (
@@ -32,16 +33,11 @@ from pydantic import (
 )
 
 from infracms.hookspecs import hookimpl
-from infracms.modules.contract import (
-    Module,
-    ModuleSettings,
-    Offering,
-    Plan,
-    ProvidedOffering,
-    SecretRef,
-    ServiceHost,
-)
+from infracms.modules.contract import Module, ModuleSettings, SecretRef
 from infracms.modules.fields import Network, Port, refuse_duplicates
+from infracms.modules.instances import NamedEntryOffering, entries, names
+from infracms.modules.offerings import Plan, ProvidedOffering, ServiceHost
+from infracms.modules.targets import Plain, PlainMapping
 
 IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 RESERVED_ROLES = frozenset({"postgres", "public"})
@@ -234,20 +230,6 @@ class PostgresqlSettings(ModuleSettings):
         return self
 
 
-class Postgresql(Module):
-    """A PostgreSQL server."""
-
-    name = "postgresql"
-    version = "1.0.0"
-    title = "PostgreSQL"
-    description = (
-        "A PostgreSQL server: listen addresses, roles with secret passwords, databases "
-        "and client rules (pg_hba.conf)."
-    )
-    settings = PostgresqlSettings
-    role = Path(__file__).parent / "role"
-
-
 def _plan_parameters() -> dict[str, object]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -275,9 +257,81 @@ def _plan_parameters() -> dict[str, object]:
     }
 
 
+class ManagedPostgresql(NamedEntryOffering):
+    """An instance is a database and its owner role, both named by `database`."""
+
+    key = "database"
+    noun = "database"
+    place = "on this server"
+    rename_advice = "request another instance and move the data"
+    lists = {"roles": "absent_roles", "databases": "absent_databases"}
+
+    def provision(
+        self, settings: dict[str, Plain], name: str, *, provided: ProvidedOffering,
+        parameters: PlainMapping,
+    ) -> dict[str, Plain]:  # fmt: skip
+        """A database and its owner role (a new password) over the provider's base settings."""
+        role: dict[str, Plain] = {
+            "name": name,
+            "password": secrets.token_urlsafe(24),
+            "login": True,
+        }
+        return _reached(settings, provided, name, parameters) | {
+            "roles": [*entries(settings, "roles"), role],
+            "databases": [*entries(settings, "databases"), {"name": name, "owner": name}],
+        }
+
+    def update(
+        self, settings: dict[str, Plain], name: str, *, provided: ProvidedOffering,
+        parameters: PlainMapping,
+    ) -> dict[str, Plain]:  # fmt: skip
+        """The instance reached from the networks now asked for; its database keeps its
+        name (and its role its password)."""
+        return _reached(settings, provided, name, parameters)
+
+    def remove(self, settings: dict[str, Plain], name: str) -> dict[str, Plain]:
+        """The instance's client rules gone with its database and role."""
+        return settings | {
+            "hba": [rule for rule in entries(settings, "hba") if not _instance_rule(rule, name)]
+        }
+
+    def connection_details(
+        self,
+        *,
+        provided: ProvidedOffering,
+        plan: Plan,
+        settings: PlainMapping,
+        hosts: Sequence[ServiceHost],
+    ) -> dict[str, Plain] | None:
+        """Where the database is and how to log in: host, port, database, user, password."""
+        database = self.last_entry(settings, "databases", hosts)
+        owner = database.get("owner")
+        role = next(r for r in entries(settings, "roles") if r.get("name") == owner)
+        host, password = hosts[0].address, role.get("password")
+        port = settings.get("port", 5432)
+        if not isinstance(password, str):
+            raise ValueError(f"the password of role {role.get('name')} is not available")
+        if not isinstance(port, int):
+            raise ValueError(f"port {port!r} is not a number")
+        user, name = str(role.get("name")), str(database.get("name"))
+        return {
+            "host": host,
+            "hosts": [h.address for h in hosts],
+            "port": port,
+            "database": name,
+            "user": user,
+            "password": password,
+            "sslmode": "require",
+            "uri": (
+                f"postgresql://{user}:{quote(password, safe='')}@{_uri_host(host)}:{port}"
+                f"/{name}?sslmode=require"
+            ),
+        }
+
+
 MANAGED = "managed-postgresql"
 OFFERINGS = (
-    Offering(
+    ManagedPostgresql(
         name=MANAGED,
         title="Managed PostgreSQL database",
         description=(
@@ -301,133 +355,48 @@ OFFERINGS = (
 )
 
 
+class Postgresql(Module):
+    """A PostgreSQL server."""
+
+    name = "postgresql"
+    version = "1.0.0"
+    title = "PostgreSQL"
+    description = (
+        "A PostgreSQL server: listen addresses, roles with secret passwords, databases "
+        "and client rules (pg_hba.conf)."
+    )
+    settings = PostgresqlSettings
+    role = Path(__file__).parent / "role"
+    offerings = OFFERINGS
+
+
 @hookimpl
 def register_modules() -> list[type[Module]]:
     """Return the Module classes this package provides."""
     return [Postgresql]
 
 
-@hookimpl
-def catalog_offerings(module: type[Module]) -> list[Offering] | None:
-    """Offer managed databases to peers."""
-    if module.name != Postgresql.name:
-        return None
-    return list(OFFERINGS)
-
-
-@hookimpl
-def offering_settings(
-    module: type[Module], offering: ProvidedOffering, parameters: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    """A database and its owner role (a new password) over the provider's base settings."""
-    if module.name != Postgresql.name or offering.name != MANAGED:
-        return None
-    settings = dict(offering.settings)
-    name = str(parameters["database"])
-    roles, databases = list(settings.get("roles", [])), list(settings.get("databases", []))
-    if name in {r.get("name") for r in roles} | {d.get("name") for d in databases}:
-        raise ValueError(f"database {name!r} is taken on this server")
-    roles.append({"name": name, "password": secrets.token_urlsafe(24), "login": True})
-    databases.append({"name": name, "owner": name})
-    return _reached(settings, offering, name, parameters) | {
-        "roles": roles,
-        "databases": databases,
-    }
-
-
-@hookimpl
-def offering_update(
-    module: type[Module],
-    offering: ProvidedOffering,
-    settings: Mapping[str, Any],
-    parameters: Mapping[str, Any],
-    previous: Mapping[str, Any],
-) -> dict[str, Any] | None:
-    """The instance reached from the networks now asked for; its database keeps its name
-    (and its role its password)."""
-    if module.name != Postgresql.name or offering.name != MANAGED:
-        return None
-    name = str(previous["database"])
-    if parameters["database"] != name:
-        raise ValueError(
-            f"database {name!r} cannot be renamed: request another instance and move the data"
-        )
-    return _reached(dict(settings), offering, name, parameters)
-
-
-@hookimpl
-def offering_removal(
-    module: type[Module],
-    offering: ProvidedOffering,
-    settings: Mapping[str, Any],
-    parameters: Mapping[str, Any],
-) -> dict[str, Any] | None:
-    """The instance's database and role dropped, and its client rules gone."""
-    if module.name != Postgresql.name or offering.name != MANAGED:
-        return None
-    name = str(parameters["database"])
-    return dict(settings) | {
-        "roles": [r for r in settings.get("roles", []) if r.get("name") != name],
-        "databases": [d for d in settings.get("databases", []) if d.get("name") != name],
-        "hba": [r for r in settings.get("hba", []) if not _instance_rule(r, name)],
-        "absent_databases": sorted({*settings.get("absent_databases", []), name}),
-        "absent_roles": sorted({*settings.get("absent_roles", []), name}),
-    }
-
-
 def _reached(
-    settings: dict[str, Any],
-    offering: ProvidedOffering,
+    settings: dict[str, Plain],
+    provided: ProvidedOffering,
     name: str,
-    parameters: Mapping[str, Any],
-) -> dict[str, Any]:
+    parameters: PlainMapping,
+) -> dict[str, Plain]:
     """`settings` with the instance's client rules for its allowed networks (first), and
     listening everywhere when it has some (unless the provider's base settings say where)."""
-    networks = list(parameters.get("allowed_networks") or [])
+    networks = names(parameters, "allowed_networks") if parameters.get("allowed_networks") else []
     rules = [
         {"type": "hostssl", "database": name, "user": name, "address": network}
         for network in networks
     ]
-    others = [rule for rule in settings.get("hba", []) if not _instance_rule(rule, name)]
-    if "listen_addresses" not in offering.settings:
+    others = [rule for rule in entries(settings, "hba") if not _instance_rule(rule, name)]
+    if "listen_addresses" not in provided.settings:
         settings["listen_addresses"] = ["*"] if networks else ["localhost"]
-    return settings | {"hba": rules + others}
+    return settings | {"hba": [*rules, *others]}
 
 
-def _instance_rule(rule: Mapping[str, Any], name: str) -> bool:
+def _instance_rule(rule: Mapping[str, Plain], name: str) -> bool:
     return rule.get("type") == "hostssl" and rule.get("database") == name == rule.get("user")
-
-
-@hookimpl
-def offering_credentials(
-    module: type[Module],
-    offering: ProvidedOffering,
-    settings: Mapping[str, Any],
-    hosts: list[ServiceHost],
-) -> dict[str, Any] | None:
-    """Where the database is and how to log in: host, port, database, user, password."""
-    if module.name != Postgresql.name or offering.name != MANAGED:
-        return None
-    if not settings.get("databases") or not hosts:
-        raise ValueError("the instance has no database or no host")
-    database = settings["databases"][-1]  # offering_settings adds the instance's last
-    role = next(r for r in settings["roles"] if r["name"] == database["owner"])
-    host, port, password = hosts[0].address, int(settings.get("port", 5432)), role["password"]
-    if not isinstance(password, str):
-        raise ValueError(f"the password of role {role['name']} is not available")
-    return {
-        "host": host,
-        "hosts": [h.address for h in hosts],
-        "port": port,
-        "database": database["name"],
-        "user": role["name"],
-        "password": password,
-        "sslmode": "require",
-        "uri": (
-            f"postgresql://{role['name']}:{quote(password, safe='')}@{_uri_host(host)}:{port}"
-            f"/{database['name']}?sslmode=require"
-        ),
-    }
 
 
 def _uri_host(address: str) -> str:
