@@ -74,8 +74,8 @@ def declared_plan(plugins: Plugins, publication: PublishedOffering, plan: dict[s
 
 def refuse_references(parameters: dict[str, Any]) -> None:
     """A requester names no secret of ours: a `{"$credential"|"$env"|"$file": …}` in its
-    parameters would become a reference in the instance's settings (a module without an
-    ``offering_settings`` hook merges them over the offering's), resolved by our runs."""
+    parameters would become a reference in the instance's settings (an offering without
+    ``instance_settings`` merges them over the offering's), resolved by our runs."""
     found = [path for path, _, _ in secret_references(parameters)]
     if found:
         raise BrokerBadRequest(
