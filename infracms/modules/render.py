@@ -199,21 +199,23 @@ class _Sharing:
         self.made: dict[Hashable, Any] = {}
 
     def host(self, shape: Shape, host: HostRow) -> dict[str, Any]:
-        facts = HostFacts(host.name, host.variables, host.ssh_user, host.ssh_port)
+        facts = None  # built only for modules that derive variables
+        if self.extra_variables is not None:
+            facts = HostFacts(host.name, host.variables, host.ssh_user, host.ssh_port)
         values = {module: self._value(module, w, facts) for module, w in shape.winners.items()}
         key = ("host", *((m, id(v)) for m, v in values.items()))
         shared: dict[str, Any] = self._once(key, values)
         return shared
 
-    def _value(self, module: str, winner: Winner, facts: HostFacts) -> Any:
+    def _value(self, module: str, winner: Winner, facts: HostFacts | None) -> Any:
         if isinstance(winner, DefinitionRow):
             return self._settings(module, winner, facts)
         entries = [self._settings(module, d, facts) for d in winner]
         return self._once(("list", *map(id, entries)), entries)
 
-    def _settings(self, module: str, definition: DefinitionRow, facts: HostFacts) -> Any:
+    def _settings(self, module: str, definition: DefinitionRow, facts: HostFacts | None) -> Any:
         extra = None
-        if self.extra_variables is not None:
+        if self.extra_variables is not None and facts is not None:
             extra = self.extra_variables(module, definition.settings, facts)
         key = ("settings", id(definition), _frozen(extra) if extra else None)
         if key in self.made:
