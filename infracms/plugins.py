@@ -2,8 +2,11 @@
 
 ``get_plugin_manager()`` registers the built-in modules and every package exposing the
 ``infracms.modules`` entry point group, then checks that every hook implementation
-matches a spec (a misspelled hook fails start-up). ``load_registry(pm)`` collects the
-declared modules; a broken or incompatible one is reported with the reason and skipped.
+matches a spec: a misspelled hook fails start-up, and so does a per-module hook that
+infracms no longer calls (``hookspecs.RETIRED_HOOKS``), with what to write instead.
+``load_registry(pm)`` collects the declared modules; a broken or incompatible one is
+reported with the reason and skipped. What a module does is called on its class, which
+the registry finds by name (``Registry.get``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import importlib
 import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pluggy
 from packaging.specifiers import SpecifierSet
@@ -62,11 +64,6 @@ class Plugins:
         pm, problems = get_plugin_manager(builtins=builtins, entry_points=entry_points)
         return cls(pm=pm, registry=load_registry(pm, problems))
 
-    @property
-    def hook(self) -> Any:
-        """The hook relay: ``plugins.hook.validate_settings(module=…, …)``."""
-        return self.pm.hook
-
 
 def get_plugin_manager(
     *, builtins: Iterable[str] = BUILTIN_MODULES, entry_points: bool = True
@@ -80,11 +77,31 @@ def get_plugin_manager(
     if entry_points:
         for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             _register(pm, f"{entry_point.name} ({entry_point.value})", entry_point.load, problems)
+    _refuse_retired_hooks(pm)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise ConfigurationError(f"a plugin implements a hook that does not exist: {exc}") from exc
     return pm, problems
+
+
+def _refuse_retired_hooks(pm: pluggy.PluginManager) -> None:
+    """A plugin written for the per-module hooks would otherwise stop at check_pending's
+    "unknown hook", or, were they still called, keep its name checks and untyped answers:
+    say what replaces each hook instead."""
+    found = [
+        f"{implementation.plugin_name} implements the hook `{hook}`: write it as {instead}, "
+        f"without the `module` argument and without checking the module's name"
+        for hook, instead in hookspecs.RETIRED_HOOKS.items()
+        if hasattr(pm.hook, hook)
+        for implementation in getattr(pm.hook, hook).get_hookimpls()
+    ]
+    if found:
+        raise ConfigurationError(
+            "a plugin uses per-module hooks that infracms no longer calls "
+            "(docs/modules.md, 'Moving from the per-module hooks'):\n"
+            + "\n".join(f"- {problem}" for problem in found)
+        )
 
 
 def _register(pm: pluggy.PluginManager, source: str, load: object, problems: list[Problem]) -> None:

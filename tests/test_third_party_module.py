@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent / "dummy_module"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,8 @@ def run(
         INFRACMS_ARGON2_TIME_COST="1",
         INFRACMS_ARGON2_MEMORY_KIB="1024",
     )
-    if site is not None:
-        env["PYTHONPATH"] = str(site)
+    # this checkout's infracms, whichever one the interpreter has installed
+    env["PYTHONPATH"] = os.pathsep.join([*([str(site)] if site else []), str(ROOT)])
     return subprocess.run(
         [sys.executable, "-m", "infracms", *args],
         env=env,
@@ -87,6 +88,25 @@ def test_installed_module_is_listed_enabled_and_used(site_dir: Path, tmp_path: P
     assert '"message": "hi"' in shown.stdout
     refused = run(site_dir, data, "module", "disable", "clinic", "motd")
     assert refused.returncode == 5 and "motd-web1" in refused.stderr
+    (definitions / "motd-web1.yaml").write_text(
+        "module: motd\ntarget: {host: web1}\nsettings: {message: forbidden}\n"
+    )
+    invalid = run(site_dir, data, "definition", "import", "clinic", str(definitions))
+    assert invalid.returncode != 0 and "may not say 'forbidden' on host web1" in invalid.stderr
+
+
+def test_installed_module_methods_are_called_for_it(site_dir: Path, tmp_path: Path) -> None:
+    """The module's refuse_disable, in a fresh process: `sticky` keeps its motd."""
+    data = tmp_path / "var"
+    assert run(site_dir, data, "init").returncode == 0
+    for name in ("base", "motd"):
+        assert run(site_dir, data, "module", "available", name).returncode == 0
+    for org in ("sticky", "loose"):
+        assert run(site_dir, data, "org", "create", org).returncode == 0
+        assert run(site_dir, data, "module", "enable", org, "motd").returncode == 0
+    refused = run(site_dir, data, "module", "disable", "sticky", "motd")
+    assert refused.returncode == 5 and "sticky organisations keep their motd" in refused.stderr
+    assert run(site_dir, data, "module", "disable", "loose", "motd").returncode == 0
 
 
 def test_a_broken_module_is_reported_and_skipped(tmp_path: Path) -> None:
@@ -127,3 +147,29 @@ def test_a_misspelled_hook_fails_start_up(tmp_path: Path) -> None:
     listed = run(site, data, "module", "list")
     assert listed.returncode != 0
     assert "register_module" in listed.stderr and "unknown hook" in listed.stderr
+
+
+def test_a_module_written_for_the_per_module_hooks_stops_start_up(tmp_path: Path) -> None:
+    """A plugin of earlier versions (a per-module hook with its name check) is refused
+    at start-up with what to write instead, not run without its check."""
+    site = tmp_path / "site"
+    (site / "old_mod-0.1.dist-info").mkdir(parents=True)
+    (site / "old_mod-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: old-mod\nVersion: 0.1\n"
+    )
+    (site / "old_mod-0.1.dist-info" / "entry_points.txt").write_text(
+        "[infracms.modules]\nold = old_mod\n"
+    )
+    (site / "old_mod.py").write_text(
+        "from infracms.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef register_modules():\n    return []\n\n"
+        "@hookimpl\ndef validate_settings(module, settings, target):\n"
+        "    if module.name != 'old':\n        return None\n    return {}\n"
+    )
+    data = tmp_path / "var"
+    assert run(site, data, "init").returncode == 0
+    listed = run(site, data, "module", "list")
+    assert listed.returncode != 0
+    assert "old (old_mod) implements the hook `validate_settings`" in listed.stderr
+    assert "`validate_settings(cls, settings, target)`, a classmethod" in listed.stderr
+    assert "docs/modules.md" in listed.stderr

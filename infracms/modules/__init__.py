@@ -1,4 +1,5 @@
-"""Built-in modules, one folder each (module.py, role/), registered like third-party ones."""
+"""Built-in modules, one folder each (module.py; settings.py and offering.py where they grow;
+role/), registered like third-party ones."""
 
 BUILTIN_MODULES = (
     "infracms.modules.base.module",

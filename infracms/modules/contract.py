@@ -5,19 +5,32 @@ ranges, a pydantic settings model (its JSON Schema drives API validation and the
 form) and the Ansible role that implements it. Built-in modules live in
 ``infracms/modules/<name>/`` and are registered like third-party ones, through the
 ``register_modules`` hook (see ``infracms/hookspecs.py``).
+
+What a module does beyond its declaration lives on its class too: the classmethods in
+``MODULE_METHODS`` (checks of settings against where they apply, variables derived per
+host, a veto on being disabled) and the offerings it declares (``offerings``, see
+``infracms/modules/offerings.py``). infracms calls them on the module concerned only,
+so an implementation never checks which module it is asked about.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from infracms.modules.offerings import Offering as Offering
+from infracms.modules.offerings import Plan as Plan
+from infracms.modules.offerings import ProvidedOffering as ProvidedOffering
+from infracms.modules.offerings import ServiceHost as ServiceHost
+from infracms.modules.targets import DefinitionUse, HostFacts, Plain, PlainMapping, Target
 
 MODULE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 ROLE_PARTS = ("tasks", "defaults", "meta")
@@ -25,6 +38,12 @@ ROLE_PARTS = ("tasks", "defaults", "meta")
 
 class ModuleDeclarationError(ValueError):
     """A module class is declared wrong; the message names what was expected."""
+
+
+MODULE_METHODS = ("validate_settings", "extra_variables", "refuse_disable")
+"""What a Module subclass may override, each a classmethod: infracms calls it for the
+module concerned only."""
+S = TypeVar("S", bound="ModuleSettings")
 
 
 REFERENCE_KINDS = frozenset({"$credential", "$env", "$file"})
@@ -81,54 +100,6 @@ class Dependency:
         return Version(version) in SpecifierSet(self.versions)
 
 
-@dataclass(frozen=True)
-class Plan:
-    """One plan of an offering: its parameters' JSON Schema and optional terms."""
-
-    name: str
-    title: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-    price: str | None = None
-
-
-@dataclass(frozen=True)
-class Offering:
-    """A service a module offers to peers through the node's catalog."""
-
-    name: str
-    title: str
-    description: str
-    plans: tuple[Plan, ...]
-    kind: str = "service"
-    plan_updateable: bool = False
-    """Whether an instance may move to another of its plans (OSB ``plan_updateable``)."""
-
-
-@dataclass(frozen=True)
-class ProvidedOffering:
-    """One of a module's offerings as an organisation provides it to peers."""
-
-    id: str
-    """The offering's id in the node's catalog, e.g. ``coop-managed-postgresql``."""
-    name: str
-    """Which of the module's offerings (``Offering.name``)."""
-    organisation: str
-    """The providing organisation."""
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    """The provider's base settings for every instance (plain data, secrets as references)."""
-
-
-@dataclass(frozen=True)
-class ServiceHost:
-    """A host of the pool an offering's instances go on."""
-
-    name: str
-    address: str
-    ssh_port: int = 22
-    host_key: str | None = None
-    """The pinned public key (``TYPE BASE64``), for the requester's known_hosts."""
-
-
 class Module:
     """Subclass and set the class attributes; instances are never needed."""
 
@@ -143,6 +114,36 @@ class Module:
     """Whether several definitions of this module may apply to one host (as a list)."""
     infracms: ClassVar[str] = ""
     """The infracms versions this module works with (a PEP 440 range; empty: any)."""
+    offerings: ClassVar[tuple[Offering, ...]] = ()
+    """The services this module offers to peers (an Offering subclass says what an
+    instance's settings and connection details are)."""
+
+    @classmethod
+    def validate_settings(cls, settings: ModuleSettings, target: Target) -> dict[str, str]:
+        """Return problems with these settings on this target as {field: message} (none: {})."""
+        return {}
+
+    @classmethod
+    def extra_variables(cls, settings: PlainMapping, host: HostFacts) -> dict[str, Plain]:
+        """Return variables derived for one host to merge into the module's published
+        settings (plain data; none: {})."""
+        return {}
+
+    @classmethod
+    def refuse_disable(cls, organisation: str, definitions: Sequence[DefinitionUse]) -> str | None:
+        """Return why the module may not be disabled in this organisation now, or None."""
+        return None
+
+    @classmethod
+    def derives_variables(cls) -> bool:
+        """Whether the module overrides `extra_variables` (rendering skips the others)."""
+        mine = inspect.getattr_static(cls, "extra_variables")
+        return mine is not inspect.getattr_static(Module, "extra_variables")
+
+    @classmethod
+    def offering(cls, name: str) -> Offering | None:
+        """The declared offering called `name`, if any."""
+        return next((o for o in cls.offerings if o.name == name), None)
 
     @classmethod
     def check_declaration(cls) -> None:
@@ -161,6 +162,8 @@ class Module:
         _check_role(where, Path(cls.role))
         for dependency in cls.requires:
             _check_dependency(where, dependency)
+        _check_methods(where, cls)
+        _check_offerings(where, cls.offerings)
 
     @classmethod
     def settings_schema(cls) -> dict[str, Any]:
@@ -234,3 +237,24 @@ def _check_dependency(where: str, dependency: object) -> None:
         raise ModuleDeclarationError(
             f"{where}.requires {dependency.name}: {dependency.versions!r} is not a version range"
         ) from exc
+
+
+def _check_methods(where: str, module: type[Module]) -> None:
+    for name in MODULE_METHODS:
+        if not isinstance(inspect.getattr_static(module, name), classmethod):
+            raise ModuleDeclarationError(f"{where}.{name}: expected a classmethod")
+
+
+def _check_offerings(where: str, offerings: object) -> None:
+    if not isinstance(offerings, tuple) or not all(isinstance(o, Offering) for o in offerings):
+        raise ModuleDeclarationError(f"{where}.offerings: expected a tuple of Offering(...)")
+    named = [offering.name for offering in offerings]
+    if len(set(named)) != len(named):
+        raise ModuleDeclarationError(f"{where}.offerings: two offerings share a name: {named}")
+
+
+def settings_as(model: type[S], settings: ModuleSettings) -> S:
+    """`settings` as the module's own model, which infracms validated them with."""
+    if not isinstance(settings, model):
+        raise TypeError(f"expected {model.__name__} settings, got {type(settings).__name__}")
+    return settings

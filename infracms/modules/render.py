@@ -4,7 +4,7 @@ A definition on a host applies to it; one on a group applies to every host in th
 and in its descendant groups. A module that is not ``multiple`` takes the most specific
 definition (the host's own, else the one on the nearest group); two equally near
 definitions of it are a conflict, named. A ``multiple`` module gets the list of every
-definition that applies, ordered by name. The ``extra_variables`` hook adds derived
+definition that applies, ordered by name. A module's ``extra_variables`` adds derived
 variables per host. Pure: no database; the caller loads the rows.
 
 Hosts that are in the same groups and that no definition targets by name get the same
@@ -19,6 +19,8 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from infracms.modules.targets import HostFacts
 
 HOST_DEPTH = -1  # a definition on the host itself beats any group
 
@@ -61,7 +63,8 @@ class Shape:
     winners: Mapping[str, Winner]
 
 
-ExtraVariables = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any] | None]
+# (module, the definition's settings, the host) -> variables to merge in, or None
+ExtraVariables = Callable[[str, Mapping[str, Any], HostFacts], Mapping[str, Any] | None]
 Prepare = Callable[[Any], Any]
 
 
@@ -179,7 +182,7 @@ def settle(
     extra_variables: ExtraVariables | None = None,
     prepare: Prepare | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """{host: {module: settings, or a list for a multiple module}} with the hook's extra
+    """{host: {module: settings, or a list for a multiple module}} with the modules' extra
     variables merged in. Equal values are one object, and so are equal host mappings;
     `prepare` (e.g. resolving secret references) runs once per distinct value."""
     sharing = _Sharing(extra_variables, prepare)
@@ -196,26 +199,23 @@ class _Sharing:
         self.made: dict[Hashable, Any] = {}
 
     def host(self, shape: Shape, host: HostRow) -> dict[str, Any]:
-        facts = {
-            "name": host.name,
-            "variables": host.variables,
-            "ssh_user": host.ssh_user,
-            "ssh_port": host.ssh_port,
-        }
+        facts = None  # built only for modules that derive variables
+        if self.extra_variables is not None:
+            facts = HostFacts(host.name, host.variables, host.ssh_user, host.ssh_port)
         values = {module: self._value(module, w, facts) for module, w in shape.winners.items()}
         key = ("host", *((m, id(v)) for m, v in values.items()))
         shared: dict[str, Any] = self._once(key, values)
         return shared
 
-    def _value(self, module: str, winner: Winner, facts: Mapping[str, Any]) -> Any:
+    def _value(self, module: str, winner: Winner, facts: HostFacts | None) -> Any:
         if isinstance(winner, DefinitionRow):
             return self._settings(module, winner, facts)
         entries = [self._settings(module, d, facts) for d in winner]
         return self._once(("list", *map(id, entries)), entries)
 
-    def _settings(self, module: str, definition: DefinitionRow, facts: Mapping[str, Any]) -> Any:
+    def _settings(self, module: str, definition: DefinitionRow, facts: HostFacts | None) -> Any:
         extra = None
-        if self.extra_variables is not None:
+        if self.extra_variables is not None and facts is not None:
             extra = self.extra_variables(module, definition.settings, facts)
         key = ("settings", id(definition), _frozen(extra) if extra else None)
         if key in self.made:

@@ -273,9 +273,8 @@ def validate_settings(
         organisation=org.name,
         hosts=hosts_of(session, org, target),
     )
-    problems: dict[str, str] = {}
-    for found in plugins.hook.validate_settings(module=module, settings=model, target=hook_target):
-        problems.update({f"settings.{k}": v for k, v in (found or {}).items()})
+    found = module.validate_settings(settings=model, target=hook_target)
+    problems = {f"settings.{k}": v for k, v in found.items()}
     if problems:
         raise InvalidInput(
             f"the settings of {module_name} do not fit {target.name}", errors=problems

@@ -237,13 +237,9 @@ def disable_module(
     _refuse_if_required(session, plugins, org.id, name)
     module = plugins.registry.get(name)
     if module is not None:
-        reasons = plugins.hook.refuse_disable(
-            module=module, organisation=org.name, definitions=uses
-        )
-        if any(reasons):
-            raise Conflict(
-                f"module {name!r} cannot be disabled: {'; '.join(filter(None, reasons))}"
-            )
+        reason = module.refuse_disable(organisation=org.name, definitions=uses)
+        if reason:
+            raise Conflict(f"module {name!r} cannot be disabled: {reason}")
     audit.record(
         session,
         actor=actor,

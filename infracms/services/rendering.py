@@ -22,6 +22,7 @@ from infracms.modules.render import (
     settle,
     shapes,
 )
+from infracms.modules.targets import HostFacts
 from infracms.plugins import Plugins
 from infracms.services.authz import Action, authorize
 from infracms.services.common import organisation_by_name
@@ -69,23 +70,22 @@ def resolve(
 def settings_of(
     plugins: Plugins, found: list[Shape], prepare: Prepare | None = None
 ) -> dict[str, dict[str, Any]]:
-    """{host: {module: settings}} with the extra_variables hook's variables merged in;
+    """{host: {module: settings}} with the modules' extra_variables merged in;
     equal values are shared objects (see modules.render.settle)."""
     return settle(found, extra_variables_of(plugins), prepare)
 
 
 def extra_variables_of(plugins: Plugins) -> ExtraVariables | None:
-    """The extra_variables hook as a plain function, or None when no plugin implements it."""
-    caller = plugins.hook.extra_variables
-    if not caller.get_hookimpls():
+    """Each module's extra_variables as one function, or None when no module derives any."""
+    deriving = {name: m for name, m in plugins.registry.modules.items() if m.derives_variables()}
+    if not deriving:
         return None
-    modules = plugins.registry.modules
 
-    def extra(module: str, settings: Mapping[str, Any], host: Mapping[str, Any]) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        if module in modules:
-            for found in caller(module=modules[module], settings=settings, host=host):
-                merged.update(found or {})
+    def extra(module: str, settings: Mapping[str, Any], host: HostFacts) -> dict[str, Any] | None:
+        found = deriving.get(module)
+        if found is None:
+            return None
+        merged = dict(found.extra_variables(settings=settings, host=host))
         _refuse_references(module, merged)
         return merged
 
@@ -99,7 +99,7 @@ def _refuse_references(module: str, extra: Mapping[str, Any]) -> None:
     found = [path for path, _, _ in secret_references(extra)]
     if found:
         raise InvalidInput(
-            f"the extra_variables hook of {module} returned a secret reference "
+            f"the extra_variables of {module} returned a secret reference "
             f"({', '.join(found)}); secrets reach settings only from definitions"
         )
 

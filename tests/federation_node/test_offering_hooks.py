@@ -265,21 +265,21 @@ def test_backup_instance_is_a_served_repository(
     )
 
 
-# --- the hooks themselves, as the plugin manager calls them ---------------------------------
+# --- the offerings themselves, as infracms finds them for a publication -----------------------
 
 
 def hook_settings(
     plugins: Plugins, module: Any, name: str, base: dict[str, Any], parameters: dict[str, Any]
 ) -> Any:
     offering = ProvidedOffering(id="coop-x", name=name, organisation="coop", settings=base)
-    return plugins.hook.offering_settings(
-        module=module, offering=offering, plan=PLAN, parameters=parameters
-    )
+    declared = plugins.registry.modules[module.name].offering(name)
+    assert declared is not None, f"{module.name} declares no offering {name}"
+    return declared.instance_settings(provided=offering, plan=PLAN, parameters=parameters)
 
 
-def test_hooks_answer_for_their_own_offerings_only(plugins: Plugins) -> None:
-    assert hook_settings(plugins, Postgresql, "offsite-backup", {}, {"database": "a"}) is None
-    assert hook_settings(plugins, Backup, "managed-postgresql", {}, {"name": "a"}) is None
+def test_modules_declare_their_own_offerings_only(plugins: Plugins) -> None:
+    assert Postgresql.offering("offsite-backup") is None
+    assert Backup.offering("managed-postgresql") is None
     assert hook_settings(plugins, Postgresql, "managed-postgresql", {}, {"database": "a"})
 
 
@@ -327,9 +327,10 @@ def test_backup_refuses_a_name_taken_and_keeps_a_client_backup(plugins: Plugins)
 )
 def test_backup_repository_urls(plugins: Plugins, address: str, port: int, url: str) -> None:
     offering = ProvidedOffering(id="coop-x", name="offsite-backup", organisation="coop")
-    details = plugins.hook.offering_credentials(
-        module=Backup,
-        offering=offering,
+    declared = plugins.registry.modules["backup"].offering("offsite-backup")
+    assert declared is not None
+    details = declared.connection_details(
+        provided=offering,
         plan=PLAN,
         settings={"serve": [{"name": "b", "ssh_public_key": KEY}]},
         hosts=[ServiceHost(name="h", address=address, ssh_port=port, host_key=KEY)],

@@ -1,6 +1,7 @@
 """What the modules remove when told: postgresql's absent databases and roles (dropped on
 a real server), backup's absent served repositories; and the offering hooks that make
-such settings for an instance that is deprovisioned, or change one that is updated."""
+such settings for an instance that is deprovisioned, or change one that is updated
+(their offerings' removal_settings and updated_settings)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from infracms.modules.backup.module import Backup, BackupSettings
-from infracms.modules.contract import Plan, ProvidedOffering
+from infracms.modules.backup.module import BackupSettings
+from infracms.modules.contract import Offering, Plan, ProvidedOffering
 from infracms.modules.postgresql.module import Postgresql, PostgresqlSettings
 from infracms.plugins import Plugins
 from tests.modules.conftest import errors_of
@@ -67,6 +68,13 @@ def test_backup_refuses_a_repository_both_served_and_absent() -> None:
     assert only_removing.serve == [] and only_removing.absent_served == ["web1"]
 
 
+def declared(plugins: Plugins, module: str, offering: str) -> Offering:
+    """The module's offering, as infracms finds it for a publication."""
+    found = plugins.registry.modules[module].offering(offering)
+    assert found is not None, f"{module} declares no offering {offering}"
+    return found
+
+
 def _offering(name: str, base: dict[str, Any] | None = None) -> ProvidedOffering:
     return ProvidedOffering(id="coop-x", name=name, organisation="coop", settings=base or {})
 
@@ -84,9 +92,8 @@ def test_postgresql_removal_drops_the_instances_database_role_and_rules(plugins:
             {"type": "hostssl", "database": "all", "user": "monitor", "address": "10.9.0.0/16"},
         ],
     }
-    removal = plugins.hook.offering_removal(
-        module=Postgresql,
-        offering=_offering("managed-postgresql"),
+    removal = declared(plugins, "postgresql", "managed-postgresql").removal_settings(
+        provided=_offering("managed-postgresql"),
         plan=PLAN,
         settings=settings,
         parameters={"database": "shop"},
@@ -110,9 +117,8 @@ def test_postgresql_update_changes_the_networks_and_keeps_the_password(plugins: 
     }
 
     def update(parameters: dict[str, Any], base: dict[str, Any] | None = None) -> Any:
-        return plugins.hook.offering_update(
-            module=Postgresql,
-            offering=_offering("managed-postgresql", base),
+        return declared(plugins, "postgresql", "managed-postgresql").updated_settings(
+            provided=_offering("managed-postgresql", base),
             plan=PLAN,
             settings=settings,
             parameters=parameters,
@@ -137,25 +143,23 @@ def test_backup_update_and_removal_of_a_served_repository(plugins: Plugins) -> N
         "serve": [{"name": "keep", "ssh_public_key": KEY}, {"name": "web1", "ssh_public_key": KEY}]
     }
     offering = _offering("offsite-backup")
-    updated = plugins.hook.offering_update(
-        module=Backup,
-        offering=offering,
+    updated = declared(plugins, "backup", "offsite-backup").updated_settings(
+        provided=offering,
         plan=PLAN,
         settings=settings,
         parameters={"name": "web1", "ssh_public_key": OTHER_KEY},
         previous={"name": "web1", "ssh_public_key": KEY},
     )
     assert [r["ssh_public_key"] for r in updated["serve"]] == [KEY, OTHER_KEY]
-    removal = plugins.hook.offering_removal(
-        module=Backup, offering=offering, plan=PLAN, settings=updated, parameters={"name": "web1"}
+    removal = declared(plugins, "backup", "offsite-backup").removal_settings(
+        provided=offering, plan=PLAN, settings=updated, parameters={"name": "web1"}
     )
     assert removal["serve"] == [{"name": "keep", "ssh_public_key": KEY}]
     assert removal["absent_served"] == ["web1"]
     BackupSettings.model_validate(removal)
     with pytest.raises(ValueError, match="cannot be renamed"):
-        plugins.hook.offering_update(
-            module=Backup,
-            offering=offering,
+        declared(plugins, "backup", "offsite-backup").updated_settings(
+            provided=offering,
             plan=PLAN,
             settings=settings,
             parameters={"name": "web2", "ssh_public_key": KEY},

@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 
 from infracms.modules.backup.module import Backup, BackupSettings
+from infracms.plugins import Registry
 from tests.modules.ansible import render_all
 from tests.modules.conftest import errors_of, refused_field
 from tests.modules.samples import SECRETS, role_variables, sample
@@ -68,9 +68,8 @@ def test_bad_values_are_refused(fields: dict[str, Any], field: str) -> None:
     )
 
 
-def test_catalog_offerings(plugin_manager: pluggy.PluginManager) -> None:
-    answers = [a for a in plugin_manager.hook.catalog_offerings(module=Backup) if a]
-    (offering,) = answers[0]
+def test_offerings(registry: Registry) -> None:
+    (offering,) = registry.modules["backup"].offerings
     assert offering.name == "offsite-backup"
     assert [
         (plan.name, plan.parameters["properties"]["quota_gb"]["const"]) for plan in offering.plans

@@ -7,11 +7,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 
 from infracms.modules.firewall.module import Firewall, FirewallSettings
-from infracms.modules.targets import Target
+from infracms.modules.targets import HostFacts, Target
+from infracms.plugins import Registry
 from tests.modules.ansible import render, role_play, run_playbook
 from tests.modules.conftest import errors_of, refused_field
 from tests.modules.samples import role_variables, sample
@@ -20,10 +20,9 @@ ROLE = Path(Firewall.role)
 TARGET = Target(kind="group", name="web", organisation="coop", hosts=("web1", "web2"))
 
 
-def problems(pm: pluggy.PluginManager, data: dict[str, Any]) -> dict[str, str] | None:
+def problems(registry: Registry, data: dict[str, Any]) -> dict[str, str] | None:
     settings = FirewallSettings.model_validate(data)
-    answers = pm.hook.validate_settings(module=Firewall, settings=settings, target=TARGET)
-    return next((answer for answer in answers if answer), None)
+    return registry.modules["firewall"].validate_settings(settings=settings, target=TARGET) or None
 
 
 def test_defaults_drop_and_keep_ssh() -> None:
@@ -80,10 +79,8 @@ def test_bad_values_are_refused(data: dict[str, Any], field: str) -> None:
 @pytest.mark.parametrize(
     "sources", [["127.0.0.0/8"], ["fe80::/10", "::1/128"], ["224.0.0.0/4"], ["169.254.0.0/16"]]
 )
-def test_hook_refuses_ssh_sources_no_node_can_use(
-    plugin_manager: pluggy.PluginManager, sources: list[str]
-) -> None:
-    found = problems(plugin_manager, {"ssh_sources": sources})
+def test_hook_refuses_ssh_sources_no_node_can_use(registry: Registry, sources: list[str]) -> None:
+    found = problems(registry, {"ssh_sources": sources})
     assert found is not None and "ssh_sources" in found
     assert "shut out" in found["ssh_sources"]
 
@@ -96,18 +93,16 @@ def test_hook_refuses_ssh_sources_no_node_can_use(
         {"ssh_sources": ["127.0.0.0/8"], "input_policy": "accept"},
     ],
 )
-def test_hook_accepts_reachable_ssh(
-    plugin_manager: pluggy.PluginManager, data: dict[str, Any]
-) -> None:
-    assert problems(plugin_manager, data) is None
+def test_hook_accepts_reachable_ssh(registry: Registry, data: dict[str, Any]) -> None:
+    assert problems(registry, data) is None
 
 
-def test_extra_variables_keep_the_connection_port(plugin_manager: pluggy.PluginManager) -> None:
-    settings = FirewallSettings.model_validate({})
-    answers = plugin_manager.hook.extra_variables(
-        module=Firewall, settings=settings, host={"name": "web1", "ssh_port": 2222}
+def test_extra_variables_keep_the_connection_port(registry: Registry) -> None:
+    settings = FirewallSettings().model_dump(mode="json")
+    found = registry.modules["firewall"].extra_variables(
+        settings=settings, host=HostFacts(name="web1", ssh_port=2222)
     )
-    assert [a for a in answers if a] == [{"connection_port": 2222}]
+    assert found == {"connection_port": 2222}
 
 
 def _filters() -> Any:

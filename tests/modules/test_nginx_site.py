@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -16,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from infracms.modules.nginx_site.module import NginxSite, NginxSiteSettings
 from infracms.modules.targets import Target
+from infracms.plugins import Registry
 from tests.modules.ansible import render
 from tests.modules.conftest import errors_of, refused_field
 from tests.modules.samples import role_variables
@@ -78,15 +78,11 @@ def test_tls_needs_a_certificate_and_a_key() -> None:
     assert set(errors) == {"tls_certificate_path", "tls_key"}
 
 
-def test_hook_refuses_swapped_ports(plugin_manager: pluggy.PluginManager) -> None:
+def test_validate_settings_refuses_swapped_ports(registry: Registry) -> None:
     settings = NginxSiteSettings.model_validate(site(http_port=443))
     target = Target(kind="host", name="web1", organisation="coop")
-    answers = plugin_manager.hook.validate_settings(
-        module=NginxSite, settings=settings, target=target
-    )
-    assert [a for a in answers if a] == [
-        {"http_port": "port 443 is for HTTPS: browsers would speak TLS to it"}
-    ]
+    found = registry.modules["nginx_site"].validate_settings(settings=settings, target=target)
+    assert found == {"http_port": "port 443 is for HTTPS: browsers would speak TLS to it"}
 
 
 def _site_config(tmp_path: Path, settings: dict[str, Any]) -> str:

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import psycopg
 import pytest
 
 from infracms.modules.postgresql.module import Postgresql, PostgresqlSettings
+from infracms.plugins import Registry
 from tests.modules.ansible import run_playbook
 from tests.modules.conftest import errors_of, refused_field
 from tests.modules.samples import SECRETS, role_variables
@@ -82,10 +82,8 @@ def test_unknown_fields_are_refused() -> None:
     assert refused_field(PostgresqlSettings, {"shared_buffers": "1GB"}) == "shared_buffers"
 
 
-def test_catalog_offerings(plugin_manager: pluggy.PluginManager) -> None:
-    answers = [a for a in plugin_manager.hook.catalog_offerings(module=Postgresql) if a]
-    assert len(answers) == 1
-    (offering,) = answers[0]
+def test_offerings(registry: Registry) -> None:
+    (offering,) = registry.modules["postgresql"].offerings
     assert offering.name == "managed-postgresql"
     assert [plan.name for plan in offering.plans] == ["small", "large"]
     for plan in offering.plans:

@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from infracms.modules import BUILTIN_MODULES
-from infracms.modules.contract import Module
-from infracms.modules.targets import Target
+from infracms.modules.targets import HostFacts, Target
 from infracms.plugins import Registry
 from tests.modules.ansible import render, role_play, run_playbook
 from tests.modules.samples import SAMPLES, role_variables
@@ -98,20 +97,38 @@ def test_only_nginx_site_is_multiple(registry: Registry) -> None:
     assert [name for name in NAMES if registry.modules[name].multiple] == ["nginx_site"]
 
 
+def test_built_in_plugins_implement_only_the_register_hook(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    """What a module does lives on its class: its plugin only declares it."""
+    hooks = {
+        caller.name
+        for plugin in plugin_manager.get_plugins()
+        for caller in plugin_manager.get_hookcallers(plugin) or []
+    }
+    assert hooks == {"register_modules"}
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_hooks_ignore_other_modules(plugin_manager: pluggy.PluginManager, name: str) -> None:
-    """A hook implementation answers for its own module only."""
+def test_methods_answer_for_their_module(registry: Registry, name: str) -> None:
+    """Each module's methods answer with their types: no problems for its sample
+    settings, plain variables, no veto, offerings found by name."""
+    module = registry.modules[name]
+    settings = module.settings.model_validate(SAMPLES[name])
+    target = Target(kind="host", name="web1", organisation="coop", hosts=("web1",))
+    assert module.validate_settings(settings=settings, target=target) == {}
+    host = HostFacts(name="web1", ssh_user="admin", ssh_port=2222)
+    extra = module.extra_variables(settings=settings.model_dump(mode="json"), host=host)
+    assert isinstance(extra, dict) and bool(extra) == module.derives_variables()
+    assert module.refuse_disable(organisation="coop", definitions=[]) is None
+    for offering in module.offerings:
+        assert module.offering(offering.name) is offering
+    assert module.offering("nothing-of-this-name") is None
 
-    class Stranger(Module):
-        name = "stranger"
-        settings = Module  # never looked at: every hook must stop at the name
 
-    settings = object()
-    target = Target(kind="host", name="web1", organisation="coop")
-    hook = plugin_manager.hook
-    assert hook.validate_settings(module=Stranger, settings=settings, target=target) == []
-    assert hook.extra_variables(module=Stranger, settings=settings, host={}) == []
-    assert hook.catalog_offerings(module=Stranger) == []
+def test_only_firewall_and_ssh_hardening_derive_variables(registry: Registry) -> None:
+    deriving = [name for name in NAMES if registry.modules[name].derives_variables()]
+    assert deriving == ["firewall", "ssh_hardening"]
 
 
 @pytest.mark.parametrize("name", NAMES)

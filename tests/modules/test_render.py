@@ -18,6 +18,7 @@ from infracms.modules.render import (
     settle,
     shapes,
 )
+from infracms.modules.targets import HostFacts
 
 MULTIPLE = {"base": False, "motd": False, "site": True}
 
@@ -55,9 +56,9 @@ def reference(
         for steps, d in found:
             by_module[d.module].append((steps, d))
         settled: dict[str, Any] = {}
-        facts = {"name": host.name, "variables": host.variables}
+        facts = HostFacts(host.name, host.variables, host.ssh_user, host.ssh_port)
 
-        def with_extra(module: str, d: DefinitionRow, facts: dict[str, Any] = facts) -> Any:
+        def with_extra(module: str, d: DefinitionRow, facts: HostFacts = facts) -> Any:
             more = extra(module, d.settings, facts) if extra else None
             return {**d.settings, **more} if more else d.settings
 
@@ -75,12 +76,12 @@ def reference(
     return result
 
 
-def extra(module: str, settings: Mapping[str, Any], host: Mapping[str, Any]) -> Any:
+def extra(module: str, settings: Mapping[str, Any], host: HostFacts) -> Any:
     """Per host for motd (its name), the same for every host for base, nothing for site."""
     if module == "motd":
-        return {"greeting": f"{settings.get('message')}, {host['name']}"}
+        return {"greeting": f"{settings.get('message')}, {host.name}"}
     if module == "base":
-        return {"port": 22, "rack": host["variables"].get("rack", 0) % 2}
+        return {"port": 22, "rack": host.variables.get("rack", 0) % 2}
     return None
 
 
@@ -175,7 +176,7 @@ def test_values_that_only_look_equal_are_not_shared() -> None:
         {"all": None},
         definitions,
         MULTIPLE,
-        lambda module, settings, host: {"v": host["variables"]["v"]},
+        lambda module, settings, host: {"v": host.variables["v"]},
     )
     assert [type(settled[h]["base"]["v"]) for h in "abc"] == [bool, int, float]
 

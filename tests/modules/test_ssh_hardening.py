@@ -6,11 +6,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 
 from infracms.modules.ssh_hardening.module import SshHardening, SshHardeningSettings
-from infracms.modules.targets import Target
+from infracms.modules.targets import HostFacts, Target
+from infracms.plugins import Registry
 from tests.modules.ansible import render, role_play, run_playbook
 from tests.modules.conftest import refused_field
 from tests.modules.samples import role_variables, sample
@@ -19,16 +19,10 @@ ROLE = Path(SshHardening.role)
 TARGET = Target(kind="host", name="web1", organisation="coop")
 
 
-def problems(pm: pluggy.PluginManager, **data: Any) -> dict[str, str] | None:
+def problems(registry: Registry, **data: Any) -> dict[str, str] | None:
     settings = SshHardeningSettings.model_validate(data)
-    (answer,) = [
-        found
-        for found in pm.hook.validate_settings(
-            module=SshHardening, settings=settings, target=TARGET
-        )
-        if found is not None
-    ] or [None]
-    return answer
+    module = registry.modules["ssh_hardening"]
+    return module.validate_settings(settings=settings, target=TARGET) or None
 
 
 def test_defaults_are_hardened() -> None:
@@ -60,8 +54,8 @@ def test_bad_values_are_refused(data: dict[str, Any], field: str) -> None:
     assert refused_field(SshHardeningSettings, data) == field
 
 
-def test_hook_accepts_the_defaults(plugin_manager: pluggy.PluginManager) -> None:
-    assert problems(plugin_manager) is None
+def test_hook_accepts_the_defaults(registry: Registry) -> None:
+    assert problems(registry) is None
 
 
 @pytest.mark.parametrize(
@@ -76,24 +70,24 @@ def test_hook_accepts_the_defaults(plugin_manager: pluggy.PluginManager) -> None
     ],
 )
 def test_hook_refuses_unsafe_combinations(
-    plugin_manager: pluggy.PluginManager, data: dict[str, Any], field: str
+    registry: Registry, data: dict[str, Any], field: str
 ) -> None:
-    found = problems(plugin_manager, **data)
+    found = problems(registry, **data)
     assert found is not None and field in found, found
 
 
 def test_hook_accepts_root_keys_only_with_allowed_users(
-    plugin_manager: pluggy.PluginManager,
+    registry: Registry,
 ) -> None:
-    assert problems(plugin_manager, permit_root_login="no", allow_users=["alice"]) is None
-    assert problems(plugin_manager, permit_root_login="yes") is None  # keys only: passwords off
+    assert problems(registry, permit_root_login="no", allow_users=["alice"]) is None
+    assert problems(registry, permit_root_login="yes") is None  # keys only: passwords off
 
 
-def test_extra_variables_name_the_connection(plugin_manager: pluggy.PluginManager) -> None:
-    settings = SshHardeningSettings.model_validate({})
-    host = {"name": "web1", "ssh_user": "admin", "ssh_port": 2222}
-    answers = plugin_manager.hook.extra_variables(module=SshHardening, settings=settings, host=host)
-    assert [a for a in answers if a] == [{"connection_user": "admin", "connection_port": 2222}]
+def test_extra_variables_name_the_connection(registry: Registry) -> None:
+    settings = SshHardeningSettings().model_dump(mode="json")
+    host = HostFacts(name="web1", ssh_user="admin", ssh_port=2222)
+    found = registry.modules["ssh_hardening"].extra_variables(settings=settings, host=host)
+    assert found == {"connection_user": "admin", "connection_port": 2222}
 
 
 def test_config_lists_the_settings(tmp_path: Path) -> None:

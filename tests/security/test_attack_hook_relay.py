@@ -1,5 +1,5 @@
-"""An editor sets a host variable to ``{"$credential": "db-login"}``; a plugin's
-``extra_variables`` hook passes that variable on to its role. The reference was
+"""An editor sets a host variable to ``{"$credential": "db-login"}``; a module's
+``extra_variables`` passes that variable on to its role. The reference was
 resolved with no scope check (hooks' additions were trusted), so the run sent the
 db-login password, scoped to db1, to web1. A reference that a hook adds is refused:
 secrets reach settings only from definitions, whose references are checked."""
@@ -16,7 +16,6 @@ from infracms.plugins import Plugins
 from infracms.services import credentials, inventory
 from tests.helpers import ADMIN
 from tests.runs.test_run_input import clinic, run_input
-from tests.services.test_modules import FAKES
 
 __all__ = ["clinic"]
 pytestmark = pytest.mark.security
@@ -25,7 +24,8 @@ pytestmark = pytest.mark.security
 @pytest.fixture
 def plugins() -> Plugins:
     return Plugins.load(
-        builtins=(*FAKES, "tests.security._attack_relay_plugin"), entry_points=False
+        builtins=("tests.services.fake_modules", "tests.security._attack_relay_plugin"),
+        entry_points=False,
     )
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from infracms.hookspecs import hookimpl
-from infracms.modules.contract import Module, ModuleSettings
+from infracms.modules.contract import Module, ModuleSettings, settings_as
 from infracms.modules.fields import Network, Port
+from infracms.modules.targets import HostFacts, Plain, PlainMapping, Target
 
 COMMENT_RE = re.compile(r"^[A-Za-z0-9 _.,:/()+-]{0,64}$")
 PORT_RANGE_RE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
@@ -95,6 +96,16 @@ class Firewall(Module):
     settings = FirewallSettings
     role = Path(__file__).parent / "role"
 
+    @classmethod
+    def validate_settings(cls, settings: ModuleSettings, target: Target) -> dict[str, str]:
+        """Refuse a rule set that would lock every node out of SSH."""
+        return lockout_problems(settings_as(FirewallSettings, settings))
+
+    @classmethod
+    def extra_variables(cls, settings: PlainMapping, host: HostFacts) -> dict[str, Plain]:
+        """Tell the role which port infracms reaches this host on: it stays open too."""
+        return {"connection_port": host.ssh_port or 22}
+
 
 def _unreachable(network: str) -> bool:
     """Whether no node could ever connect from inside this network."""
@@ -121,19 +132,3 @@ def lockout_problems(settings: FirewallSettings) -> dict[str, str]:
 def register_modules() -> list[type[Module]]:
     """Return the Module classes this package provides."""
     return [Firewall]
-
-
-@hookimpl
-def validate_settings(module: type[Module], settings: ModuleSettings) -> dict[str, str] | None:
-    """Refuse a rule set that would lock every node out of SSH."""
-    if module.name != Firewall.name or not isinstance(settings, FirewallSettings):
-        return None
-    return lockout_problems(settings) or None
-
-
-@hookimpl
-def extra_variables(module: type[Module], host: dict[str, Any]) -> dict[str, Any] | None:
-    """Tell the role which port infracms reaches this host on: it stays open too."""
-    if module.name != Firewall.name:
-        return None
-    return {"connection_port": int(host.get("ssh_port") or 22)}

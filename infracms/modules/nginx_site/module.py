@@ -15,8 +15,15 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from infracms.hookspecs import hookimpl
-from infracms.modules.contract import Dependency, Module, ModuleSettings, SecretRef
+from infracms.modules.contract import (
+    Dependency,
+    Module,
+    ModuleSettings,
+    SecretRef,
+    settings_as,
+)
 from infracms.modules.fields import AbsolutePath, DnsName, Port, refuse_duplicates
+from infracms.modules.targets import Target
 
 SITE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # No whitespace, quotes, ';', braces or '$': nginx would read them as syntax or variables.
@@ -144,21 +151,19 @@ class NginxSite(Module):
     requires = (Dependency("base", ">=1.0,<2"),)
     multiple = True
 
+    @classmethod
+    def validate_settings(cls, settings: ModuleSettings, target: Target) -> dict[str, str]:
+        """Refuse a site whose HTTPS port is a well-known plain-HTTP one and vice versa."""
+        site = settings_as(NginxSiteSettings, settings)
+        problems: dict[str, str] = {}
+        if site.tls and site.https_port == 80:
+            problems["https_port"] = "port 80 is for plain HTTP: browsers would not speak TLS to it"
+        if site.http_port == 443:
+            problems["http_port"] = "port 443 is for HTTPS: browsers would speak TLS to it"
+        return problems
+
 
 @hookimpl
 def register_modules() -> list[type[Module]]:
     """Return the Module classes this package provides."""
     return [NginxSite]
-
-
-@hookimpl
-def validate_settings(module: type[Module], settings: ModuleSettings) -> dict[str, str] | None:
-    """Refuse a site whose HTTPS port is a well-known plain-HTTP one and vice versa."""
-    if module.name != NginxSite.name or not isinstance(settings, NginxSiteSettings):
-        return None
-    problems: dict[str, str] = {}
-    if settings.tls and settings.https_port == 80:
-        problems["https_port"] = "port 80 is for plain HTTP: browsers would not speak TLS to it"
-    if settings.http_port == 443:
-        problems["http_port"] = "port 443 is for HTTPS: browsers would speak TLS to it"
-    return problems or None

@@ -8,13 +8,14 @@ shut out the account infracms connects as.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from infracms.hookspecs import hookimpl
-from infracms.modules.contract import Module, ModuleSettings
+from infracms.modules.contract import Module, ModuleSettings, settings_as
 from infracms.modules.fields import Port, UnixName, refuse_duplicates
+from infracms.modules.targets import HostFacts, Plain, PlainMapping, Target
 
 # What OpenSSH 9.2 (Debian 12) accepts; the defaults are the modern subset.
 CIPHERS = (
@@ -136,6 +137,17 @@ class SshHardening(Module):
     settings = SshHardeningSettings
     role = Path(__file__).parent / "role"
 
+    @classmethod
+    def validate_settings(cls, settings: ModuleSettings, target: Target) -> dict[str, str]:
+        """Refuse combinations that let root in with a password or contradict each other."""
+        return refused_combinations(settings_as(SshHardeningSettings, settings))
+
+    @classmethod
+    def extra_variables(cls, settings: PlainMapping, host: HostFacts) -> dict[str, Plain]:
+        """Tell the role whom infracms connects as, so that it refuses to shut that
+        account out."""
+        return {"connection_user": host.ssh_user or "root", "connection_port": host.ssh_port or 22}
+
 
 def refused_combinations(settings: SshHardeningSettings) -> dict[str, str]:
     """The settings that together would leave the server open or shut: {field: why}."""
@@ -166,22 +178,3 @@ def refused_combinations(settings: SshHardeningSettings) -> dict[str, str]:
 def register_modules() -> list[type[Module]]:
     """Return the Module classes this package provides."""
     return [SshHardening]
-
-
-@hookimpl
-def validate_settings(module: type[Module], settings: ModuleSettings) -> dict[str, str] | None:
-    """Refuse combinations that let root in with a password or contradict each other."""
-    if module.name != SshHardening.name or not isinstance(settings, SshHardeningSettings):
-        return None
-    return refused_combinations(settings) or None
-
-
-@hookimpl
-def extra_variables(module: type[Module], host: dict[str, Any]) -> dict[str, Any] | None:
-    """Tell the role whom infracms connects as, so that it refuses to shut that account out."""
-    if module.name != SshHardening.name:
-        return None
-    return {
-        "connection_user": str(host.get("ssh_user") or "root"),
-        "connection_port": int(host.get("ssh_port") or 22),
-    }

@@ -3,11 +3,12 @@
 ``last_operation`` reports the instance's last operation (provision, update or
 deprovision: ``instance_audit.operation_kind``) from the instance and its run: awaiting
 approval, applying, succeeded, or failed (declined, or the run failed). A binding hands
-the requester the connection details the module's ``offering_credentials`` hook makes
-(see ``service_hooks``), sealed at rest with a context per binding; they never enter an
-audit payload. Deprovisioning closes the usage record, drops the bindings, deletes the
-credentials generated for the instance, and starts the run that removes it from its
-hosts (``removals``); the instance ends when that run succeeded.
+the requester the connection details the module's offering makes (its
+``connection_details``, see ``service_hooks``), sealed at rest with a context per
+binding; they never enter an audit payload. Deprovisioning closes the usage record,
+drops the bindings, deletes the credentials generated for the instance, and starts the
+run that removes it from its hosts (``removals``); the instance ends when that run
+succeeded.
 """
 
 from __future__ import annotations

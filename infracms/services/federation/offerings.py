@@ -1,7 +1,7 @@
 """What an organisation offers peers: a module's offering, on a pool of its hosts.
 
 An owner (``Action.offering_publish``) publishes one of the offerings a module declares
-through the ``catalog_offerings`` hook, for their organisation, with the host group the
+(its ``offerings``), for their organisation, with the host group the
 instances go on, the plans enabled (each with an optional price, capacity and region),
 base settings for the module, and a policy: manual approval, or automatic for listed
 peers within a quota of instances each. The node's signed catalog is built from these.
@@ -95,11 +95,8 @@ def module_offerings(plugins: Plugins) -> dict[str, list[ModuleOffering]]:
     """{module: offerings} for every module that declares some."""
     found: dict[str, list[ModuleOffering]] = {}
     for name, module in sorted(plugins.registry.modules.items()):
-        offered = [
-            o for answer in plugins.hook.catalog_offerings(module=module) for o in answer or []
-        ]
-        if offered:
-            found[name] = offered
+        if module.offerings:
+            found[name] = list(module.offerings)
     return found
 
 

@@ -3,7 +3,7 @@
 A request from a peer (signed) or an OSB platform (its credential) lands as a pending
 instance in the organisation that publishes the offering, after its parameters pass
 the plan's JSON Schema and the settings the module makes of them (its
-``offering_settings`` hook, see ``service_hooks``) pass the module's settings model. An
+offering's ``instance_settings``, see ``service_hooks``) pass the module's settings model. An
 owner or operator approves or declines it, or the offering's policy approves it (listed
 peers, within their quota of instances). Approval stores the secrets the module
 generated as credentials and creates a definition from the offering's module on the

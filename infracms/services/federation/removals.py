@@ -1,12 +1,12 @@
 """Deprovisioning removes from the hosts what an instance created (provider side).
 
-The module's ``offering_removal`` hook gives the settings that undo the instance (its
+The module's offering (``removal_settings``) gives the settings that undo the instance (its
 database and role, say, marked ``state: absent``, which the module's role drops). They
 are saved as one last revision of the instance's definition, audited like every
 revision, and applied to the pool by a run. Once that run succeeded, the definition is
 retired and the instance ends (``settle``); a run that failed is tried again when the
 requester asks to deprovision again (``retry``). A module with nothing to remove (no
-hook, or None), or whose removal cannot even start (its settings refused, no host left
+answer, or None), or whose removal cannot even start (its settings refused, no host left
 in the pool), has its definition retired at once: the instance ends, and its ``service.end``
 entry says that nothing was removed, and why.
 """

@@ -1,17 +1,20 @@
-"""What a module's offering hooks make of a service instance: its settings, its connection details.
+"""What a module's offerings make of a service instance: its settings, its connection details.
 
-``instance_settings`` asks the module's ``offering_settings`` hook for the settings that
-provision a plan with the requester's parameters; for a module without the hook, the
+Each function asks the module's offering that the publication names (an
+``Offering`` subclass, ``infracms/modules/offerings.py``); one that answers None, or
+that the module no longer declares, gets infracms' default.
+``instance_settings`` asks the offering's ``instance_settings`` for the settings that
+provision a plan with the requester's parameters; without an answer, the
 offering's base settings with the parameters merged over them. A secret the module put
 in plain in a secret field (a password it generated) becomes a reference to a
 credential (``service_secrets``): a definition's revisions never hold the secret.
-``connection_details`` asks ``offering_credentials``
+``connection_details`` asks ``connection_details``
 what the requester gets at bind, with the instance's credentials resolved; a module
-without the hook hands over where the instance runs, and nothing secret.
-``updated_settings`` asks ``offering_update`` for the instance's settings after a change
-of plan or parameters (without the hook: the current settings with the parameters
-merged over them); ``removal_settings`` asks ``offering_removal`` for those that remove
-the instance from its hosts (without the hook: None, nothing to remove).
+without an answer hands over where the instance runs, and nothing secret.
+``updated_settings`` asks ``updated_settings`` for the instance's settings after a change
+of plan or parameters (without an answer: the current settings with the parameters
+merged over them); ``removal_settings`` asks ``removal_settings`` for those that remove
+the instance from its hosts (without an answer: None, nothing to remove).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from infracms.models.host import Host, HostGroup
 from infracms.models.organisation import Organisation
 from infracms.modules.contract import (
     Module,
+    Offering,
     Plan,
     ProvidedOffering,
     ServiceHost,
@@ -70,8 +74,8 @@ def declared_plan(plugins: Plugins, publication: PublishedOffering, plan: dict[s
 
 def refuse_references(parameters: dict[str, Any]) -> None:
     """A requester names no secret of ours: a `{"$credential"|"$env"|"$file": …}` in its
-    parameters would become a reference in the instance's settings (a module without an
-    ``offering_settings`` hook merges them over the offering's), resolved by our runs."""
+    parameters would become a reference in the instance's settings (an offering without
+    ``instance_settings`` merges them over the offering's), resolved by our runs."""
     found = [path for path, _, _ in secret_references(parameters)]
     if found:
         raise BrokerBadRequest(
@@ -97,9 +101,8 @@ def instance_settings(
     module = module_or_404(plugins, publication.module)
     offering = provided(session, publication)
     try:
-        answer = plugins.hook.offering_settings(
-            module=module,
-            offering=offering,
+        answer = _declared(module, publication).instance_settings(
+            provided=offering,
             plan=declared_plan(plugins, publication, plan),
             parameters=copy.deepcopy(parameters),
         )
@@ -125,9 +128,8 @@ def updated_settings(
     module = module_or_404(plugins, publication.module)
     current = service_secrets.published_settings(session, row)
     try:
-        answer = plugins.hook.offering_update(
-            module=module,
-            offering=provided(session, publication),
+        answer = _declared(module, publication).updated_settings(
+            provided=provided(session, publication),
             plan=declared_plan(plugins, publication, plan),
             settings=copy.deepcopy(current),
             parameters=copy.deepcopy(parameters),
@@ -154,9 +156,8 @@ def removal_settings(
     module = module_or_404(plugins, publication.module)
     plan = plan_of(publication, row.plan_id) or {"plan": row.plan_id}
     try:
-        answer = plugins.hook.offering_removal(
-            module=module,
-            offering=provided(session, publication),
+        answer = _declared(module, publication).removal_settings(
+            provided=provided(session, publication),
             plan=declared_plan(plugins, publication, plan),
             settings=service_secrets.published_settings(session, row),
             parameters=copy.deepcopy(row.parameters),
@@ -183,9 +184,8 @@ def connection_details(
     assert publication is not None
     hosts = pool_hosts(session, publication)
     plan = next((p for p in publication.plans if p["id"] == row.plan_id), {"plan": row.plan_id})
-    answer = plugins.hook.offering_credentials(
-        module=module_or_404(plugins, publication.module),
-        offering=provided(session, publication),
+    answer = _declared(module_or_404(plugins, publication.module), publication).connection_details(
+        provided=provided(session, publication),
         plan=declared_plan(plugins, publication, plan),
         settings=service_secrets.resolved_settings(session, keyring, row),
         hosts=hosts,
@@ -232,6 +232,15 @@ def definitions_on_pool(
         for d in found
         if pool & set(definitions.hosts_of(session, org, definitions.target_of(session, d)))
     )
+
+
+_UNDECLARED = Offering(name="", title="", description="", plans=())
+"""An offering the module no longer declares: every answer is None (infracms' default)."""
+
+
+def _declared(module: type[Module], publication: PublishedOffering) -> Offering:
+    """The module's offering that the publication names."""
+    return module.offering(publication.offering) or _UNDECLARED
 
 
 def _publication(session: Session, row: ServiceInstance) -> PublishedOffering:

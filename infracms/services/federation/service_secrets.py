@@ -1,11 +1,11 @@
 """The secrets a module generates for a service instance: taken out, sealed, resolved.
 
-A plain string in a secret field of the settings a module's ``offering_settings`` hook
+A plain string in a secret field of the settings a module's offering (``instance_settings``)
 returns (a password it generated) is replaced by a reference to a credential
 ``svc-<instance>-<n>`` of the providing organisation: ``take_secrets`` makes the
 references, ``store_secrets`` creates the credentials, sealed, in the approval's
 transaction, so a definition's revisions never hold the secret. ``resolved_settings``
-gives ``offering_credentials`` the instance's settings with those credentials (and no
+gives ``connection_details`` the instance's settings with those credentials (and no
 other reference) resolved; ``forget_secrets`` deletes them when the instance is
 deprovisioned, so the settings that remove it must not refer to them (``own_references``).
 """

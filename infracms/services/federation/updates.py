@@ -4,7 +4,7 @@
 the same name, the others are kept, and together they must fit the (new) plan's JSON
 Schema. A plan change needs the plan in the instance's offering, still published, and
 an offering whose plans may be changed (``federation.broker.plan_updateable``, as the
-catalog says). The module's ``offering_update`` hook makes the instance's new settings
+catalog says). The module's offering (``updated_settings``) makes the instance's new settings
 from its current ones; when they differ they are saved as a new revision of the
 instance's definition (audited like every revision) and applied to the pool by a run,
 which ``last_operation`` follows. An instance awaiting approval, or whose provision or

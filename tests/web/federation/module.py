@@ -22,17 +22,6 @@ class WebspaceSettings(ModuleSettings):
     aliases: list[str] = Field(default_factory=list, max_length=10, description="other names")
 
 
-class Webspace(Module):
-    """Hosted web space."""
-
-    name = "webspace"
-    version = "1.0.0"
-    title = "Web space"
-    description = "Hosted web space for a site."
-    settings = WebspaceSettings
-    role = ROLE
-
-
 def parameters(most_gb: int) -> dict[str, Any]:
     """A plan's parameters: a required name with a pattern, bounds, a choice, a fixed size."""
     return {
@@ -77,13 +66,19 @@ OFFERING = Offering(
 )
 
 
+class Webspace(Module):
+    """Hosted web space."""
+
+    name = "webspace"
+    version = "1.0.0"
+    title = "Web space"
+    description = "Hosted web space for a site."
+    settings = WebspaceSettings
+    role = ROLE
+    offerings = (OFFERING,)
+
+
 @hookimpl
 def register_modules() -> list[type[Module]]:
     """Return the Module classes this package provides."""
     return [Webspace]
-
-
-@hookimpl
-def catalog_offerings(module: type[Module]) -> list[Offering] | None:
-    """Offer hosted web space to peers."""
-    return [OFFERING] if module is Webspace else None
