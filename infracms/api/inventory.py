@@ -18,8 +18,7 @@ from infracms.models.host import (
     HostPublic,
     HostUpdate,
 )
-from infracms.runs import bootstrap
-from infracms.services import credentials, inventory
+from infracms.services import bootstrap, credentials, inventory
 from infracms.services.common import MAX_PAGE
 
 router = APIRouter(prefix="/orgs/{org}", tags=["inventory"])

@@ -13,17 +13,12 @@ import pytest
 from infracms.config import Settings
 from infracms.errors import ConfigurationError
 from infracms.models.run import RunCreate
-from infracms.runs import celery_app
-from infracms.runs.celery_app import (
-    QUEUE,
-    TASK_NAME,
-    CeleryExecutor,
-    make_celery,
-    use_private_tempdir,
-    visibility_timeout,
-)
-from infracms.runs.execute import RunContext
-from infracms.runs.executors import make_executor
+from infracms.orchestration import celery_app
+from infracms.orchestration.celery_app import QUEUE, TASK_NAME, make_celery, visibility_timeout
+from infracms.orchestration.celery_executor import CeleryExecutor
+from infracms.orchestration.execute import RunContext
+from infracms.orchestration.executors import make_executor
+from infracms.orchestration.worker import use_private_tempdir
 
 
 def test_delivery_settings_follow_the_field_notes(tmp_path: Path) -> None:
