@@ -13,7 +13,8 @@ its task unacknowledged until the broker's visibility timeout):
 - a worker that dies stops renewing its runs' heartbeats: ``infracms beat`` fails those
   runs and releases their host locks within ``run_stale_seconds`` plus one reap period
   (``jobs/reap.py``); ending their ansible-playbook, ssh masters and ssh-agent is
-  ``runs/playbook_wrapper.py``'s job.
+  ``runs/playbook_wrapper.py``'s job;
+- a lost broker is waited for, for ever: a worker outlives Redis restarts.
 
 ``app`` is built on first access from ``get_settings()``, for ``celery -A
 infracms.orchestration.celery_app inspect ...``; ``infracms worker`` and ``infracms
@@ -70,6 +71,7 @@ def make_celery(settings: Settings, task: Callable[[str], str | None] | None = N
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": visibility_timeout()},
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a worker waits for a lost broker for ever
         # a redelivery after a lost connection does nothing (claim_run): keep the run going
         worker_cancel_long_running_tasks_on_connection_loss=False,
         task_ignore_result=True,  # state is in the database

@@ -10,16 +10,21 @@ embedded executor runs ``execute_run`` in threads too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from celery.worker import state as worker_state
 
 from infracms.config import Settings
 from infracms.db import make_engine
@@ -32,6 +37,8 @@ from infracms.runs import workdir
 
 log = logging.getLogger(__name__)
 WORKDIR_PREFIX = "infracms-worker-"
+RESTART_PAUSE_SECONDS = 1.0  # a failed Celery worker is started again after this, doubling
+RESTART_PAUSE_MAX_SECONDS = 30.0
 
 
 class WorkerContexts:
@@ -81,7 +88,9 @@ def run_worker(
     """Run a Celery worker in this process until it is stopped (SIGTERM lets runs end).
 
     `started` is called once the worker's context is built, before it takes runs
-    (``infracms worker`` quiets the GC).
+    (``infracms worker`` quiets the GC). A Celery worker that ends with an error (an
+    "Unrecoverable error" after a broker outage) is started again here, after a pause
+    that grows while it keeps failing: runs queued meanwhile wait in the database.
     """
     contexts = WorkerContexts(settings)
     app = _worker_app(settings, contexts)
@@ -92,7 +101,49 @@ def run_worker(
     reap_lost_runs(JobContext(settings=settings, engine=context.engine, app=app))
     if started is not None:
         started()
-    app.worker_main(_worker_argv(concurrency, loglevel))
+    argv = _worker_argv(concurrency, loglevel)
+    supervise(lambda: _worker_app(settings, contexts), argv, first=app)
+
+
+def supervise(make_app: Callable[[], Any], argv: list[str], *, first: Any = None) -> None:
+    """Run Celery workers one after another until one ends cleanly (stopped by a signal)."""
+    stop = threading.Event()
+    app, pause = first or make_app(), RESTART_PAUSE_SECONDS
+    while True:
+        began = time.monotonic()
+        code = _run_celery_worker(app, argv)
+        _catch_stop_signals(stop)  # Celery's own handlers ended with its worker
+        if code == 0 or stop.is_set():
+            return
+        if time.monotonic() - began > RESTART_PAUSE_MAX_SECONDS:
+            pause = RESTART_PAUSE_SECONDS  # it ran for a while: a new failure, not the same
+        log.error("the Celery worker ended with exit code %s; starting again in %g s", code, pause)
+        if stop.wait(pause):
+            return
+        pause = min(pause * 2, RESTART_PAUSE_MAX_SECONDS)
+        app = make_app()
+
+
+def _run_celery_worker(app: Any, argv: list[str]) -> int:
+    """Run one Celery worker to its end; its exit code."""
+    worker_state.should_stop = worker_state.should_terminate = None  # a previous one's
+    try:
+        code = app.start(argv)  # worker_main would drop the exit code
+    except SystemExit as ended:
+        code = ended.code
+    except Exception:  # whatever ended this worker, the next one may do better
+        log.exception("the Celery worker failed")
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            app.close()
+    return code if isinstance(code, int) else (0 if code is None else 1)
+
+
+def _catch_stop_signals(stop: threading.Event) -> None:
+    """Between two Celery workers, SIGTERM and SIGINT stop the supervisor."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
 
 
 def _worker_app(settings: Settings, contexts: WorkerContexts) -> Any:
