@@ -14,7 +14,9 @@ its task unacknowledged until the broker's visibility timeout):
   runs and releases their host locks within ``run_stale_seconds`` plus one reap period
   (``jobs/reap.py``); ending their ansible-playbook, ssh masters and ssh-agent is
   ``runs/playbook_wrapper.py``'s job;
-- a lost broker is waited for, for ever: a worker outlives Redis restarts.
+- a lost broker is waited for, for ever, and its lost connection is torn down without
+  ending the worker (``consumer.py``): a worker outlives Redis restarts; if a Celery
+  worker ends in error all the same, ``infracms worker`` starts another (``worker.py``).
 
 ``app`` is built on first access from ``get_settings()``, for ``celery -A
 infracms.orchestration.celery_app inspect ...``; ``infracms worker`` and ``infracms
@@ -36,6 +38,8 @@ from infracms.config import Settings, get_settings
 from infracms.errors import ConfigurationError
 from infracms.models.run import RunCreate
 from infracms.orchestration.queue import QUEUE, TASK_NAME
+
+CONSUMER = "infracms.orchestration.consumer:Consumer"
 
 VISIBILITY_MARGIN_SECONDS = 3600  # rendering, storing the last events, finishing
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # beat's locks are Redis locks
@@ -79,8 +83,12 @@ def make_celery(settings: Settings, task: Callable[[str], str | None] | None = N
         task_serializer="json",
         accept_content=["json"],
         worker_send_task_events=False,
+        worker_consumer=CONSUMER,  # survives a lost Redis connection (consumer.py)
     )
-    app.task(name=TASK_NAME, ignore_result=True)(task or _task_of_this_process(settings))
+    # shared=False: this app's task only (a shared one would join every app made later)
+    app.task(name=TASK_NAME, ignore_result=True, shared=False)(
+        task or _task_of_this_process(settings)
+    )
     return app
 
 
