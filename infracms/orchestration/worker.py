@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from celery.worker import state as worker_state
+from kombu.asynchronous import set_event_loop
 
 from infracms.config import Settings
 from infracms.db import make_engine
@@ -127,6 +128,7 @@ def supervise(make_app: Callable[[], Any], argv: list[str], *, first: Any = None
 def _run_celery_worker(app: Any, argv: list[str]) -> int:
     """Run one Celery worker to its end; its exit code."""
     worker_state.should_stop = worker_state.should_terminate = None  # a previous one's
+    set_event_loop(None)  # a previous worker's hub is closed: the next one makes its own
     try:
         code = app.start(argv)  # worker_main would drop the exit code
     except SystemExit as ended:
