@@ -54,8 +54,9 @@ from infracms.keys import load_keyring
 from infracms.models import Host, HostGroup, HostGroupLink, Organisation
 from infracms.models.base import utcnow
 from infracms.models.run import Run, RunStatus
+from infracms.orchestration import execute
 from infracms.plugins import Plugins
-from infracms.runs import adapter, execute
+from infracms.runs import adapter
 from infracms.runs.render import RunSpec
 from infracms.services import auth, credentials, definitions, modules, organisations
 from infracms.services import runs as run_service

@@ -4,7 +4,7 @@ Synthetic events shaped like ansible-runner's (a task start, then a start and an
 changed result per host, with the result's ``res`` and stdout, a few failures) are
 pushed as fast as one producer thread can into the `EventSink` that executes runs
 (redaction, batching), whose writer is ``services.runs.write_events`` in a write
-session, exactly as ``runs/execute.py`` wires it. The clock runs from the first event
+session, exactly as ``orchestration/execute.py`` wires it. The clock runs from the first event
 pushed to the last one committed. The baseline stores each event in a transaction of
 its own (what the sink exists to avoid); the ratio is batched over baseline.
 Target: >= 10,000 events/s on both databases.
@@ -111,7 +111,7 @@ def new_run(engine: Engine) -> uuid.UUID:
 
 
 def writer(engine: Engine) -> Callable[[uuid.UUID, list[dict[str, Any]]], None]:
-    """The sink's writer, as runs/execute.py makes it."""
+    """The sink's writer, as orchestration/execute.py makes it."""
 
     def write(run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
         with session_scope(engine, write=True) as session:

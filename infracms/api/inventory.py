@@ -19,8 +19,7 @@ from infracms.models.host import (
     HostPublic,
     HostUpdate,
 )
-from infracms.runs import bootstrap
-from infracms.services import credentials, group_hosts, inventory
+from infracms.services import bootstrap, credentials, group_hosts, inventory
 from infracms.services.common import MAX_PAGE
 
 router = APIRouter(prefix="/orgs/{org}", tags=["inventory"])

@@ -18,10 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from infracms import db
 from infracms.api.deps import ActorDep, PluginsDep, SessionDep
 from infracms.models.run import RunCreate, RunEventPublic, RunFilter, RunPublic
-from infracms.runs.execute import RunContext
-from infracms.runs.executors import make_executor
-from infracms.runs.scheduler import JobContext, Scheduler, node_jobs
-from infracms.services import runs
+from infracms.services import execution, runs
 from infracms.services.context import Actor
 
 log = logging.getLogger(__name__)
@@ -188,30 +185,22 @@ async def _follow(
 def install_executor(app: FastAPI) -> None:
     """Start the executor with the app (its lifespan) and stop it after."""
     settings = app.state.settings
-    context = RunContext(settings=settings, engine=app.state.engine, plugins=app.state.plugins)
-    executor = make_executor(context)
-    app.state.executor = executor
     # without a broker there is no `infracms beat`: the server runs the periodic jobs
-    scheduler = (
-        None
-        if settings.broker_url
-        else Scheduler(JobContext(settings, app.state.engine), node_jobs())
+    runtime = execution.node_runtime(
+        settings=settings, engine=app.state.engine, plugins=app.state.plugins
     )
+    app.state.executor = runtime.executor
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
-        await run_in_threadpool(executor.start)
-        if scheduler is not None:
-            scheduler.start()
+        await run_in_threadpool(runtime.start)
         where = "Celery workers (INFRACMS_BROKER_URL)" if settings.broker_url else "this process"
         log.info("runs execute in %s; database %s", where, app.state.engine.url.get_backend_name())
         try:
             async with inner(application) as state:
                 yield state
         finally:
-            if scheduler is not None:
-                await run_in_threadpool(scheduler.stop)
-            await run_in_threadpool(executor.shutdown)
+            await run_in_threadpool(runtime.stop)
 
     app.router.lifespan_context = lifespan

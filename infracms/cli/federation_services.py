@@ -12,7 +12,7 @@ from infracms.cli.common import cli_actor, emit, read_session, settings, write_s
 from infracms.keys import load_keyring
 from infracms.models.federation import InstanceStatus
 from infracms.plugins import Plugins
-from infracms.runs.execute import RunContext, execute_run
+from infracms.services import execution
 from infracms.services.federation import (
     broker_clients,
     consumer,
@@ -124,17 +124,18 @@ def provision_approve(organisation: str, request: uuid.UUID) -> None:
     if done.run_id is not None and not settings().broker_url:
         from infracms.cli.common import engine
 
-        context = RunContext(settings=settings(), engine=engine(), plugins=plugins)
         try:
-            execute_run(done.run_id, context)
+            execution.execute_here(
+                settings=settings(), engine=engine(), plugins=plugins, run_id=done.run_id
+            )
         except Exception as exc:  # the run records its own failure
             typer.echo(f"run {done.run_id} failed: {exc}", err=True)
     elif done.run_id is not None:
         from infracms.cli.common import engine
-        from infracms.runs.executors import make_executor
 
-        context = RunContext(settings=settings(), engine=engine(), plugins=plugins)
-        make_executor(context).submit(done.run_id)
+        execution.dispatch_run(
+            settings=settings(), engine=engine(), plugins=plugins, run_id=done.run_id
+        )
 
 
 @provision_app.command("decline")

@@ -21,8 +21,7 @@ from infracms.cli.common import (
 from infracms.errors import InvalidInput
 from infracms.keys import load_keyring
 from infracms.models.credential import CredentialKind
-from infracms.runs import bootstrap
-from infracms.services import credentials, inventory
+from infracms.services import bootstrap, credentials, inventory
 
 host_app = typer.Typer(help="Hosts.", no_args_is_help=True)
 credential_app = typer.Typer(help="Credentials (SSH keys, passwords).", no_args_is_help=True)

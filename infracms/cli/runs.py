@@ -7,7 +7,6 @@ the run for the workers and `--follow` watches the database.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -16,9 +15,7 @@ import typer
 from infracms.cli.common import cli_actor, emit, engine, read_session, settings, write_session
 from infracms.models.run import Run, RunEventPublic, RunKind, RunPublic
 from infracms.plugins import Plugins
-from infracms.runs.execute import RunContext, execute_run
-from infracms.runs.executors import make_executor
-from infracms.services import runs
+from infracms.services import execution, runs
 
 run_app = typer.Typer(help="Plan and apply definitions on hosts.", no_args_is_help=True)
 POLL_SECONDS = 0.3
@@ -54,15 +51,13 @@ def _start(
         f"{kind} {run.id} on {len(run.hosts)} host(s): {', '.join(run.hosts[:10])}"
         + (" …" if len(run.hosts) > 10 else "")
     )
-    context = RunContext(
-        settings=settings(), engine=engine(), plugins=plugins, worker=f"cli@{_host()}"
+    worker = execution.dispatch_run(
+        settings=settings(),
+        engine=engine(),
+        plugins=plugins,
+        run_id=run.id,
+        worker=f"cli@{_host()}",
     )
-    if settings().broker_url:
-        make_executor(context).submit(run.id)
-        worker = None
-    else:
-        worker = threading.Thread(target=execute_run, args=(run.id, context), daemon=True)
-        worker.start()
     if follow or worker is not None:
         final = _follow(organisation, run.id, show_events=follow)
         if worker is not None:

@@ -116,7 +116,7 @@ def worker(
     concurrency: int = typer.Option(2, min=1, max=64, help="runs at once (threads)"),
 ) -> None:
     """Run a Celery worker for queued runs (needs INFRACMS_BROKER_URL); SIGTERM lets runs end."""
-    from infracms.runs.celery_app import run_worker
+    from infracms.orchestration.worker import run_worker
 
     require_current_schema()
     run_worker(settings(), concurrency=concurrency, loglevel=settings().log_level, started=quiet_gc)
@@ -128,14 +128,14 @@ def beat(
     ),
 ) -> None:
     """Run the periodic jobs: fail runs of lost workers, resend lost runs (needs a broker)."""
-    from infracms.runs.celery_app import beat_jobs, run_beat
+    from infracms.orchestration.beat import run_beat
 
     require_current_schema()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     typer.echo(f"beat: reaping lost runs every {reap_seconds:g} s. Ctrl-C to stop.")
     with contextlib.suppress(KeyboardInterrupt):
-        run_beat(settings(), beat_jobs(reap_seconds=reap_seconds), stop)
+        run_beat(settings(), stop, reap_seconds=reap_seconds)
 
 
 @db_app.command("upgrade")

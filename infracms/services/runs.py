@@ -1,7 +1,7 @@
 """Runs: ask for a plan or an apply, follow it, cancel it, re-run what failed.
 
 The lifecycle functions (claim, heartbeat, events, finish, fail, reap) are what the
-executors call through ``runs/execute.py``; every transition is audited. An apply holds
+executors call through ``orchestration/execute.py``; every transition is audited. An apply holds
 a lock on each of its hosts (a row per host that its holder renews): a second apply on
 a locked host is refused with the holder named; a holder that stops renewing loses it.
 """

@@ -37,8 +37,8 @@ from infracms.keys import load_keyring, load_node_ssh_key, node_ssh_key_path
 from infracms.models import AuditEntry
 from infracms.models.host import Host
 from infracms.models.run import Run, RunEvent
+from infracms.orchestration.execute import RunContext, execute_run
 from infracms.plugins import Plugins
-from infracms.runs.execute import RunContext, execute_run
 from infracms.services import (
     auth,
     credentials,

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from infracms.errors import Conflict
-from infracms.runs.bootstrap import BootstrapResult, ScannedKey, bootstrap_host, scan_host
+from infracms.services.bootstrap import BootstrapResult, ScannedKey, bootstrap_host, scan_host
 from infracms.sshkeys import host_key_fingerprint
 from tests.helpers import ADMIN
 from tests.integration.node import (

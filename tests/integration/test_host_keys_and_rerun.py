@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from infracms.runs.bootstrap import rekey_host
+from infracms.services.bootstrap import rekey_host
 from infracms.sshkeys import host_key_fingerprint
 from tests.helpers import ADMIN
 from tests.integration.node import Node, assert_succeeded, describe_failures, make_node, on_host

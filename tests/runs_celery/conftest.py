@@ -35,9 +35,9 @@ from infracms.config import Settings
 from infracms.db import make_engine, session_scope
 from infracms.models import AuditEntry
 from infracms.models.run import HostLock, Run
+from infracms.orchestration.celery_executor import CeleryExecutor
+from infracms.orchestration.execute import RunContext
 from infracms.plugins import Plugins
-from infracms.runs.celery_app import CeleryExecutor
-from infracms.runs.execute import RunContext
 from infracms.services import definitions, inventory, modules, runs
 from infracms.services.setup import initialise
 from tests.conftest import make_settings
@@ -143,10 +143,17 @@ class Node:
 
 @pytest.fixture
 def node(tmp_path: Path, fresh_postgres_database: str, fresh_redis_url: str) -> Iterator[Node]:  # noqa: F811
+    made = make_node(tmp_path, database_url=fresh_postgres_database, broker_url=fresh_redis_url)
+    yield made
+    made.engine.dispose()
+
+
+def make_node(tmp_path: Path, *, database_url: str, broker_url: str) -> Node:
+    """An initialised node on `database_url` and `broker_url`, with `base` enabled in ORG."""
     settings = make_settings(
         tmp_path / "var",
-        database_url=fresh_postgres_database,
-        broker_url=fresh_redis_url,
+        database_url=database_url,
+        broker_url=broker_url,
         run_stale_seconds=STALE_SECONDS,
         log_level="info",
         allow_node_target=True,  # the hosts are ports on 127.0.0.1
@@ -164,8 +171,7 @@ def node(tmp_path: Path, fresh_postgres_database: str, fresh_redis_url: str) -> 
         )
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    yield Node(settings=settings, engine=engine, plugins=plugins, tmp=scratch)
-    engine.dispose()
+    return Node(settings=settings, engine=engine, plugins=plugins, tmp=scratch)
 
 
 @dataclass

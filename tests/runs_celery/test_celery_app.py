@@ -13,17 +13,18 @@ import pytest
 from infracms.config import Settings
 from infracms.errors import ConfigurationError
 from infracms.models.run import RunCreate
-from infracms.runs import celery_app
-from infracms.runs.celery_app import (
+from infracms.orchestration import celery_app
+from infracms.orchestration.celery_app import (
+    CONSUMER,
     QUEUE,
     TASK_NAME,
-    CeleryExecutor,
     make_celery,
-    use_private_tempdir,
     visibility_timeout,
 )
-from infracms.runs.execute import RunContext
-from infracms.runs.executors import make_executor
+from infracms.orchestration.celery_executor import CeleryExecutor
+from infracms.orchestration.execute import RunContext
+from infracms.orchestration.executors import make_executor
+from infracms.orchestration.worker import use_private_tempdir
 
 
 def test_delivery_settings_follow_the_field_notes(tmp_path: Path) -> None:
@@ -32,6 +33,8 @@ def test_delivery_settings_follow_the_field_notes(tmp_path: Path) -> None:
     assert (conf.task_acks_late, conf.task_reject_on_worker_lost) == (True, True)
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_default_queue == QUEUE
+    assert conf.broker_connection_max_retries is None, "a worker must wait for its broker"
+    assert conf.worker_consumer == CONSUMER, "the consumer that survives a lost connection"
     assert TASK_NAME in app.tasks
     longest = RunCreate.model_fields["timeout_seconds"].metadata[1].le
     assert conf.broker_transport_options["visibility_timeout"] == visibility_timeout()

@@ -10,7 +10,7 @@ import pytest
 import redis
 from kombu import Connection
 
-from infracms.runs.celery_app import visibility_timeout
+from infracms.orchestration.celery_app import visibility_timeout
 from infracms.runs.workdir import root as workdir_root
 from tests.runs_celery.conftest import (
     STALE_SECONDS,

@@ -215,7 +215,7 @@ def already_cosigned(session: Session, peer: str, size: int) -> bool:
 
 
 class HasEngineAndSettings(Protocol):
-    """What a periodic job gets (``runs.celery_app.BeatContext``)."""
+    """What a periodic job gets (``orchestration.jobs.JobContext``)."""
 
     @property
     def engine(self) -> Engine: ...

@@ -4,14 +4,13 @@ The host key is scanned with ``ssh-keyscan`` and shown as a fingerprint; it is p
 only when the caller confirms that fingerprint (or the host already has that key
 pinned). Then a one-time run of ``playbooks/bootstrap.yml`` with the password or key
 the sysadmin gives installs the node's public key; the one-time secret is never stored.
+This module decides who may do it and records it (audited, through
+``services.inventory``); scanning and the playbook are ``orchestration/bootstrap.py``.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -20,62 +19,13 @@ from infracms.db import session_scope
 from infracms.errors import Conflict, InvalidInput
 from infracms.keys import load_node_ssh_key
 from infracms.models.host import HostPublic
-from infracms.runs import workdir
-from infracms.runs.adapter import run_playbook
-from infracms.runs.events import Redactor
-from infracms.runs.render import CredentialInput, HostInput, RenderInput, render
+from infracms.orchestration.bootstrap import ScannedKey, run_bootstrap_playbook, scan_host_key
 from infracms.services import inventory
 from infracms.services.authz import Action, authorize
 from infracms.services.context import Actor
 from infracms.services.targets import refuse_node_target
-from infracms.sshkeys import host_key_fingerprint, normalise_host_key
 
-KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa")
-ONE_TIME = "one-time"
-
-
-@dataclass(frozen=True)
-class ScannedKey:
-    """The key a host presents, and its fingerprint."""
-
-    host_key: str
-    fingerprint: str
-
-
-def scan_host_key(address: str, port: int, *, timeout: int = 5) -> ScannedKey:
-    """Ask the host for its SSH key (preferring Ed25519)."""
-    keyscan = shutil.which("ssh-keyscan")
-    if keyscan is None:
-        raise InvalidInput("ssh-keyscan is not installed on the node (Debian: openssh-client)")
-    try:
-        # the address was validated as an IP address or a host name (no leading '-')
-        found = subprocess.run(  # noqa: S603
-            [
-                keyscan,
-                "-T",
-                str(timeout),
-                "-p",
-                str(port),
-                "-t",
-                ",".join(("ed25519", "ecdsa", "rsa")),
-                address,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout + 5,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InvalidInput(f"cannot scan {address}:{port}: {exc}") from exc
-    keys = {}
-    for line in found.splitlines():
-        words = line.split()
-        if len(words) >= 3 and not line.startswith("#") and words[1] in KEY_TYPES:
-            keys[words[1]] = normalise_host_key(f"{words[1]} {words[2]}")
-    for key_type in KEY_TYPES:
-        if key_type in keys:
-            return ScannedKey(keys[key_type], host_key_fingerprint(keys[key_type]))
-    raise InvalidInput(f"{address}:{port} presented no SSH host key (is sshd running there?)")
+__all__ = ["BootstrapResult", "Rekeyed", "ScannedKey", "bootstrap_host", "rekey_host", "scan_host"]
 
 
 def scan_host(
@@ -176,39 +126,13 @@ def bootstrap_host(
             source="bootstrap",
         )
     secret = password if password is not None else str(private_key)
-    kind = "password" if password is not None else "ssh_key"
-    public_key = load_node_ssh_key(settings)[1]
-    data = RenderInput(
-        hosts=(
-            HostInput(
-                name=host.name,
-                address=host.address,
-                port=host.ssh_port,
-                user=host.ssh_user,
-                host_key=scanned.host_key,
-                credential=ONE_TIME,
-                variables={"infracms_node_public_key": public_key},
-                modules=(),
-                settings={},
-            ),
-        ),
-        credentials={ONE_TIME: CredentialInput(kind=kind, secret=secret)},
-        roles={},
-        check=False,
-        timeout_seconds=300,
-        playbook="bootstrap.yml",
+    outcome = run_bootstrap_playbook(
+        host,
+        host_key=scanned.host_key,
+        kind="password" if password is not None else "ssh_key",
+        secret=secret,
+        node_public_key=load_node_ssh_key(settings)[1],
     )
-    lines: list[str] = []
-    redactor = Redactor([secret])
-    directory = workdir.new_run_dir()
-    try:
-        spec = render(data, directory)
-        result = run_playbook(
-            spec, on_event=lambda e: _collect(e, lines, redactor), should_cancel=lambda: False
-        )
-    finally:
-        workdir.remove(directory)
-    status = "succeeded" if result.status == "successful" else "failed"
     with session_scope(engine, write=True) as session:
         inventory.record_bootstrap(
             session=session,
@@ -216,12 +140,8 @@ def bootstrap_host(
             organisation=organisation,
             name=name,
             fingerprint=scanned.fingerprint,
-            status=status,
+            status=outcome.status,
         )
-    return BootstrapResult(fingerprint=scanned.fingerprint, status=status, output="\n".join(lines))
-
-
-def _collect(event: dict[str, Any], lines: list[str], redactor: Redactor) -> None:
-    stdout = event.get("stdout")
-    if stdout:
-        lines.append(redactor.text(str(stdout)))
+    return BootstrapResult(
+        fingerprint=scanned.fingerprint, status=outcome.status, output=outcome.output
+    )

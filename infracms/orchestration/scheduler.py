@@ -1,8 +1,9 @@
 """Periodic jobs in the server when there is no broker (the embedded default).
 
-With Celery, ``infracms beat`` runs these; without it the web server runs them itself in
-a background thread, so catalogs sync and peers cosign checkpoints on a one-command
-node too. Each job runs on its own interval; a failing job is logged and retried.
+With Celery, ``infracms beat`` runs the registry's jobs (``beat.py``); without it the
+web server runs them itself in a background thread, so catalogs sync and peers cosign
+checkpoints on a one-command node too. Each job runs on its own interval; a failing
+job is logged and retried.
 """
 
 from __future__ import annotations
@@ -10,50 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
-from infracms.config import Settings
+from infracms.orchestration.jobs import JobContext, PeriodicJob
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a job may use."""
-
-    settings: Settings
-    engine: Engine
-
-
-@dataclass(frozen=True)
-class Job:
-    """Something to do every `every_seconds`."""
-
-    name: str
-    every_seconds: float
-    run: Callable[[JobContext], None]
-
-
-def node_jobs() -> list[Job]:
-    """The jobs an embedded node runs (run reaping is the embedded executor's own)."""
-    from infracms.services.audit import self_check_job
-    from infracms.services.federation.jobs import run_periodic
-    from infracms.services.witness.gather import beat_job
-
-    return [
-        Job("federation", 300.0, lambda c: run_periodic(c.settings, c.engine)),
-        Job("gather cosignatures", 10.0, beat_job),
-        Job("audit self check", 600.0, self_check_job),
-    ]
 
 
 class Scheduler:
     """Runs jobs in one daemon thread until stopped."""
 
-    def __init__(self, context: JobContext, jobs: list[Job]) -> None:
+    def __init__(self, context: JobContext, jobs: list[PeriodicJob]) -> None:
         self.context, self.jobs = context, jobs
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -78,7 +45,7 @@ class Scheduler:
                     due[job.name] = time.monotonic() + job.every_seconds
                     self._run(job)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: PeriodicJob) -> None:
         try:
             job.run(self.context)
         except Exception:  # a job fails alone and is tried again on its next turn

@@ -3,7 +3,7 @@
 - ``EmbeddedExecutor``: a thread pool inside the server (SQLite, one command). On start
   it removes what runs of dead processes left (``workdir.sweep``), fails the runs a
   previous process of it left running and resubmits queued ones.
-- ``CeleryExecutor`` (``celery_app.py``): with ``INFRACMS_BROKER_URL`` set, runs go to
+- ``CeleryExecutor`` (``celery_executor.py``): with ``INFRACMS_BROKER_URL`` set, runs go to
   Celery workers over Redis.
 """
 
@@ -17,12 +17,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from infracms.db import session_scope
+from infracms.orchestration.execute import RunContext, execute_run
+from infracms.orchestration.jobs import REAP_SECONDS
 from infracms.runs import workdir
-from infracms.runs.execute import RunContext, execute_run
 from infracms.services import runs as run_service
 
 log = logging.getLogger(__name__)
-REAP_SECONDS = 15.0
 
 
 class Executor(Protocol):
@@ -41,7 +41,7 @@ class Executor(Protocol):
 def make_executor(context: RunContext) -> Executor:
     """Celery workers when a broker is configured, else a thread pool in this process."""
     if context.settings.broker_url:
-        from infracms.runs.celery_app import CeleryExecutor
+        from infracms.orchestration.celery_executor import CeleryExecutor
 
         return CeleryExecutor(context)
     embedded = RunContext(
