@@ -28,6 +28,7 @@ from infracms.services.federation import (
 from infracms.services.federation.directory import CatalogFilter, FederatedOffering, search_catalog
 from infracms.services.federation.node import FederationContext
 from infracms.services.federation.peers import PeerPublic
+from infracms.services.federation.rotation import MAX_OVERLAP_DAYS
 
 router = APIRouter(tags=["federation"])
 ContextDep = Annotated[FederationContext, Depends(federation_context)]
@@ -94,7 +95,10 @@ def set_peer_status(
 
 @router.post("/node/rotate-key")
 def rotate_key(
-    session: SessionDep, actor: ActorDep, ctx: ContextDep, overlap_days: int = 7
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: ContextDep,
+    overlap_days: Annotated[int, Query(ge=0, le=MAX_OVERLAP_DAYS)] = 7,
 ) -> dict[str, Any]:
     """Replace this node's key and tell every active peer."""
     report = rotation.rotate_own_key(

@@ -19,7 +19,13 @@ from sqlalchemy import JSON, Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field
-from infracms.models.validators import check_name, check_username
+from infracms.models.validators import (
+    check_given,
+    check_name,
+    check_username,
+    name_field,
+    text_field,
+)
 
 
 class CredentialKind(enum.StrEnum):
@@ -30,10 +36,10 @@ class CredentialKind(enum.StrEnum):
 
 
 class CredentialBase(SQLModel):
-    name: str = Field(max_length=63)
+    name: str = name_field()
     kind: CredentialKind = Field(sa_type=Enum(CredentialKind, native_enum=False, length=16))
     username: str | None = Field(default=None, max_length=32)
-    description: str = Field(default="", max_length=500)
+    description: str = text_field("", max_length=500)
 
 
 class CredentialScope(SQLModel):
@@ -78,8 +84,13 @@ class CredentialCreate(CredentialBase):
 class CredentialUpdate(SQLModel):
     """What may change: the description and the scope (`"scope": null` lifts it)."""
 
-    description: str | None = Field(default=None, max_length=500)
+    description: str | None = text_field(None, max_length=500)
     scope: CredentialScope | None = Field(default=None, description=SCOPE_HELP)
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str:
+        return check_given(value)
 
 
 class Credential(CredentialBase, table=True):

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import field_validator
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field, json_field
-from infracms.models.validators import check_address, check_name, check_username, check_variables
+from infracms.models.validators import (
+    check_address,
+    check_given,
+    check_name,
+    check_username,
+    check_variables,
+    name_field,
+    text_field,
+)
 from infracms.sshkeys import normalise_host_key
-
-T = TypeVar("T")
 
 
 class HostGroupLink(SQLModel, table=True):
@@ -23,17 +29,11 @@ class HostGroupLink(SQLModel, table=True):
 
 
 class HostBase(SQLModel):
-    name: str = Field(max_length=63)
+    name: str = name_field()
     address: str = Field(max_length=253)
     ssh_port: int = Field(default=22, ge=1, le=65535)
     ssh_user: str = Field(default="root", max_length=32)
     host_key: str | None = Field(default=None, max_length=4096)
-
-
-def _given(value: T | None) -> T:
-    if value is None:
-        raise ValueError("cannot be null: leave the field out to keep it")
-    return value
 
 
 def _check_host_key(value: str | None) -> str | None:
@@ -61,26 +61,33 @@ class HostUpdate(SQLModel):
     groups: list[str] | None = Field(default=None, max_length=100)
     variables: dict[str, Any] | None = None
 
-    # a field left out is None by default (not validated); an explicit null is refused
+    # a field left out is None by default (not validated); an explicit null is refused,
+    # except for `credential` and `host_key`, where null means "none"
+
     @field_validator("address")
     @classmethod
     def _address(cls, value: str | None) -> str:
-        return check_address(_given(value))
+        return check_address(check_given(value))
 
     @field_validator("ssh_user")
     @classmethod
     def _ssh_user(cls, value: str | None) -> str:
-        return check_username(_given(value))
+        return check_username(check_given(value))
 
     @field_validator("ssh_port")
     @classmethod
     def _ssh_port(cls, value: int | None) -> int:
-        return _given(value)
+        return check_given(value)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, value: list[str] | None) -> list[str]:
+        return check_given(value)
 
     @field_validator("variables")
     @classmethod
-    def _variables(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if value is None else check_variables(value)
+    def _variables(cls, value: dict[str, Any] | None) -> dict[str, Any]:
+        return check_variables(check_given(value))
 
     _host_key = field_validator("host_key")(_check_host_key)
 
@@ -108,8 +115,8 @@ class HostPublic(HostBase):
 
 
 class GroupBase(SQLModel):
-    name: str = Field(max_length=63)
-    description: str = Field(default="", max_length=500)
+    name: str = name_field()
+    description: str = text_field("", max_length=500)
 
 
 class GroupCreate(GroupBase):
@@ -121,14 +128,20 @@ class GroupCreate(GroupBase):
 
 
 class GroupUpdate(SQLModel):
-    description: str | None = Field(default=None, max_length=500)
-    parent: str | None = None
+    description: str | None = text_field(None, max_length=500)
+    parent: str | None = Field(default=None, description="null: make it a top-level group")
     variables: dict[str, Any] | None = None
+
+    # left out is None (not validated); an explicit null is refused but for `parent`
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str:
+        return check_given(value)
 
     @field_validator("variables")
     @classmethod
-    def _variables(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if value is None else check_variables(value)
+    def _variables(cls, value: dict[str, Any] | None) -> dict[str, Any]:
+        return check_variables(check_given(value))
 
 
 class HostGroup(GroupBase, table=True):

@@ -12,12 +12,12 @@ from sqlalchemy import Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field
-from infracms.models.validators import check_name
+from infracms.models.validators import check_given, check_name, name_field, text_field
 
 
 class OrganisationBase(SQLModel):
-    name: str = Field(max_length=63, description="short unique name, e.g. `clinic-north`")
-    title: str = Field(default="", max_length=200)
+    name: str = name_field(description="short unique name, e.g. `clinic-north`")
+    title: str = text_field("", max_length=200)
 
 
 class OrganisationCreate(OrganisationBase):
@@ -28,7 +28,12 @@ class OrganisationCreate(OrganisationBase):
 
 
 class OrganisationUpdate(SQLModel):
-    title: str | None = Field(default=None, max_length=200)
+    title: str | None = text_field(None, max_length=200)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str:
+        return check_given(value)
 
 
 class Organisation(OrganisationBase, table=True):
