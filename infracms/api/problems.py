@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from federation.errors import (
@@ -105,8 +106,28 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def allowed_methods(request: Request) -> str:
+    """The `Allow` header of a 405: the methods of every route at this path (Starlette
+    names only those of the first route that matched the path)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(request.url.path):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
+def http_error_headers(request: Request, exc: StarletteHTTPException) -> dict[str, str]:
+    """The headers an HTTP error answer carries (a 405's complete `Allow`)."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return headers
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):
+        raise TypeError(f"expected an HTTPException, got {type(exc).__name__}")
     return problem_response(
         {
             "type": "about:blank",
@@ -114,7 +135,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
             "status": exc.status_code,
             "detail": str(exc.detail),
             "instance": request.url.path,
-        }
+        },
+        http_error_headers(request, exc),
     )
 
 
