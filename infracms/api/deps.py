@@ -13,7 +13,7 @@ from infracms.config import Settings
 from infracms.errors import AuthenticationFailed
 from infracms.keys import Keyring, load_keyring
 from infracms.plugins import Plugins
-from infracms.services import auth
+from infracms.services import auth, organisations
 from infracms.services.context import Actor
 
 SESSION_COOKIE = "infracms_session"
@@ -56,7 +56,17 @@ def request_id(request: Request) -> str | None:
 
 
 def get_actor(request: Request, session: Annotated[Session, Depends(get_session)]) -> Actor:
-    """Who is calling: a bearer token, or a web session (then unsafe methods need CSRF)."""
+    """Who is calling, checked before the route reads anything: an organisation named in
+    the path that the caller is no member of answers 404 whether it exists or not."""
+    actor = _authenticate(request, session)
+    org = request.path_params.get("org")
+    if org is not None:
+        organisations.check_visible(session=session, actor=actor, name=org)
+    return actor
+
+
+def _authenticate(request: Request, session: Session) -> Actor:
+    """A bearer token, or a web session (then unsafe methods need CSRF)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return auth.token_actor(

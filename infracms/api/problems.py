@@ -107,13 +107,17 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> str:
-    """The `Allow` header of a 405: the methods of every route at this path (Starlette
-    names only those of the first route that matched the path)."""
-    methods: set[str] = set()
+    """The `Allow` header of a 405: the methods of every route for this resource
+    (Starlette names only those of the first route that matched the path)."""
+    by_template: dict[str, set[str]] = {}
     for route in iter_route_contexts(request.app.routes):
         pattern = getattr(route, "path_regex", None)
         if pattern is not None and pattern.match(request.url.path):
-            methods |= route.methods or set()
+            by_template.setdefault(str(route.path_format), set()).update(route.methods or ())
+    # the resource at this path is the most specific template that matches: a literal
+    # `/peers/accept` rather than `/peers/{name}`
+    fewest = min((template.count("{") for template in by_template), default=0)
+    methods = set().union(*(m for t, m in by_template.items() if t.count("{") == fewest))
     return ", ".join(sorted(methods))
 
 

@@ -15,11 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import JSON, Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field
 from infracms.models.validators import (
+    Text500,
     check_given,
     check_name,
     check_username,
@@ -84,13 +86,10 @@ class CredentialCreate(CredentialBase):
 class CredentialUpdate(SQLModel):
     """What may change: the description and the scope (`"scope": null` lifts it)."""
 
-    description: str | None = text_field(None, max_length=500)
+    description: Text500 | SkipJsonSchema[None] = None
     scope: CredentialScope | None = Field(default=None, description=SCOPE_HELP)
 
-    @field_validator("description")
-    @classmethod
-    def _description(cls, value: str | None) -> str:
-        return check_given(value)
+    _not_null = field_validator("description", mode="before")(check_given)
 
 
 class Credential(CredentialBase, table=True):

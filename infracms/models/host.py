@@ -7,11 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field, json_field
 from infracms.models.validators import (
+    NameStr,
+    Text500,
+    Variables,
     check_address,
     check_given,
     check_name,
@@ -19,6 +23,7 @@ from infracms.models.validators import (
     check_variables,
     name_field,
     text_field,
+    username_field,
 )
 from infracms.sshkeys import normalise_host_key
 
@@ -30,9 +35,9 @@ class HostGroupLink(SQLModel, table=True):
 
 class HostBase(SQLModel):
     name: str = name_field()
-    address: str = Field(max_length=253)
+    address: str = Field(min_length=1, max_length=253)
     ssh_port: int = Field(default=22, ge=1, le=65535)
-    ssh_user: str = Field(default="root", max_length=32)
+    ssh_user: str = username_field("root")
     host_key: str | None = Field(default=None, max_length=4096)
 
 
@@ -41,9 +46,9 @@ def _check_host_key(value: str | None) -> str | None:
 
 
 class HostCreate(HostBase):
-    credential: str | None = Field(default=None, description="name of a credential")
-    groups: list[str] = Field(default_factory=list, max_length=100)
-    variables: dict[str, Any] = Field(default_factory=dict)
+    credential: str | None = Field(default=None, max_length=63, description="a credential's name")
+    groups: list[NameStr] = Field(default_factory=list, max_length=100)
+    variables: Variables = Field(default_factory=dict)
 
     _name = field_validator("name")(check_name)
     _address = field_validator("address")(check_address)
@@ -53,42 +58,23 @@ class HostCreate(HostBase):
 
 
 class HostUpdate(SQLModel):
-    address: str | None = Field(default=None, max_length=253)
-    ssh_port: int | None = Field(default=None, ge=1, le=65535)
-    ssh_user: str | None = Field(default=None, max_length=32)
+    # a field left out is None (not validated); an explicit null is refused, and the
+    # schema says so (SkipJsonSchema), except for `credential` and `host_key`, where
+    # null means "none"
+    address: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=253)
+    ssh_port: int | SkipJsonSchema[None] = Field(default=None, ge=1, le=65535)
+    ssh_user: str | SkipJsonSchema[None] = username_field(None)
     host_key: str | None = Field(default=None, max_length=4096)
-    credential: str | None = None
-    groups: list[str] | None = Field(default=None, max_length=100)
-    variables: dict[str, Any] | None = None
+    credential: str | None = Field(default=None, max_length=63)
+    groups: list[NameStr] | SkipJsonSchema[None] = Field(default=None, max_length=100)
+    variables: Variables | SkipJsonSchema[None] = None
 
-    # a field left out is None by default (not validated); an explicit null is refused,
-    # except for `credential` and `host_key`, where null means "none"
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str | None) -> str:
-        return check_address(check_given(value))
-
-    @field_validator("ssh_user")
-    @classmethod
-    def _ssh_user(cls, value: str | None) -> str:
-        return check_username(check_given(value))
-
-    @field_validator("ssh_port")
-    @classmethod
-    def _ssh_port(cls, value: int | None) -> int:
-        return check_given(value)
-
-    @field_validator("groups")
-    @classmethod
-    def _groups(cls, value: list[str] | None) -> list[str]:
-        return check_given(value)
-
-    @field_validator("variables")
-    @classmethod
-    def _variables(cls, value: dict[str, Any] | None) -> dict[str, Any]:
-        return check_variables(check_given(value))
-
+    _not_null = field_validator(
+        "address", "ssh_port", "ssh_user", "groups", "variables", mode="before"
+    )(check_given)
+    _address = field_validator("address")(check_address)
+    _ssh_user = field_validator("ssh_user")(check_username)
+    _variables = field_validator("variables")(check_variables)
     _host_key = field_validator("host_key")(_check_host_key)
 
 
@@ -120,28 +106,23 @@ class GroupBase(SQLModel):
 
 
 class GroupCreate(GroupBase):
-    parent: str | None = Field(default=None, description="name of the parent group")
-    variables: dict[str, Any] = Field(default_factory=dict)
+    parent: str | None = Field(default=None, max_length=63, description="the parent group")
+    variables: Variables = Field(default_factory=dict)
 
     _name = field_validator("name")(check_name)
     _variables = field_validator("variables")(check_variables)
 
 
 class GroupUpdate(SQLModel):
-    description: str | None = text_field(None, max_length=500)
-    parent: str | None = Field(default=None, description="null: make it a top-level group")
-    variables: dict[str, Any] | None = None
+    description: Text500 | SkipJsonSchema[None] = None
+    parent: str | None = Field(
+        default=None, max_length=63, description="null: make it a top-level group"
+    )
+    variables: Variables | SkipJsonSchema[None] = None
 
     # left out is None (not validated); an explicit null is refused but for `parent`
-    @field_validator("description")
-    @classmethod
-    def _description(cls, value: str | None) -> str:
-        return check_given(value)
-
-    @field_validator("variables")
-    @classmethod
-    def _variables(cls, value: dict[str, Any] | None) -> dict[str, Any]:
-        return check_variables(check_given(value))
+    _not_null = field_validator("description", "variables", mode="before")(check_given)
+    _variables = field_validator("variables")(check_variables)
 
 
 class HostGroup(GroupBase, table=True):

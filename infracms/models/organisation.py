@@ -8,11 +8,12 @@ import uuid
 from datetime import datetime
 
 from pydantic import field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field
-from infracms.models.validators import check_given, check_name, name_field, text_field
+from infracms.models.validators import Text200, check_given, check_name, name_field, text_field
 
 
 class OrganisationBase(SQLModel):
@@ -28,12 +29,9 @@ class OrganisationCreate(OrganisationBase):
 
 
 class OrganisationUpdate(SQLModel):
-    title: str | None = text_field(None, max_length=200)
+    title: Text200 | SkipJsonSchema[None] = None
 
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str | None) -> str:
-        return check_given(value)
+    _not_null = field_validator("title", mode="before")(check_given)
 
 
 class Organisation(OrganisationBase, table=True):

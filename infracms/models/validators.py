@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from pydantic import Field as PydanticField
 from sqlmodel import Field
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,61}[a-z0-9])?$")
@@ -40,6 +41,13 @@ JSON_MAX_INT = DB_INT_MAX
 def text_field(default: Any = ..., *, max_length: int, **extra: Any) -> Any:
     """A free-text field: at most `max_length` characters, no NUL (declared in the schema)."""
     return Field(default, max_length=max_length, schema_extra={"pattern": TEXT_PATTERN}, **extra)
+
+
+def username_field(default: Any = ...) -> Any:
+    """A login name on a host (see `check_username`), its pattern in the schema too."""
+    return Field(
+        default, max_length=32, schema_extra={"json_schema_extra": {"pattern": USERNAME_RE.pattern}}
+    )
 
 
 def name_field(*, max_length: int = 63, **extra: Any) -> Any:
@@ -173,3 +181,16 @@ def _check_text(value: str, where: str) -> None:
         raise ValueError(f"{where} contains a NUL character")
     if len(value) > JSON_MAX_STRING:
         raise ValueError(f"{where} is longer than {JSON_MAX_STRING} characters")
+
+
+# Free text of an update, where null is refused (`X | SkipJsonSchema[None]`): the
+# constraints sit on the string itself so that the schema keeps them.
+Text200 = Annotated[str, PydanticField(max_length=200, pattern=TEXT_PATTERN)]
+Text500 = Annotated[str, PydanticField(max_length=500, pattern=TEXT_PATTERN)]
+# A name inside a list (a host's groups, a run's hosts): the pattern, declared.
+NameStr = Annotated[str, PydanticField(max_length=63, pattern=NAME_RE.pattern)]
+# Host or group variables: identifier keys (declared), bounded JSON values (checked).
+Variables = Annotated[
+    dict[str, Any],
+    PydanticField(json_schema_extra={"propertyNames": {"pattern": VARIABLE_RE.pattern}}),
+]

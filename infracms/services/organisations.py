@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from infracms.errors import Conflict
+from infracms.errors import Conflict, NotFound
 from infracms.models.organisation import Organisation, OrganisationCreate, OrganisationUpdate
 from infracms.services import audit
 from infracms.services.authz import Action, authorize, is_allowed
@@ -35,6 +35,16 @@ def create_organisation(*, session: Session, actor: Actor, data: Any) -> Organis
     )
     commit(session, conflict=f"an organisation called {org.name!r} exists already")
     return org
+
+
+def check_visible(*, session: Session, actor: Actor, name: str) -> None:
+    """Refuse an organisation the actor is no member of as if it did not exist: whether it
+    exists or not, the answer is the same, and nothing in it is read before this."""
+    if actor.is_admin:
+        return
+    org = session.exec(select(Organisation).where(Organisation.name == name)).first()
+    if org is None or actor.role_in(org.id) is None:
+        raise NotFound(f"no organisation called {name!r}")
 
 
 def raise_conflict(name: str) -> None:
