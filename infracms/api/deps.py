@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from infracms import db
 from infracms.config import Settings
-from infracms.errors import AuthenticationFailed
+from infracms.errors import AuthenticationFailed, PermissionDenied
 from infracms.keys import Keyring, load_keyring
 from infracms.plugins import Plugins
 from infracms.services import auth, organisations
@@ -90,9 +90,17 @@ def get_actor_alone(request: Request) -> Actor:
         return get_actor(request, session)
 
 
+def get_admin_actor(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    """The caller, if a node administrator: refused before the request's body is read."""
+    if not actor.is_admin:
+        raise PermissionDenied("this is for node administrators only")
+    return actor
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 LoneActorDep = Annotated[Actor, Depends(get_actor_alone)]
+AdminActorDep = Annotated[Actor, Depends(get_admin_actor)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 PluginsDep = Annotated[Plugins, Depends(get_plugins)]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel
 
-from infracms.api.deps import ActorDep, PluginsDep, SessionDep
+from infracms.api.deps import ActorDep, AdminActorDep, PluginsDep, SessionDep
 from infracms.models.definition import (
     DefinitionCreate,
     DefinitionPublic,
@@ -43,7 +43,7 @@ def module_problems(actor: ActorDep, plugins: PluginsDep) -> list[dict[str, str]
 
 @router.put("/modules/{name}/availability", response_model=Availability)
 def set_availability(
-    name: str, body: Availability, session: SessionDep, actor: ActorDep, plugins: PluginsDep
+    name: str, body: Availability, session: SessionDep, actor: AdminActorDep, plugins: PluginsDep
 ) -> Availability:
     """Make a module available to organisations, or withdraw it (node admins)."""
     modules.set_available(
