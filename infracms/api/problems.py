@@ -43,7 +43,8 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 
 async def _infracms_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InfracmsError)
+    if not isinstance(exc, InfracmsError):
+        raise TypeError(f"expected {InfracmsError.__name__}, got {type(exc).__name__}")
     body = exc.problem()
     body["instance"] = request.url.path
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -73,7 +74,8 @@ def federation_problem(exc: FederationError) -> dict[str, Any]:
 
 
 async def _federation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FederationError)
+    if not isinstance(exc, FederationError):
+        raise TypeError(f"expected {FederationError.__name__}, got {type(exc).__name__}")
     body = federation_problem(exc)
     body["instance"] = request.url.path
     log.info("peer failure on %s %s: %s", request.method, request.url.path, body["detail"])
@@ -86,7 +88,8 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):
+        raise TypeError(f"expected {RequestValidationError.__name__}, got {type(exc).__name__}")
     errors = [
         {
             "field": _field(tuple(error["loc"])),

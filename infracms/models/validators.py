@@ -21,6 +21,7 @@ RESERVED_VARIABLE_PREFIXES = ("ansible_", "_ansible", "infracms_")
 
 
 T = TypeVar("T")
+J = TypeVar("J")
 
 RESERVED_NAMES = frozenset({"new"})  # page URLs use /new for creation forms
 
@@ -134,7 +135,7 @@ def check_variables(value: dict[str, Any]) -> dict[str, Any]:
     return check_json(value, "variables")
 
 
-def check_json(value: Any, where: str = "value") -> Any:
+def check_json(value: J, where: str = "value") -> J:
     """Free-form JSON that any consumer and column holds: finite numbers, integers in 64
     bits, no NUL, string keys, at most JSON_MAX_DEPTH deep and JSON_MAX_VALUES values."""
     budget = [JSON_MAX_VALUES]
