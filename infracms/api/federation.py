@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from infracms.api.deps import ActorDep, KeyringDep, PluginsDep, SessionDep
+from infracms.api.deps import ActorDep, AdminActorDep, KeyringDep, PluginsDep, SessionDep
 from infracms.api.peer import federation_context
 from infracms.models.federation import InstanceStatus, PeerStatus
 from infracms.services.federation import (
@@ -58,7 +58,7 @@ class NameIn(BaseModel):
 
 @router.post("/peers/invitations", response_model=InvitationOut, status_code=201)
 def invite(
-    body: InvitationIn, session: SessionDep, actor: ActorDep, ctx: ContextDep
+    body: InvitationIn, session: SessionDep, actor: AdminActorDep, ctx: ContextDep
 ) -> InvitationOut:
     """A one-time invitation token for another node (node admins)."""
     issued = peering.create_invitation(
@@ -68,7 +68,7 @@ def invite(
 
 
 @router.post("/peers/accept", response_model=PeerPublic, status_code=201)
-def accept(body: TokenIn, session: SessionDep, actor: ActorDep, ctx: ContextDep) -> PeerPublic:
+def accept(body: TokenIn, session: SessionDep, actor: AdminActorDep, ctx: ContextDep) -> PeerPublic:
     """Accept another node's invitation token."""
     return peering.accept_invitation(session=session, actor=actor, ctx=ctx, token=body.token)
 
@@ -319,7 +319,7 @@ def usage_export(
 
 
 @router.post("/broker-clients", status_code=status.HTTP_201_CREATED)
-def issue_broker_client(body: NameIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def issue_broker_client(body: NameIn, session: SessionDep, actor: AdminActorDep) -> dict[str, Any]:
     """A credential for an OSB platform (the token is shown once)."""
     issued = broker_clients.issue(session=session, actor=actor, name=body.name)
     return {**issued.client.model_dump(mode="json"), "token": issued.token}

@@ -35,7 +35,7 @@ from tests.helpers import ADMIN, make_org, make_user
 pytestmark = pytest.mark.slow
 
 MIN_CASES = 2000
-EXAMPLES = 40  # per operation and phase: about 2,500 cases per role
+EXAMPLES = 20  # per operation and phase
 SEED = 20261207
 ORG = "clinic"
 

@@ -159,3 +159,21 @@ def test_rerun_failed_of_another_organisations_run_reveals_nothing(
         response = attacker.post(f"/api/v1/orgs/{org}/runs/{values['run_id']}/rerun-failed")
         assert response.status_code == 404, response.text
         assert "failed hosts" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("POST", "/api/v1/orgs"),
+        ("POST", "/api/v1/users"),
+        ("POST", "/api/v1/peers/invitations"),
+        ("POST", "/api/v1/peers/accept"),
+        ("POST", "/api/v1/broker-clients"),
+        ("PUT", "/api/v1/modules/base/availability"),
+    ],
+)
+def test_node_admin_routes_refuse_before_reading_the_body(
+    attacker: TestClient, method: str, url: str
+) -> None:
+    response = attacker.request(method, url, json={"not": "what the route takes"})
+    assert response.status_code == 403, response.text
