@@ -35,7 +35,7 @@ from tests.helpers import ADMIN, make_org, make_user
 pytestmark = pytest.mark.slow
 
 MIN_CASES = 2000
-EXAMPLES = 20  # per operation and phase
+EXAMPLES = 25  # per operation and phase: about 2,700 cases a role (5,700 at 40)
 SEED = 20261207
 ORG = "clinic"
 
