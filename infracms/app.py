@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from infracms import __version__, api, web
-from infracms.api import audit, broker, peer, problems, runs, witness
+from infracms.api import audit, broker, openapi, peer, problems, runs, witness
 from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.middleware import BodyTooLarge, GuardMiddleware
@@ -26,6 +26,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
     app.state.engine = make_engine(settings)
     app.state.plugins = plugins or Plugins.load()
     problems.install(app)
+    openapi.document(app)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.include_router(api.build_router())
     app.include_router(peer.router)

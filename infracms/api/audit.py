@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +26,7 @@ from infracms.models.audit import (
     ConsistencyProofPublic,
     InclusionProofPublic,
 )
+from infracms.models.validators import DB_INT_MAX
 from infracms.services import audit
 from infracms.services.common import MAX_PAGE
 from infracms.services.context import Actor
@@ -38,7 +39,7 @@ EXPORT_CHUNK = 1 << 16
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 FRESH = {"Cache-Control": "no-cache"}
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
 
 
 class EntryPage(BaseModel):
@@ -96,8 +97,8 @@ def list_entries(
     actor_name: Annotated[str | None, Query(alias="actor", max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
     subject: Annotated[str | None, Query(max_length=300)] = None,
-    start: Annotated[int | None, Query(ge=0)] = None,
-    end: Annotated[int | None, Query(ge=0)] = None,
+    start: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None,
+    end: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None,
     newest_first: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -121,7 +122,10 @@ def list_entries(
 
 @router.get("/entries/{index}", response_model=AuditEntryDetail)
 def get_entry(
-    index: int, session: SessionDep, actor: ActorDep, settings: SettingsDep
+    index: Annotated[int, Path(ge=0, le=DB_INT_MAX)],
+    session: SessionDep,
+    actor: ActorDep,
+    settings: SettingsDep,
 ) -> AuditEntryDetail:
     """One entry, its leaf hash, and its inclusion proof against the latest checkpoint."""
     return audit.get_entry(session=session, actor=actor, settings=settings, index=index)
@@ -131,8 +135,8 @@ def get_entry(
 def inclusion_proof(
     session: SessionDep,
     actor: ActorDep,
-    index: Annotated[int, Query(ge=0)],
-    size: Annotated[int | None, Query(ge=0)] = None,
+    index: Annotated[int, Query(ge=0, le=DB_INT_MAX)],
+    size: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None,
 ) -> InclusionProofPublic:
     """RFC 9162 inclusion proof of an entry the caller may read (default: latest size)."""
     return audit.inclusion_proof(session=session, actor=actor, index=index, size=size)
@@ -141,8 +145,8 @@ def inclusion_proof(
 @router.get("/proof/consistency", response_model=ConsistencyProofPublic)
 def consistency_proof(
     session: SessionDep,
-    old: Annotated[int, Query(ge=0)],
-    new: Annotated[int | None, Query(ge=0)] = None,
+    old: Annotated[int, Query(ge=0, le=DB_INT_MAX)],
+    new: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None,
 ) -> ConsistencyProofPublic:
     """RFC 9162 consistency proof between two tree sizes (default new: latest). Public."""
     return audit.consistency_proof(session=session, old_size=old, new_size=new)

@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from infracms import db
 from infracms.config import Settings
-from infracms.errors import AuthenticationFailed
+from infracms.errors import AuthenticationFailed, PermissionDenied
 from infracms.keys import Keyring, load_keyring
 from infracms.plugins import Plugins
-from infracms.services import auth
+from infracms.services import auth, organisations
 from infracms.services.context import Actor
 
 SESSION_COOKIE = "infracms_session"
@@ -91,7 +91,9 @@ def request_id(request: Request) -> str | None:
 
 
 async def get_actor(request: Request) -> Actor:
-    """Who is calling: a bearer token, or a web session (then unsafe methods need CSRF).
+    """Who is calling: a bearer token, or a web session (then unsafe methods need CSRF),
+    checked before the route reads anything: an organisation named in the path that the
+    caller is no member of answers 404 whether it exists or not.
 
     Found in a short read session of its own, opened and closed in one thread before
     the route runs: checking a token never takes, or waits for, the write lock, and the
@@ -100,7 +102,17 @@ async def get_actor(request: Request) -> Actor:
 
 
 def actor_of(request: Request, session: Session) -> Actor:
-    """The caller's actor, looked up in `session` (reads only)."""
+    """The caller's actor, looked up in `session` (reads only), and refused an
+    organisation in the path it is no member of."""
+    actor = _authenticate(request, session)
+    org = request.path_params.get("org")
+    if org is not None:
+        organisations.check_visible(session=session, actor=actor, name=org)
+    return actor
+
+
+def _authenticate(request: Request, session: Session) -> Actor:
+    """A bearer token, or a web session (then unsafe methods need CSRF)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return auth.token_actor(
@@ -121,9 +133,17 @@ def actor_of(request: Request, session: Session) -> Actor:
 get_actor_alone = get_actor
 
 
+def get_admin_actor(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    """The caller, if a node administrator: refused before the request's body is read."""
+    if not actor.is_admin:
+        raise PermissionDenied("this is for node administrators only")
+    return actor
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 LoneActorDep = Annotated[Actor, Depends(get_actor_alone)]
+AdminActorDep = Annotated[Actor, Depends(get_admin_actor)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 PluginsDep = Annotated[Plugins, Depends(get_plugins)]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from infracms.api.deps import ActorDep, KeyringDep, PluginsDep, SessionDep
+from infracms.api.deps import ActorDep, AdminActorDep, KeyringDep, PluginsDep, SessionDep
 from infracms.api.peer import federation_context
 from infracms.models.federation import InstanceStatus, PeerStatus
 from infracms.services.federation import (
@@ -28,6 +28,7 @@ from infracms.services.federation import (
 from infracms.services.federation.directory import CatalogFilter, FederatedOffering, search_catalog
 from infracms.services.federation.node import FederationContext
 from infracms.services.federation.peers import PeerPublic
+from infracms.services.federation.rotation import MAX_OVERLAP_DAYS
 
 router = APIRouter(tags=["federation"])
 ContextDep = Annotated[FederationContext, Depends(federation_context)]
@@ -56,7 +57,9 @@ class NameIn(BaseModel):
 
 
 @router.post("/peers/invitations", response_model=InvitationOut, status_code=201)
-def invite(body: InvitationIn, session: SessionDep, actor: ActorDep, ctx: ContextDep) -> Any:
+def invite(
+    body: InvitationIn, session: SessionDep, actor: AdminActorDep, ctx: ContextDep
+) -> InvitationOut:
     """A one-time invitation token for another node (node admins)."""
     issued = peering.create_invitation(
         session=session, actor=actor, ctx=ctx, valid_hours=body.valid_hours
@@ -79,7 +82,7 @@ def revoke_invitation(
 
 
 @router.post("/peers/accept", response_model=PeerPublic, status_code=201)
-def accept(body: TokenIn, session: SessionDep, actor: ActorDep, ctx: ContextDep) -> PeerPublic:
+def accept(body: TokenIn, session: SessionDep, actor: AdminActorDep, ctx: ContextDep) -> PeerPublic:
     """Accept another node's invitation token."""
     return peering.accept_invitation(session=session, actor=actor, ctx=ctx, token=body.token)
 
@@ -106,24 +109,26 @@ def set_peer_status(
     return peering.set_status(session=session, actor=actor, name=name, status=new)
 
 
-@router.post("/node/rotate-key")
+@router.post("/node/rotate-key", response_model=rotation.RotationReport)
 def rotate_key(
-    session: SessionDep, actor: ActorDep, ctx: ContextDep, overlap_days: int = 7
-) -> dict[str, Any]:
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: ContextDep,
+    overlap_days: Annotated[int, Query(ge=0, le=MAX_OVERLAP_DAYS)] = 7,
+) -> rotation.RotationReport:
     """Replace this node's key and tell every active peer."""
-    report = rotation.rotate_own_key(
-        session=session, actor=actor, ctx=ctx, overlap_days=overlap_days
-    )
-    return report.__dict__
+    return rotation.rotate_own_key(session=session, actor=actor, ctx=ctx, overlap_days=overlap_days)
 
 
-@router.post("/catalog/sync")
+@router.post("/catalog/sync", response_model=list[sync.SyncResult])
 def sync_catalogs(
-    session: SessionDep, actor: ActorDep, ctx: ContextDep, peer: str | None = None
-) -> list[dict[str, Any]]:
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: ContextDep,
+    peer: Annotated[str | None, Query(max_length=63)] = None,
+) -> list[sync.SyncResult]:
     """Fetch the active peers' catalogs now."""
-    results = sync.sync_catalogs(session=session, actor=actor, ctx=ctx, peer=peer)
-    return [r.__dict__ for r in results]
+    return sync.sync_catalogs(session=session, actor=actor, ctx=ctx, peer=peer)
 
 
 @router.get("/catalog", response_model=list[FederatedOffering])
@@ -142,7 +147,9 @@ def module_offerings(actor: ActorDep, plugins: PluginsDep) -> dict[str, list[Any
 
 
 @router.get("/orgs/{org}/offerings", response_model=list[offerings.PublicationPublic])
-def list_offerings(org: str, session: SessionDep, actor: ActorDep) -> Any:
+def list_offerings(
+    org: str, session: SessionDep, actor: ActorDep
+) -> list[offerings.PublicationPublic]:
     """The organisation's published offerings."""
     return offerings.list_publications(session=session, actor=actor, organisation=org)
 
@@ -154,15 +161,19 @@ def publish(
     session: SessionDep,
     actor: ActorDep,
     plugins: PluginsDep,
-) -> Any:
+) -> offerings.PublicationPublic:
     """Publish a module's offering to peers."""
     return offerings.publish_offering(
         session=session, actor=actor, plugins=plugins, organisation=org, data=body
     )
 
 
-@router.post("/orgs/{org}/offerings/{offering_id}/withdraw")
-def withdraw(org: str, offering_id: str, session: SessionDep, actor: ActorDep) -> Any:
+@router.post(
+    "/orgs/{org}/offerings/{offering_id}/withdraw", response_model=offerings.PublicationPublic
+)
+def withdraw(
+    org: str, offering_id: str, session: SessionDep, actor: ActorDep
+) -> offerings.PublicationPublic:
     """Take an offering out of the catalog."""
     return offerings.withdraw_offering(
         session=session, actor=actor, organisation=org, offering_id=offering_id
@@ -172,13 +183,15 @@ def withdraw(org: str, offering_id: str, session: SessionDep, actor: ActorDep) -
 @router.get("/orgs/{org}/provision-requests", response_model=list[instances.InstancePublic])
 def list_requests(
     org: str, session: SessionDep, actor: ActorDep, status: InstanceStatus | None = None
-) -> Any:
+) -> list[instances.InstancePublic]:
     """Provision requests and instances of offerings the organisation provides."""
     return instances.list_requests(session=session, actor=actor, organisation=org, status=status)
 
 
 @router.get("/orgs/{org}/provision-requests/{instance}", response_model=instances.InstancePublic)
-def get_request(org: str, instance: uuid.UUID, session: SessionDep, actor: ActorDep) -> Any:
+def get_request(
+    org: str, instance: uuid.UUID, session: SessionDep, actor: ActorDep
+) -> instances.InstancePublic:
     """One provision request."""
     return instances.get_request(session=session, actor=actor, organisation=org, instance=instance)
 
@@ -194,7 +207,7 @@ def approve(
     actor: ActorDep,
     plugins: PluginsDep,
     keyring: KeyringDep,
-) -> Any:
+) -> instances.InstancePublic:
     """Approve: create the definition and start the apply run."""
     done = provisioning.approve(
         session=session,
@@ -214,7 +227,7 @@ def approve(
 )
 def decline(
     org: str, instance: uuid.UUID, body: DeclineIn, session: SessionDep, actor: ActorDep
-) -> Any:
+) -> instances.InstancePublic:
     """Decline a pending request."""
     provisioning.decline(
         session=session, actor=actor, organisation=org, instance=instance, reason=body.reason
@@ -223,7 +236,9 @@ def decline(
 
 
 @router.get("/orgs/{org}/services", response_model=list[consumer.ConsumerServicePublic])
-def list_services(org: str, session: SessionDep, actor: ActorDep) -> Any:
+def list_services(
+    org: str, session: SessionDep, actor: ActorDep
+) -> list[consumer.ConsumerServicePublic]:
     """Services the organisation requested from peers."""
     return consumer.list_services(session=session, actor=actor, organisation=org)
 
@@ -235,7 +250,7 @@ def request_service(
     session: SessionDep,
     actor: ActorDep,
     ctx: ContextDep,
-) -> Any:
+) -> consumer.ConsumerServicePublic:
     """Request an offering from a peer for the organisation."""
     return consumer.request_service(
         session=session, actor=actor, ctx=ctx, organisation=org, data=body
@@ -243,7 +258,9 @@ def request_service(
 
 
 @router.get("/orgs/{org}/services/{service}", response_model=consumer.ConsumerServicePublic)
-def get_service(org: str, service: uuid.UUID, session: SessionDep, actor: ActorDep) -> Any:
+def get_service(
+    org: str, service: uuid.UUID, session: SessionDep, actor: ActorDep
+) -> consumer.ConsumerServicePublic:
     """One requested service."""
     return consumer.get_service(session=session, actor=actor, organisation=org, service=service)
 
@@ -256,7 +273,7 @@ def update_service(
     session: SessionDep,
     actor: ActorDep,
     ctx: ContextDep,
-) -> Any:
+) -> consumer.ConsumerServicePublic:
     """Ask the peer for another plan of the service's offering, or other parameters (those
     given replace the ones of the same name); it applies them, then the service is bound
     again."""
@@ -270,7 +287,7 @@ def update_service(
 )
 def refresh_service(
     org: str, service: uuid.UUID, session: SessionDep, actor: ActorDep, ctx: ContextDep
-) -> Any:
+) -> consumer.ConsumerServicePublic:
     """Ask the peer how it goes now."""
     return consumer.refresh_service(
         session=session, actor=actor, ctx=ctx, organisation=org, service=service
@@ -295,7 +312,7 @@ def service_credentials(
 )
 def deprovision_service(
     org: str, service: uuid.UUID, session: SessionDep, actor: ActorDep, ctx: ContextDep
-) -> Any:
+) -> consumer.ConsumerServicePublic:
     """Ask the peer to remove the service."""
     return consumer.deprovision_service(
         session=session, actor=actor, ctx=ctx, organisation=org, service=service
@@ -316,14 +333,16 @@ def usage_export(
 
 
 @router.post("/broker-clients", status_code=status.HTTP_201_CREATED)
-def issue_broker_client(body: NameIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def issue_broker_client(body: NameIn, session: SessionDep, actor: AdminActorDep) -> dict[str, Any]:
     """A credential for an OSB platform (the token is shown once)."""
     issued = broker_clients.issue(session=session, actor=actor, name=body.name)
     return {**issued.client.model_dump(mode="json"), "token": issued.token}
 
 
 @router.get("/broker-clients", response_model=list[broker_clients.BrokerClientPublic])
-def list_broker_clients(session: SessionDep, actor: ActorDep) -> Any:
+def list_broker_clients(
+    session: SessionDep, actor: ActorDep
+) -> list[broker_clients.BrokerClientPublic]:
     """Every OSB platform credential."""
     return broker_clients.list_clients(session=session, actor=actor)
 

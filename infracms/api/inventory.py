@@ -19,6 +19,7 @@ from infracms.models.host import (
     HostPublic,
     HostUpdate,
 )
+from infracms.models.validators import DB_INT_MAX
 from infracms.services import bootstrap, credentials, group_hosts, inventory
 from infracms.services.common import MAX_PAGE
 
@@ -40,7 +41,7 @@ def list_hosts(
     session: SessionDep,
     actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     search: Annotated[str | None, Query(max_length=63)] = None,
 ) -> HostPage:
     """A page of the organisation's hosts, by name."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel
 
-from infracms.api.deps import ActorDep, PluginsDep, SessionDep
+from infracms.api.deps import ActorDep, AdminActorDep, PluginsDep, SessionDep
 from infracms.models.definition import (
     DefinitionCreate,
     DefinitionPublic,
@@ -16,6 +16,7 @@ from infracms.models.definition import (
     RevisionPublic,
     Rollback,
 )
+from infracms.models.validators import DB_INT_MAX
 from infracms.services import definitions, modules
 
 router = APIRouter(tags=["modules"])
@@ -42,7 +43,7 @@ def module_problems(actor: ActorDep, plugins: PluginsDep) -> list[dict[str, str]
 
 @router.put("/modules/{name}/availability", response_model=Availability)
 def set_availability(
-    name: str, body: Availability, session: SessionDep, actor: ActorDep, plugins: PluginsDep
+    name: str, body: Availability, session: SessionDep, actor: AdminActorDep, plugins: PluginsDep
 ) -> Availability:
     """Make a module available to organisations, or withdraw it (node admins)."""
     modules.set_available(
@@ -144,7 +145,11 @@ def save_revision(
     "/orgs/{org}/definitions/{name}/revisions/{number}/publish", response_model=DefinitionPublic
 )
 def publish(
-    org: str, name: str, number: int, session: SessionDep, actor: ActorDep
+    org: str,
+    name: str,
+    number: Annotated[int, Path(ge=1, le=DB_INT_MAX)],
+    session: SessionDep,
+    actor: ActorDep,
 ) -> DefinitionPublic:
     """Publish an existing revision as it is."""
     return definitions.publish_revision(
@@ -168,8 +173,8 @@ def diff(
     name: str,
     session: SessionDep,
     actor: ActorDep,
-    old: Annotated[int, Query(ge=1, alias="from")],
-    new: Annotated[int, Query(ge=1, alias="to")],
+    old: Annotated[int, Query(ge=1, le=DB_INT_MAX, alias="from")],
+    new: Annotated[int, Query(ge=1, le=DB_INT_MAX, alias="to")],
 ) -> dict[str, Any]:
     """What changed between two revisions."""
     return definitions.diff(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from infracms.api.deps import ActorDep, SessionDep
+from infracms.api.deps import ActorDep, AdminActorDep, SessionDep
 from infracms.models.organisation import OrganisationCreate, OrganisationPublic, OrganisationUpdate
 from infracms.models.user import MembershipPublic, MembershipSet
 from infracms.services import organisations, users
@@ -21,7 +21,7 @@ def list_orgs(session: SessionDep, actor: ActorDep) -> list[OrganisationPublic]:
 
 @router.post("", response_model=OrganisationPublic, status_code=status.HTTP_201_CREATED)
 def create_org(
-    body: OrganisationCreate, session: SessionDep, actor: ActorDep
+    body: OrganisationCreate, session: SessionDep, actor: AdminActorDep
 ) -> OrganisationPublic:
     """Create an organisation (node admins)."""
     org = organisations.create_organisation(session=session, actor=actor, data=body)

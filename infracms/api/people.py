@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
 
-from infracms.api.deps import SESSION_COOKIE, ActorDep, SessionDep, SettingsDep
+from infracms.api.deps import SESSION_COOKIE, ActorDep, AdminActorDep, SessionDep, SettingsDep
 from infracms.models.user import (
     ApiTokenCreate,
     ApiTokenIssued,
@@ -73,7 +73,7 @@ def list_users(session: SessionDep, actor: ActorDep) -> list[UserPublic]:
 
 @router.post("/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
 def create_user(
-    body: UserCreate, session: SessionDep, actor: ActorDep, settings: SettingsDep
+    body: UserCreate, session: SessionDep, actor: AdminActorDep, settings: SettingsDep
 ) -> UserPublic:
     """Create an account (node admins)."""
     user = users.create_user(session=session, actor=actor, settings=settings, data=body)

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from federation.errors import (
@@ -42,7 +43,8 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 
 async def _infracms_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InfracmsError)
+    if not isinstance(exc, InfracmsError):
+        raise TypeError(f"expected {InfracmsError.__name__}, got {type(exc).__name__}")
     body = exc.problem()
     body["instance"] = request.url.path
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -72,7 +74,8 @@ def federation_problem(exc: FederationError) -> dict[str, Any]:
 
 
 async def _federation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FederationError)
+    if not isinstance(exc, FederationError):
+        raise TypeError(f"expected {FederationError.__name__}, got {type(exc).__name__}")
     body = federation_problem(exc)
     body["instance"] = request.url.path
     log.info("peer failure on %s %s: %s", request.method, request.url.path, body["detail"])
@@ -85,7 +88,8 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):
+        raise TypeError(f"expected {RequestValidationError.__name__}, got {type(exc).__name__}")
     errors = [
         {
             "field": _field(tuple(error["loc"])),
@@ -105,8 +109,32 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def allowed_methods(request: Request) -> str:
+    """The `Allow` header of a 405: the methods of every route for this resource
+    (Starlette names only those of the first route that matched the path)."""
+    by_template: dict[str, set[str]] = {}
+    for route in iter_route_contexts(request.app.routes):
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(request.url.path):
+            by_template.setdefault(str(route.path_format), set()).update(route.methods or ())
+    # the resource at this path is the most specific template that matches: a literal
+    # `/peers/accept` rather than `/peers/{name}`
+    fewest = min((template.count("{") for template in by_template), default=0)
+    methods = set().union(*(m for t, m in by_template.items() if t.count("{") == fewest))
+    return ", ".join(sorted(methods))
+
+
+def http_error_headers(request: Request, exc: StarletteHTTPException) -> dict[str, str]:
+    """The headers an HTTP error answer carries (a 405's complete `Allow`)."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return headers
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):
+        raise TypeError(f"expected an HTTPException, got {type(exc).__name__}")
     return problem_response(
         {
             "type": "about:blank",
@@ -114,7 +142,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
             "status": exc.status_code,
             "detail": str(exc.detail),
             "instance": request.url.path,
-        }
+        },
+        http_error_headers(request, exc),
     )
 
 

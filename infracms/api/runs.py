@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from infracms import db
 from infracms.api.deps import ActorDep, PluginsDep, SessionDep
 from infracms.models.run import RunCreate, RunEventPublic, RunFilter, RunPublic
+from infracms.models.validators import DB_INT_MAX
 from infracms.services import execution, runs
 from infracms.services.context import Actor
 
@@ -60,7 +61,7 @@ def list_runs(
     actor: ActorDep,
     filters: Annotated[RunFilter, Query()],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> RunPage:
     """The organisation's runs, newest first, narrowed by status, kind, host, definition
     and who asked for them."""
@@ -112,10 +113,10 @@ def run_events(
     run_id: uuid.UUID,
     session: SessionDep,
     actor: ActorDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     host: Annotated[str | None, Query(max_length=63)] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
     changed: bool = False,
 ) -> list[RunEventPublic]:
     """Events after sequence number `after`, or the last `limit` before `before` (page
@@ -139,8 +140,8 @@ async def stream(
     run_id: uuid.UUID,
     request: Request,
     actor: ActorDep,
-    last_event_id: Annotated[int, Header(ge=0)] = 0,
-    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[int, Header(ge=0, le=DB_INT_MAX)] = 0,
+    after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> StreamingResponse:
     """Follow a run live: server-sent `events` batches after event `after` (or the
     Last-Event-ID of a reconnecting browser), then one `end` with the run."""

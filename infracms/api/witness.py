@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from federation import urls
 from infracms.api.deps import ActorDep, SessionDep
 from infracms.api.peer import PeerDep, PeerRoute, federation_context, signed_response
+from infracms.models.validators import DB_INT_MAX
 from infracms.models.witness import WitnessConflictPublic, WitnessedLogPublic
 from infracms.services import witness
 from infracms.services.authz import Action, authorize
@@ -78,7 +79,7 @@ def conflicts(
     actor: ActorDep,
     origin: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> ConflictPage:
     """Checkpoints this node refused because they contradict one it cosigned (evidence)."""
     found = witness.list_conflicts(

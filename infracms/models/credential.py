@@ -15,11 +15,19 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import JSON, Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field
-from infracms.models.validators import check_name, check_username
+from infracms.models.validators import (
+    Text500,
+    check_given,
+    check_name,
+    check_username,
+    name_field,
+    text_field,
+)
 
 
 class CredentialKind(enum.StrEnum):
@@ -30,10 +38,10 @@ class CredentialKind(enum.StrEnum):
 
 
 class CredentialBase(SQLModel):
-    name: str = Field(max_length=63)
+    name: str = name_field()
     kind: CredentialKind = Field(sa_type=Enum(CredentialKind, native_enum=False, length=16))
     username: str | None = Field(default=None, max_length=32)
-    description: str = Field(default="", max_length=500)
+    description: str = text_field("", max_length=500)
 
 
 class CredentialScope(SQLModel):
@@ -78,8 +86,10 @@ class CredentialCreate(CredentialBase):
 class CredentialUpdate(SQLModel):
     """What may change: the description and the scope (`"scope": null` lifts it)."""
 
-    description: str | None = Field(default=None, max_length=500)
+    description: Text500 | SkipJsonSchema[None] = None
     scope: CredentialScope | None = Field(default=None, description=SCOPE_HELP)
+
+    _not_null = field_validator("description", mode="before")(check_given)
 
 
 class Credential(CredentialBase, table=True):

@@ -11,7 +11,13 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import UTCDateTime, created_field, id_field, json_field
-from infracms.models.validators import check_name
+from infracms.models.validators import (
+    DB_INT_MAX,
+    check_json,
+    check_name,
+    name_field,
+    text_field,
+)
 
 
 class AvailableModule(SQLModel, table=True):
@@ -39,8 +45,8 @@ class EnabledModule(SQLModel, table=True):
 class TargetRef(SQLModel):
     """Where a definition applies: exactly one of a host or a group, by name."""
 
-    host: str | None = None
-    group: str | None = None
+    host: str | None = Field(default=None, max_length=63)
+    group: str | None = Field(default=None, max_length=63)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TargetRef:
@@ -60,25 +66,30 @@ class TargetRef(SQLModel):
 
 
 class DefinitionCreate(SQLModel):
-    name: str = Field(max_length=63, description="short unique name in the organisation")
+    name: str = name_field(description="short unique name in the organisation")
     module: str = Field(max_length=40)
     target: TargetRef
     settings: dict[str, Any] = Field(default_factory=dict)
-    description: str = Field(default="", max_length=500)
-    message: str = Field(default="", max_length=500, description="why this change")
+    description: str = text_field("", max_length=500)
+    message: str = text_field("", max_length=500, description="why this change")
 
     _name = field_validator("name")(check_name)
+    _settings = field_validator("settings")(check_json)
 
 
 class RevisionCreate(SQLModel):
     settings: dict[str, Any]
-    message: str = Field(default="", max_length=500)
+    message: str = text_field("", max_length=500)
     publish: bool = True
+
+    _settings = field_validator("settings")(check_json)
 
 
 class Rollback(SQLModel):
-    revision: int = Field(ge=1, description="the revision whose settings to publish again")
-    message: str = Field(default="", max_length=500)
+    revision: int = Field(
+        ge=1, le=DB_INT_MAX, description="the revision whose settings to publish again"
+    )
+    message: str = text_field("", max_length=500)
 
 
 class Definition(SQLModel, table=True):

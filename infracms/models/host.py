@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field, json_field
-from infracms.models.validators import check_address, check_name, check_username, check_variables
+from infracms.models.validators import (
+    NameStr,
+    Text500,
+    Variables,
+    check_address,
+    check_given,
+    check_name,
+    check_username,
+    check_variables,
+    name_field,
+    text_field,
+    username_field,
+)
 from infracms.sshkeys import normalise_host_key
-
-T = TypeVar("T")
 
 
 class HostGroupLink(SQLModel, table=True):
@@ -23,17 +34,11 @@ class HostGroupLink(SQLModel, table=True):
 
 
 class HostBase(SQLModel):
-    name: str = Field(max_length=63)
-    address: str = Field(max_length=253)
+    name: str = name_field()
+    address: str = Field(min_length=1, max_length=253)
     ssh_port: int = Field(default=22, ge=1, le=65535)
-    ssh_user: str = Field(default="root", max_length=32)
+    ssh_user: str = username_field("root")
     host_key: str | None = Field(default=None, max_length=4096)
-
-
-def _given(value: T | None) -> T:
-    if value is None:
-        raise ValueError("cannot be null: leave the field out to keep it")
-    return value
 
 
 def _check_host_key(value: str | None) -> str | None:
@@ -41,9 +46,9 @@ def _check_host_key(value: str | None) -> str | None:
 
 
 class HostCreate(HostBase):
-    credential: str | None = Field(default=None, description="name of a credential")
-    groups: list[str] = Field(default_factory=list, max_length=100)
-    variables: dict[str, Any] = Field(default_factory=dict)
+    credential: str | None = Field(default=None, max_length=63, description="a credential's name")
+    groups: list[NameStr] = Field(default_factory=list, max_length=100)
+    variables: Variables = Field(default_factory=dict)
 
     _name = field_validator("name")(check_name)
     _address = field_validator("address")(check_address)
@@ -53,35 +58,23 @@ class HostCreate(HostBase):
 
 
 class HostUpdate(SQLModel):
-    address: str | None = Field(default=None, max_length=253)
-    ssh_port: int | None = Field(default=None, ge=1, le=65535)
-    ssh_user: str | None = Field(default=None, max_length=32)
+    # a field left out is None (not validated); an explicit null is refused, and the
+    # schema says so (SkipJsonSchema), except for `credential` and `host_key`, where
+    # null means "none"
+    address: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=253)
+    ssh_port: int | SkipJsonSchema[None] = Field(default=None, ge=1, le=65535)
+    ssh_user: str | SkipJsonSchema[None] = username_field(None)
     host_key: str | None = Field(default=None, max_length=4096)
-    credential: str | None = None
-    groups: list[str] | None = Field(default=None, max_length=100)
-    variables: dict[str, Any] | None = None
+    credential: str | None = Field(default=None, max_length=63)
+    groups: list[NameStr] | SkipJsonSchema[None] = Field(default=None, max_length=100)
+    variables: Variables | SkipJsonSchema[None] = None
 
-    # a field left out is None by default (not validated); an explicit null is refused
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str | None) -> str:
-        return check_address(_given(value))
-
-    @field_validator("ssh_user")
-    @classmethod
-    def _ssh_user(cls, value: str | None) -> str:
-        return check_username(_given(value))
-
-    @field_validator("ssh_port")
-    @classmethod
-    def _ssh_port(cls, value: int | None) -> int:
-        return _given(value)
-
-    @field_validator("variables")
-    @classmethod
-    def _variables(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if value is None else check_variables(value)
-
+    _not_null = field_validator(
+        "address", "ssh_port", "ssh_user", "groups", "variables", mode="before"
+    )(check_given)
+    _address = field_validator("address")(check_address)
+    _ssh_user = field_validator("ssh_user")(check_username)
+    _variables = field_validator("variables")(check_variables)
     _host_key = field_validator("host_key")(_check_host_key)
 
 
@@ -108,27 +101,28 @@ class HostPublic(HostBase):
 
 
 class GroupBase(SQLModel):
-    name: str = Field(max_length=63)
-    description: str = Field(default="", max_length=500)
+    name: str = name_field()
+    description: str = text_field("", max_length=500)
 
 
 class GroupCreate(GroupBase):
-    parent: str | None = Field(default=None, description="name of the parent group")
-    variables: dict[str, Any] = Field(default_factory=dict)
+    parent: str | None = Field(default=None, max_length=63, description="the parent group")
+    variables: Variables = Field(default_factory=dict)
 
     _name = field_validator("name")(check_name)
     _variables = field_validator("variables")(check_variables)
 
 
 class GroupUpdate(SQLModel):
-    description: str | None = Field(default=None, max_length=500)
-    parent: str | None = None
-    variables: dict[str, Any] | None = None
+    description: Text500 | SkipJsonSchema[None] = None
+    parent: str | None = Field(
+        default=None, max_length=63, description="null: make it a top-level group"
+    )
+    variables: Variables | SkipJsonSchema[None] = None
 
-    @field_validator("variables")
-    @classmethod
-    def _variables(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if value is None else check_variables(value)
+    # left out is None (not validated); an explicit null is refused but for `parent`
+    _not_null = field_validator("description", "variables", mode="before")(check_given)
+    _variables = field_validator("variables")(check_variables)
 
 
 class HostGroup(GroupBase, table=True):

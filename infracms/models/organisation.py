@@ -8,16 +8,17 @@ import uuid
 from datetime import datetime
 
 from pydantic import field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field
-from infracms.models.validators import check_name
+from infracms.models.validators import Text200, check_given, check_name, name_field, text_field
 
 
 class OrganisationBase(SQLModel):
-    name: str = Field(max_length=63, description="short unique name, e.g. `clinic-north`")
-    title: str = Field(default="", max_length=200)
+    name: str = name_field(description="short unique name, e.g. `clinic-north`")
+    title: str = text_field("", max_length=200)
 
 
 class OrganisationCreate(OrganisationBase):
@@ -28,7 +29,9 @@ class OrganisationCreate(OrganisationBase):
 
 
 class OrganisationUpdate(SQLModel):
-    title: str | None = Field(default=None, max_length=200)
+    title: Text200 | SkipJsonSchema[None] = None
+
+    _not_null = field_validator("title", mode="before")(check_given)
 
 
 class Organisation(OrganisationBase, table=True):

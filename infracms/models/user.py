@@ -14,6 +14,7 @@ from sqlalchemy import Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import UTCDateTime, created_field, id_field
+from infracms.models.validators import text_field
 
 
 class Role(enum.StrEnum):
@@ -34,7 +35,7 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 class UserBase(SQLModel):
     username: str = Field(min_length=2, max_length=63, regex=USERNAME_PATTERN)
-    display_name: str = Field(default="", max_length=200)
+    display_name: str = text_field("", max_length=200)
     email: str | None = Field(default=None, max_length=254, regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -185,7 +186,7 @@ TOKEN_SCOPE_TYPE = Enum(TokenScope, native_enum=False, length=16)
 
 
 class ApiTokenBase(SQLModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = text_field(min_length=1, max_length=100)
     scope: TokenScope = Field(default=TokenScope.organisation, sa_type=TOKEN_SCOPE_TYPE)
     role: Role | None = Field(default=None, sa_type=ROLE_TYPE)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

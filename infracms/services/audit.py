@@ -362,9 +362,9 @@ def list_entries(
 def _readable_entry(session: Session, actor: Actor, index: int) -> AuditEntry:
     """Entry `index`, if `actor` may read it."""
     entry = session.get(AuditEntry, index)
-    if entry is None:
-        raise NotFound(f"there is no audit entry {index}")
-    authorize(actor, Action.audit_read, entry.organisation_id)
+    # another organisation's entry answers as a missing one: the same 404 either way
+    if entry is None or not is_allowed(actor, Action.audit_read, entry.organisation_id):
+        raise NotFound(f"there is no audit entry {index} that you may read")
     return entry
 
 

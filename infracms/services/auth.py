@@ -39,7 +39,7 @@ from infracms.models.user import (
 )
 from infracms.services import audit
 from infracms.services.authz import Action, authorize, role_covers
-from infracms.services.common import commit, organisation_by_name, parse
+from infracms.services.common import Fields, commit, organisation_by_name, parse
 from infracms.services.context import Actor
 from infracms.services.passwords import burn_time, verify_password
 from infracms.services.users import roles_of
@@ -207,7 +207,7 @@ def user_actor(user: User, roles: dict[Any, Any], request_id: str | None = None)
     )
 
 
-def issue_token(*, session: Session, actor: Actor, data: Any) -> ApiTokenIssued:
+def issue_token(*, session: Session, actor: Actor, data: ApiTokenCreate | Fields) -> ApiTokenIssued:
     """Make an API token for the acting user: scoped to one organisation and role, or
     (for node admins) to node-level actions."""
     token_in = parse(ApiTokenCreate, data)

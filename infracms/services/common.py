@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +19,10 @@ M = TypeVar("M", bound=BaseModel)
 
 MAX_PAGE = 500
 
+Fields = Mapping[str, Any]
+"""The raw fields of an input model, as a form or the CLI gives them: a service that
+takes `SomeCreate | Fields` validates them with `parse`, so the rules stay in the model."""
+
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
@@ -30,6 +34,15 @@ class Page(Generic[T]):
     offset: int
 
 
+def found(value: T | None, what: str) -> T:
+    """`value`, looked up by a reference another row holds; NotFound if it has gone
+    since (deleted meanwhile). An explicit check, where an `assert` would vanish
+    under `python -O`."""
+    if value is None:
+        raise NotFound(f"{what} no longer exists")
+    return value
+
+
 def commit(session: Session, *, conflict: str = "that name is already taken") -> None:
     """Commit, turning a uniqueness race into a Conflict (nothing is written)."""
     try:
@@ -39,7 +52,7 @@ def commit(session: Session, *, conflict: str = "that name is already taken") ->
         raise Conflict(conflict) from exc
 
 
-def parse(model: type[M], data: Any) -> M:
+def parse(model: type[M], data: M | Fields) -> M:
     """Validate `data` into `model`, or raise InvalidInput naming each bad field."""
     if isinstance(data, model):
         return data

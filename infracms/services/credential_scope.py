@@ -214,8 +214,10 @@ def widened(
     organisation whose reach `after` is wider than `before` (unscoped ones reach all)."""
     grown: dict[str, list[str]] = {}
     for credential in _scoped(session, organisation_id):
-        assert credential.scope is not None
-        new = after.reach(credential.scope) - before.reach(credential.scope)
+        scope = credential.scope
+        if scope is None:  # _scoped selects scoped credentials only
+            raise RuntimeError(f"credential {credential.name} has no scope")
+        new = after.reach(scope) - before.reach(scope)
         if new:
             grown[credential.name] = sorted(after.names[host] for host in new)
     return grown

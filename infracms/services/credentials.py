@@ -22,7 +22,7 @@ from infracms.models.credential import (
 from infracms.models.host import Host
 from infracms.services import audit
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, organisation_by_name, parse, snapshot
+from infracms.services.common import Fields, commit, organisation_by_name, parse, snapshot
 from infracms.services.context import Actor
 from infracms.services.credential_scope import scope_ids, scope_names, stranded
 from infracms.sshkeys import private_key_fingerprint
@@ -36,7 +36,12 @@ def sealing_context(credential: Credential) -> str:
 
 
 def create_credential(
-    *, session: Session, actor: Actor, keyring: Keyring, organisation: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    keyring: Keyring,
+    organisation: str,
+    data: CredentialCreate | Fields,
 ) -> Credential:
     """Store a credential, sealed under the node's key."""
     org = organisation_by_name(session, organisation)
@@ -76,7 +81,7 @@ def create_credential(
 
 
 def update_credential(
-    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+    *, session: Session, actor: Actor, organisation: str, name: str, data: CredentialUpdate | Fields
 ) -> Credential:
     """Change a credential's description or scope (the secret itself never changes)."""
     org = organisation_by_name(session, organisation)

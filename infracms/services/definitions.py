@@ -33,22 +33,34 @@ from infracms.modules.targets import Target
 from infracms.plugins import Plugins
 from infracms.services import audit, secret_sources
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, organisation_by_name, parse
+from infracms.services.common import Fields, commit, organisation_by_name, parse
 from infracms.services.context import Actor
 from infracms.services.modules import module_or_404, require_enabled
 
 
 def create_definition(
-    *, session: Session, actor: Actor, plugins: Plugins, organisation: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    data: DefinitionCreate | Fields,
 ) -> DefinitionPublic:
     """Create a definition and its first revision, published."""
-    definition = add_definition(session, actor, plugins, organisation, data)
+    definition = add_definition(
+        session, actor=actor, plugins=plugins, organisation=organisation, data=data
+    )
     commit(session)
     return describe(session, definition)
 
 
 def add_definition(
-    session: Session, actor: Actor, plugins: Plugins, organisation: str, data: Any
+    session: Session,
+    *,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    data: DefinitionCreate | Fields,
 ) -> Definition:
     """Create a definition in the caller's transaction (see create_definition)."""
     org = organisation_by_name(session, organisation)
@@ -79,16 +91,30 @@ def add_definition(
 
 
 def save_revision(
-    *, session: Session, actor: Actor, plugins: Plugins, organisation: str, name: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    name: str,
+    data: RevisionCreate | Fields,
 ) -> DefinitionPublic:
     """Save new settings as the next revision (published unless told otherwise)."""
-    definition = add_revision(session, actor, plugins, organisation, name, data)
+    definition = add_revision(
+        session, actor=actor, plugins=plugins, organisation=organisation, name=name, data=data
+    )
     commit(session)
     return describe(session, definition)
 
 
 def add_revision(
-    session: Session, actor: Actor, plugins: Plugins, organisation: str, name: str, data: Any
+    session: Session,
+    *,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    name: str,
+    data: RevisionCreate | Fields,
 ) -> Definition:
     """Save a revision in the caller's transaction (see save_revision)."""
     org, definition = _editable(session, actor, organisation, name)
@@ -123,7 +149,13 @@ def publish_revision(
 
 
 def rollback(
-    *, session: Session, actor: Actor, plugins: Plugins, organisation: str, name: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    name: str,
+    data: Rollback | Fields,
 ) -> DefinitionPublic:
     """Publish an older revision's settings again, as a new revision."""
     org, definition = _editable(session, actor, organisation, name)

@@ -175,16 +175,18 @@ def _apply(
     for name, wanted, new_settings in plan:
         if not _exists(session, actor, organisation, name):
             wanted.message = wanted.message or message
-            definitions.add_definition(session, actor, plugins, organisation, wanted)
+            definitions.add_definition(
+                session, actor=actor, plugins=plugins, organisation=organisation, data=wanted
+            )
             session.flush()
         elif new_settings is not None:
             definitions.add_revision(
                 session,
-                actor,
-                plugins,
-                organisation,
-                name,
-                {"settings": new_settings, "message": message},
+                actor=actor,
+                plugins=plugins,
+                organisation=organisation,
+                name=name,
+                data={"settings": new_settings, "message": message},
             )
     commit(session)
 

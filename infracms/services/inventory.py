@@ -25,7 +25,7 @@ from infracms.models.host import (
 from infracms.models.organisation import Organisation
 from infracms.services import audit, credential_scope
 from infracms.services.authz import Action, authorize
-from infracms.services.common import Page, commit, organisation_by_name, page, parse
+from infracms.services.common import Fields, Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor
 from infracms.services.targets import refuse_node_target
 from infracms.sshkeys import host_key_fingerprint, normalise_host_key
@@ -43,7 +43,7 @@ def create_host(
     session: Session,
     actor: Actor,
     organisation: str,
-    data: Any,
+    data: HostCreate | Fields,
     allow_node_target: bool = False,
 ) -> HostPublic:
     """Add a host to an organisation's inventory.
@@ -97,7 +97,7 @@ def update_host(
     actor: Actor,
     organisation: str,
     name: str,
-    data: Any,
+    data: HostUpdate | Fields,
     allow_node_target: bool = False,
 ) -> HostPublic:
     """Change a host's connection settings, groups or variables.
@@ -464,7 +464,9 @@ def _replace_groups(session: Session, host: Host, groups: list[HostGroup]) -> No
 # --- groups ------------------------------------------------------------------------
 
 
-def create_group(*, session: Session, actor: Actor, organisation: str, data: Any) -> GroupPublic:
+def create_group(
+    *, session: Session, actor: Actor, organisation: str, data: GroupCreate | Fields
+) -> GroupPublic:
     """Add a group, optionally inside a parent group."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.group_write, org.id)
@@ -499,7 +501,7 @@ def create_group(*, session: Session, actor: Actor, organisation: str, data: Any
 
 
 def update_group(
-    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+    *, session: Session, actor: Actor, organisation: str, name: str, data: GroupUpdate | Fields
 ) -> GroupPublic:
     """Change a group's description, parent or variables; refuses to make a cycle."""
     org = organisation_by_name(session, organisation)

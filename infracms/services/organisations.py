@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session, select
 
-from infracms.errors import Conflict
+from infracms.errors import Conflict, NotFound
 from infracms.models.organisation import Organisation, OrganisationCreate, OrganisationUpdate
 from infracms.services import audit
 from infracms.services.authz import Action, authorize, is_allowed
-from infracms.services.common import commit, organisation_by_name, parse, snapshot
+from infracms.services.common import Fields, commit, organisation_by_name, parse, snapshot
 from infracms.services.context import Actor
 
 FIELDS = ("name", "title")
 
 
-def create_organisation(*, session: Session, actor: Actor, data: Any) -> Organisation:
+def create_organisation(
+    *, session: Session, actor: Actor, data: OrganisationCreate | Fields
+) -> Organisation:
     """Create an organisation (node admins only)."""
     authorize(actor, Action.org_create, None)
     org_in = parse(OrganisationCreate, data)
@@ -35,6 +35,16 @@ def create_organisation(*, session: Session, actor: Actor, data: Any) -> Organis
     )
     commit(session, conflict=f"an organisation called {org.name!r} exists already")
     return org
+
+
+def check_visible(*, session: Session, actor: Actor, name: str) -> None:
+    """Refuse an organisation the actor is no member of as if it did not exist: whether it
+    exists or not, the answer is the same, and nothing in it is read before this."""
+    if actor.is_admin:
+        return
+    org = session.exec(select(Organisation).where(Organisation.name == name)).first()
+    if org is None or actor.role_in(org.id) is None:
+        raise NotFound(f"no organisation called {name!r}")
 
 
 def raise_conflict(name: str) -> None:
@@ -57,7 +67,9 @@ def list_organisations(*, session: Session, actor: Actor) -> list[Organisation]:
     return [org for org in orgs if is_allowed(actor, Action.org_read, org.id)]
 
 
-def update_organisation(*, session: Session, actor: Actor, name: str, data: Any) -> Organisation:
+def update_organisation(
+    *, session: Session, actor: Actor, name: str, data: OrganisationUpdate | Fields
+) -> Organisation:
     """Change an organisation's title."""
     org = organisation_by_name(session, name)
     authorize(actor, Action.org_update, org.id)

@@ -199,7 +199,8 @@ def rerun_failed(
     *, session: Session, actor: Actor, plugins: Plugins, organisation: str, run_id: uuid.UUID
 ) -> Run:
     """A new run of the same kind and definitions on the hosts that failed or were unreachable."""
-    _, parent = _run_in(session, organisation, run_id)
+    org, parent = _run_in(session, organisation, run_id)
+    authorize(actor, Action.run_apply if parent.kind is RunKind.apply else Action.run_plan, org.id)
     failed = sorted(
         h for h, counts in parent.recap.items() if any(counts.get(k) for k in FAILED_OUTCOMES)
     )

@@ -31,7 +31,7 @@ from infracms.models.organisation import (
 from infracms.modules.contract import secret_references
 from infracms.services import audit
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, organisation_by_name, parse
+from infracms.services.common import Fields, commit, organisation_by_name, parse
 from infracms.services.context import Actor
 
 NOT_GRANTED = (
@@ -109,7 +109,12 @@ def check_settings(session: Session, org: Organisation, settings: Any) -> None:
 
 
 def grant_source(
-    *, session: Session, actor: Actor, settings: Settings, organisation: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    settings: Settings,
+    organisation: str,
+    data: SecretGrantCreate | Fields,
 ) -> SecretGrant:
     """Let an organisation's definitions refer to a variable or file (node admins)."""
     org = organisation_by_name(session, organisation)
@@ -126,7 +131,12 @@ def grant_source(
 
 
 def revoke_source(
-    *, session: Session, actor: Actor, settings: Settings, organisation: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    settings: Settings,
+    organisation: str,
+    data: SecretGrantCreate | Fields,
 ) -> None:
     """Take a grant back (node admins); runs that need it are refused from now on."""
     org = organisation_by_name(session, organisation)

@@ -11,12 +11,14 @@ from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.models.user import Membership, MembershipPublic, MembershipSet, Role, User, UserCreate
 from infracms.services import audit
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, organisation_by_name, parse
+from infracms.services.common import Fields, commit, organisation_by_name, parse
 from infracms.services.context import Actor
 from infracms.services.passwords import hash_password
 
 
-def create_user(*, session: Session, actor: Actor, settings: Settings, data: Any) -> User:
+def create_user(
+    *, session: Session, actor: Actor, settings: Settings, data: UserCreate | Fields
+) -> User:
     """Create an account (node admins only); the password is stored as an Argon2 hash."""
     authorize(actor, Action.user_create, None)
     user_in = parse(UserCreate, data)
@@ -56,7 +58,7 @@ def user_by_name(session: Session, username: str) -> User:
 
 
 def set_membership(
-    *, session: Session, actor: Actor, organisation: str, data: Any
+    *, session: Session, actor: Actor, organisation: str, data: MembershipSet | Fields
 ) -> MembershipPublic:
     """Give a user a role in an organisation, or change the role they have."""
     org = organisation_by_name(session, organisation)

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from federation.errors import FederationError, PeerRequestError
+from infracms.api.problems import http_error_headers
 from infracms.errors import AuthenticationFailed, Conflict, InfracmsError, InvalidInput
 from infracms.web.session import PasswordMustChange, login_url
 from infracms.web.templating import render
@@ -124,7 +125,7 @@ def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
     title = titles.get(exc.status_code, str(exc.detail))
     detail = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
     response = error_page(request, exc.status_code, title, detail)
-    response.headers.update(exc.headers or {})
+    response.headers.update(http_error_headers(request, exc))
     return response
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.datastructures import FormData
 
 from infracms.errors import InvalidInput
+from infracms.models.validators import JSON_MAX_DEPTH, check_json
 from infracms.services.common import parse
 
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -55,19 +56,13 @@ def parse_variables(source: str) -> dict[str, Any]:
     if not source.strip():
         return {}
     try:
-        value = yaml.load(source, Loader=_PlainLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as exc:
-        raise _bad_variables(f"is not valid YAML or JSON: {_yaml_reason(exc)}") from exc
+        value = load_value(source)
+    except ValueError as exc:
+        raise _bad_variables(str(exc)) from exc
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise _bad_variables("must be a mapping of variable names to values")
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise _bad_variables(
-            "may hold only strings, numbers, booleans, null, lists and mappings"
-        ) from exc
     return value
 
 
@@ -110,13 +105,17 @@ def load_value(source: str) -> Any:
         value = yaml.load(source, Loader=_PlainLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ValueError(f"is not valid YAML or JSON: {_yaml_reason(exc)}") from exc
+    except RecursionError as exc:  # the composer recurses once per level of nesting
+        raise ValueError(f"is nested deeper than {JSON_MAX_DEPTH} levels") from exc
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ValueError(f"holds a value that cannot be read: {exc}") from exc
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             "may hold only strings, numbers, booleans, null, lists and mappings"
         ) from exc
-    return value
+    return check_json(value, "value")
 
 
 def show_value(value: Any) -> str:

@@ -86,7 +86,8 @@ def _resign(session: Session, ctx: FederationContext, digest: str) -> NodeCatalo
             state.generated_at = ctx.clock().replace(microsecond=0)
         elif state.key_id == ctx.key.key_id:
             return state
-        assert state.generated_at is not None
+        if state.generated_at is None:
+            raise RuntimeError("a catalog state without a generation time")
         catalog = Catalog(
             node=ctx.name,
             version=state.version,

@@ -32,7 +32,7 @@ from infracms.models.base import utcnow
 from infracms.models.federation import ConsumerService, ConsumerStatus, Peer, PeerStatus
 from infracms.models.organisation import Organisation
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, organisation_by_name, parse
+from infracms.services.common import commit, found, organisation_by_name, parse
 from infracms.services.context import Actor
 from infracms.services.federation import following
 from infracms.services.federation.directory import find_plan
@@ -228,7 +228,7 @@ def deprovision_service(
     if row.status is ConsumerStatus.updating:
         raise Conflict(f"service {row.id} is being changed: deprovision it once that is applied")
     peer = session.get(Peer, row.peer_id)
-    assert peer is not None
+    peer = found(peer, "the peer")
     with client_for(session, ctx, peer) as client:
         if row.binding_id:
             try:
@@ -314,7 +314,7 @@ def _fail(
 
 def _active(session: Session, row: ConsumerService) -> Peer:
     peer = session.get(Peer, row.peer_id)
-    assert peer is not None
+    peer = found(peer, "the peer")
     if peer.status is not PeerStatus.active:
         raise Conflict(f"peer {peer.name} is {peer.status}: it takes no requests")
     return peer

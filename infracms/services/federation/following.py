@@ -26,6 +26,7 @@ from infracms.models.base import utcnow
 from infracms.models.federation import ConsumerService, ConsumerStatus, Peer
 from infracms.models.organisation import Organisation
 from infracms.services import audit
+from infracms.services.common import found
 from infracms.services.context import Actor, system_actor
 from infracms.services.federation.node import FederationContext
 from infracms.services.federation.peers import keys_of
@@ -65,7 +66,7 @@ def follow_all(session: Session, ctx: FederationContext) -> int:
     ).all()
     for row in rows:
         org = session.get(Organisation, row.organisation_id)
-        assert org is not None
+        org = found(org, "the organisation")
         follow(session, ctx, org, row, system_actor("service-follow"))
     return len(rows)
 
@@ -77,7 +78,7 @@ def follow(
     if row.status not in FOLLOWED or (row.status is S.succeeded and row.sealed):
         return
     peer = session.get(Peer, row.peer_id)
-    assert peer is not None
+    peer = found(peer, "the peer")
     seen, learnt = Seen(row.status, row.binding_id), Learnt(row.status, row.description)
     try:
         with client_for(session, ctx, peer) as client:

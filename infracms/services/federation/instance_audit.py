@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from infracms.models.federation import ServiceInstance
 from infracms.models.organisation import Organisation
+from infracms.services.common import found
 from infracms.services.context import Actor, system_actor
 
 
@@ -44,7 +45,7 @@ def caller_system(row: ServiceInstance) -> Actor:
 def organisation_name(session: Session, row: ServiceInstance) -> str:
     """The name of the organisation providing an instance."""
     org = session.get(Organisation, row.organisation_id)
-    assert org is not None
+    org = found(org, "the organisation")
     return org.name
 
 

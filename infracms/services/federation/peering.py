@@ -16,10 +16,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from federation import peering as protocol
-from federation.errors import InvitationExpired
+from federation.errors import InvitationExpired, MalformedMessage, URLRefused
 from federation.invitee import accept_invitation as ask_to_peer
 from federation.messages import HttpRequest
-from federation.models.peering import NodeIdentity, PeeringAcceptance
+from federation.models.peering import Invitation, NodeIdentity, PeeringAcceptance
 from federation.nonces import NonceStore
 from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.models.base import utcnow
@@ -131,22 +131,36 @@ def _invitation_public(row: PeerInvitation, now: datetime) -> InvitationPublic:
     )
 
 
+def _read_token(token: str) -> Invitation:
+    """The invitation a token carries; a token that does not parse is bad input (422),
+    not a failure of a peer: none has been contacted."""
+    try:
+        return protocol.read_invitation(token).invitation
+    except MalformedMessage as exc:
+        raise InvalidInput(
+            "the invitation token does not parse", errors={"token": str(exc)}
+        ) from exc
+
+
 def accept_invitation(
     *, session: Session, actor: Actor, ctx: FederationContext, token: str
 ) -> PeerPublic:
     """Accept another node's invitation: check it, ask that node to peer, pin its key."""
     authorize(actor, Action.peer_manage, None)
-    invitation = protocol.read_invitation(token).invitation
+    invitation = _read_token(token)
     _refuse_known(session, invitation.inviter)
     session.rollback()  # hold no write lock while the other node answers
-    acceptance = ask_to_peer(
-        token,
-        own=ctx.identity,
-        key=ctx.key,
-        transport=ctx.transport,
-        allow_loopback_http=ctx.allow_loopback_http,
-        clock=ctx.clock,
-    )
+    try:
+        acceptance = ask_to_peer(
+            token,
+            own=ctx.identity,
+            key=ctx.key,
+            transport=ctx.transport,
+            allow_loopback_http=ctx.allow_loopback_http,
+            clock=ctx.clock,
+        )
+    except URLRefused as exc:  # the token names a URL this node may not contact
+        raise InvalidInput(f"no peer was contacted: {exc}", errors={"token": str(exc)}) from exc
     _refuse_known(session, acceptance.node.name)
     peer = _pin(session, acceptance.node, invited_by_us=False)
     audit.record(

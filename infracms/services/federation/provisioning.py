@@ -42,7 +42,7 @@ from infracms.models.run import Run, RunStatus
 from infracms.plugins import Plugins
 from infracms.services import audit, definitions, runs
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, organisation_by_name
+from infracms.services.common import commit, found, organisation_by_name
 from infracms.services.context import Actor, system_actor
 from infracms.services.federation import limits, removals, service_hooks, service_secrets, usage
 from infracms.services.federation.broker_errors import (
@@ -237,7 +237,7 @@ def _start(
 ) -> uuid.UUID:
     publication = session.get(PublishedOffering, row.publication_id)
     group = session.get(HostGroup, publication.group_id) if publication else None
-    assert publication is not None and group is not None
+    publication, group = found(publication, "the offering"), found(group, "the group")
     removals.settle_pool(session, publication)
     holders = service_hooks.definitions_on_pool(session, plugins, publication)
     if holders:
@@ -280,10 +280,10 @@ def _start(
         )
     definitions.add_definition(
         session,
-        actor,
-        plugins,
-        org.name,
-        {
+        actor=actor,
+        plugins=plugins,
+        organisation=org.name,
+        data={
             "name": name,
             "module": publication.module,
             "target": {"group": group.name},
@@ -329,7 +329,7 @@ def _auto_approve(
     if live >= publication.quota:
         return None
     org = session.get(Organisation, publication.organisation_id)
-    assert org is not None
+    org = found(org, "the organisation")
     policy = system_actor(f"policy:{publication.offering_id}")
     try:
         return _start(

@@ -43,11 +43,11 @@ def start(session: Session, plugins: Plugins, row: ServiceInstance) -> uuid.UUID
             return None
         definitions.add_revision(
             session,
-            caller_system(row),
-            plugins,
-            organisation_name(session, row),
-            row.definition or "",
-            {
+            actor=caller_system(row),
+            plugins=plugins,
+            organisation=organisation_name(session, row),
+            name=row.definition or "",
+            data={
                 "settings": settings,
                 "message": f"remove service instance {row.instance_id} ({row.client})"[:500],
             },

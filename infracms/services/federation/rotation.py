@@ -27,7 +27,7 @@ from infracms.keys import load_identity, write_private_file
 from infracms.models.federation import Peer, PeerKey, PeerStatus
 from infracms.services import audit
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit
+from infracms.services.common import commit, found
 from infracms.services.context import Actor
 from infracms.services.federation.node import FederationContext
 from infracms.services.federation.peers import keys_of, peer_by_name
@@ -65,8 +65,7 @@ def receive_key_rotation(
     rotation = statement.rotation
     if session.get(PeerKey, rotation.new_key_id) is not None:
         return  # already pinned: a resent statement
-    old = session.get(PeerKey, rotation.old_key_id)
-    assert old is not None  # it signed the request
+    old = found(session.get(PeerKey, rotation.old_key_id), "the key that signed the request")
     ending, starting = statement.pinned_keys(signature.key)
     old.not_after = ending.not_after
     session.add(old)

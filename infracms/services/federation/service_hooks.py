@@ -41,6 +41,7 @@ from infracms.modules.contract import (
 )
 from infracms.plugins import Plugins
 from infracms.services import definitions
+from infracms.services.common import found
 from infracms.services.federation import service_secrets
 from infracms.services.federation.broker_errors import BrokerBadRequest, UnsupportedChange
 from infracms.services.federation.offerings import module_offerings, plan_of
@@ -181,7 +182,7 @@ def connection_details(
 ) -> dict[str, Any]:
     """What the requester gets at bind: the module's answer, or where the instance runs."""
     publication = session.get(PublishedOffering, row.publication_id)
-    assert publication is not None
+    publication = found(publication, "the offering")
     hosts = pool_hosts(session, publication)
     plan = next((p for p in publication.plans if p["id"] == row.plan_id), {"plan": row.plan_id})
     answer = _declared(module_or_404(plugins, publication.module), publication).connection_details(

@@ -28,6 +28,7 @@ from infracms.models.federation import InstanceStatus, PublishedOffering, Servic
 from infracms.models.organisation import Organisation
 from infracms.plugins import Plugins
 from infracms.services import audit, definitions, runs
+from infracms.services.common import found
 from infracms.services.federation import service_hooks, service_secrets, usage
 from infracms.services.federation.broker_errors import (
     AsyncRequired,
@@ -88,7 +89,7 @@ def update_instance(
     if request.maintenance_info is not None:
         raise MaintenanceInfoConflict("this broker's plans have no maintenance_info")
     publication = session.get(PublishedOffering, row.publication_id)
-    assert publication is not None
+    publication = found(publication, "the offering")
     plan = _plan(publication, row, request.plan_id)
     parameters = {**row.parameters, **(request.parameters or {})}
     unchanged = plan["id"] == row.plan_id and parameters == row.parameters
@@ -150,7 +151,7 @@ def _record(
     previous = {"plan": row.plan_id, "parameters": row.parameters}
     current = service_secrets.published_settings(session, row)
     org = session.get(Organisation, row.organisation_id)
-    assert org is not None
+    org = found(org, "the organisation")
     if plan["id"] != row.plan_id:
         usage.end(session, row)
     row.plan_id, row.parameters = plan["id"], parameters
@@ -194,11 +195,11 @@ def _apply(
     org_name = organisation_name(session, row)
     definitions.add_revision(
         session,
-        caller_system(row),
-        plugins,
-        org_name,
-        row.definition or "",
-        {
+        actor=caller_system(row),
+        plugins=plugins,
+        organisation=org_name,
+        name=row.definition or "",
+        data={
             "settings": settings,
             "message": f"service instance {row.instance_id} updated by {row.client}"[:500],
         },
@@ -219,5 +220,5 @@ def _apply(
 def _pool(session: Session, row: ServiceInstance) -> uuid.UUID:
     """The group the instance's definition targets: its generated credentials' scope."""
     publication = session.get(PublishedOffering, row.publication_id)
-    assert publication is not None
+    publication = found(publication, "the offering")
     return publication.group_id

@@ -176,7 +176,8 @@ def _record_conflict(
     refusal: Refusal,
 ) -> None:
     """The evidence row and its audit entry, in the caller's transaction."""
-    assert refusal.evidence is not None
+    if refusal.evidence is None:
+        raise RuntimeError("a refusal recorded without its evidence")
     new = submission.checkpoint
     conflict = WitnessConflict(
         origin=new.origin,
