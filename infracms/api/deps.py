@@ -134,8 +134,9 @@ get_actor_alone = get_actor
 
 
 def get_admin_actor(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
-    """The caller, if a node administrator: refused before the request's body is read."""
-    if not actor.is_admin:
+    """The caller, if a node administrator or a node token (the service then decides what
+    the token may do): refused before the request's body is read."""
+    if not (actor.is_admin or actor.node_scope):
         raise PermissionDenied("this is for node administrators only")
     return actor
 

@@ -85,7 +85,9 @@ def _victim_objects(engine: Engine, settings: Settings) -> dict[str, str]:
     return {
         "org": VICTIM,
         "name": THING,
+        "host": THING,
         "username": "victim-user",
+        "invitation_id": "victims-invitation",
         "run_id": str(run_id),
         "token_id": str(token_id),
         "index": str(audit_size(engine) - 1),
