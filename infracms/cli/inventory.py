@@ -240,6 +240,32 @@ def credential_add(
     )
 
 
+@credential_app.command("replace")
+def credential_replace(
+    organisation: str,
+    name: str,
+    key_file: Path | None = typer.Option(None, help="the new private key file (for ssh_key)"),
+    ask_passphrase: bool = typer.Option(False, help="the new key is encrypted: ask its passphrase"),
+) -> None:
+    """Give credential NAME a new secret (same name, scope and hosts); a password is read
+    from standard input. Audited with the old and new fingerprints."""
+    secret = key_file.read_text() if key_file else sys.stdin.read().rstrip("\n")
+    passphrase = typer.prompt("Passphrase", hide_input=True) if ask_passphrase else None
+    with write_session() as session:
+        credential = credentials.replace_credential(
+            session=session,
+            actor=cli_actor(),
+            keyring=load_keyring(settings()),
+            organisation=organisation,
+            name=name,
+            data={"secret": secret, "passphrase": passphrase},
+        )
+    typer.echo(
+        f"replaced the secret of credential {credential.name}"
+        + (f" ({credential.fingerprint})" if credential.fingerprint else "")
+    )
+
+
 @credential_app.command("scope")
 def credential_scope(
     organisation: str,
