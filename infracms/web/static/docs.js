@@ -9,5 +9,6 @@ document.addEventListener("DOMContentLoaded", () => {
     deepLinking: true,
     presets: [window.SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    validatorUrl: null, // its badge is an image from validator.swagger.io: stay offline
   });
 });
