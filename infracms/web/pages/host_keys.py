@@ -102,7 +102,7 @@ def bootstrap_host(
         )
     except InfracmsError as exc:
         return _page(request, context, problem=FormProblem.of(exc))
-    return _page(request, {**context, "bootstrapped": result})
+    return _page(request, {**_context(engine, me, org, name), "bootstrapped": result})
 
 
 def _connect(
