@@ -6,8 +6,9 @@ module available and enable it, define it through the generated form, plan (the 
 apply (followed live), see nothing needing attention on the dashboard, find the run in
 the audit log and verify the downloaded export offline.
 
-Each step's screenshot is written to $INFRACMS_SCREENSHOTS (default
-/tmp/infracms-journey) as NN-step.png, never into the repository.
+Each step's screenshot is written as NN-step.png to infracms-journey/ in the browser tests'
+screenshot folder, $INFRACMS_SCREENSHOTS (default /tmp): /tmp/infracms-journey/01-login.png
+and on, never into the repository; a run replaces the previous run's.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from playwright.sync_api import Page, Request, expect
 from infracms.config import Settings
 from infracms.sshkeys import host_key_fingerprint
 from tests.e2e.test_browser_content import watched  # noqa: F401 (fixture)
+from tests.e2e.test_browser_foundation import SCREENSHOTS
 from tests.support.hosts import HostFactory, TestHost
 from tests.support.server import ENV_PREFIX, REPO_ROOT, live_server, settings_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
-SCREENSHOTS = Path(os.environ.get("INFRACMS_SCREENSHOTS", "/tmp/infracms-journey"))
+JOURNEY = SCREENSHOTS / "infracms-journey"
 RUN_MS = 300_000  # a run on a test host takes tens of seconds; a stuck one fails here
 PRINTED = re.compile(r"admin account created: user 'admin', password (\S+)")
 
@@ -42,13 +44,13 @@ class Camera:
 
     def __init__(self, page: Page) -> None:
         self.page, self.count = page, 0
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SCREENSHOTS.glob("[0-9][0-9]-*.png"):
+        JOURNEY.mkdir(parents=True, exist_ok=True)
+        for old in JOURNEY.glob("[0-9][0-9]-*.png"):
             old.unlink()
 
     def __call__(self, step: str) -> None:
         self.count += 1
-        path = SCREENSHOTS / f"{self.count:02d}-{step}.png"
+        path = JOURNEY / f"{self.count:02d}-{step}.png"
         self.page.screenshot(path=str(path), full_page=True)
 
 
@@ -239,22 +241,24 @@ def test_the_sysadmins_journey(
     expect(rows.nth(1)).to_contain_text("run.start")
     expect(rows.nth(0)).to_contain_text("run.finish")
     expect(rows).to_contain_text([f"run:clinic/{run_id}"] * 3)
+    finished = int(rows.nth(0).locator("th").inner_text())  # its index in the log
     shot("audit-run")
     page.get_by_role("cell", name="run.finish").locator("xpath=..").locator("a").first.click()
     expect(page.locator("main")).to_contain_text('"status": "succeeded"')
     shot("audit-entry")
 
-    # 13. The export downloaded through the browser, verified offline.
+    # 13. The latest checkpoint and the export downloaded through the browser, as an
+    # auditor keeps them; the export verified offline, as the page says, against the key
+    # shown and extending the saved checkpoint.
     page.goto(f"{base}/audit/verify")
     key = page.locator("#verifier-key").input_value()
     shot("audit-verify")
-    with page.expect_download() as download:
-        page.get_by_role("link", name="Download the export").click()
-    export = tmp_path / download.value.suggested_filename
-    download.value.save_as(export)
+    checkpoint = _download(page, "Download the latest checkpoint", tmp_path)
+    export = _download(page, "Download the export", tmp_path)
     assert f"run:clinic/{run_id}" in export.read_text()
+    command = ["audit", "verify", export.name, "--key", key, "--trusted", checkpoint.name]
     verified = subprocess.run(
-        [sys.executable, "-m", "infracms", "audit", "verify", str(export), "--key", key],
+        [sys.executable, "-m", "infracms", *command],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -262,6 +266,18 @@ def test_the_sysadmins_journey(
         check=False,
     )
     assert verified.returncode == 0, f"{verified.stdout}\n{verified.stderr}"
+    counted = re.match(r"verified (\d+) entries", verified.stdout)
+    assert counted and int(counted.group(1)) > finished, verified.stdout
+    assert "extends your trusted checkpoint" in verified.stdout, verified.stdout
+
+
+def _download(page: Page, link: str, folder: Path) -> Path:
+    """What a click on the link downloads, saved under the name the node gave it."""
+    with page.expect_download() as download:
+        page.get_by_role("link", name=link).click()
+    saved = folder / download.value.suggested_filename
+    download.value.save_as(saved)
+    return saved
 
 
 def _add_host(page: Page, org: str, name: str, address: str, *, credential: str | None) -> None:
