@@ -11,6 +11,7 @@ from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.middleware import BodyTooLarge, GuardMiddleware
 from infracms.plugins import Plugins
+from infracms.web.docs import install_docs
 
 
 def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
@@ -19,7 +20,8 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
         title="infracms",
         version=__version__,
         description="A self-hosted, federated content management system for infrastructure.",
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs, offline and under the CSP
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
@@ -35,6 +37,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
     audit.install_integrator(app)
     runs.install_executor(app)
     web.install(app)
+    install_docs(app)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

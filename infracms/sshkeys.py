@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass, field
+from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 SUPPORTED_HOST_KEY_TYPES = (
@@ -50,24 +53,75 @@ def host_key_fingerprint(host_key: str) -> str:
     return fingerprint_of_blob(base64.b64decode(host_key.split()[1]))
 
 
-def private_key_fingerprint(private_key: str) -> str:
-    """The fingerprint of the public half of an OpenSSH or PEM private key.
+class KeyNeedsPassphrase(ValueError):
+    """The private key is encrypted and no passphrase (or a wrong one) was given."""
 
-    Raises ValueError when the text is not an unencrypted private key.
+
+@dataclass(frozen=True)
+class PrivateKey:
+    """A private key as it is stored: its text normalised, its public half and fingerprint."""
+
+    text: str = field(repr=False)
+    public_key: str | None
+    fingerprint: str | None
+
+
+def normalise_private_key(text: str, passphrase: str | None = None) -> PrivateKey:
+    """Parse an OpenSSH or PEM private key as pasted or read from a file.
+
+    Line endings become LF (browsers send a textarea's lines with CRLF, which libcrypto
+    refuses), blank edges go and one trailing newline is ensured. An encrypted key is
+    opened with `passphrase` and kept decrypted in OpenSSH format: runs hand keys to ssh
+    through an agent that nobody can type a passphrase into, and the stored copy is
+    sealed under the node's key anyway. Raises ValueError (KeyNeedsPassphrase when the
+    key is encrypted and the passphrase is missing or wrong) with what to do.
     """
-    data = private_key.strip().encode() + b"\n"
+    data = "\n".join(text.replace("\r\n", "\n").replace("\r", "\n").strip().splitlines()) + "\n"
+    raw = data.encode()
+    password = passphrase.encode() if passphrase else None
     try:
-        public = _openssh_public_bytes(data)
-    except (ValueError, TypeError) as exc:
-        raise ValueError("is not an unencrypted SSH private key (OpenSSH or PEM format)") from exc
-    return fingerprint_of_blob(base64.b64decode(public.split()[1]))
+        key = _load_private(raw, None)
+        encrypted = False
+    except TypeError:  # "Password was not given but private key is encrypted"
+        encrypted = True
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ValueError(
+            "is not an SSH private key: paste the whole key, from its -----BEGIN line "
+            "to its -----END line (OpenSSH or PEM format)"
+        ) from exc
+    if encrypted:
+        if password is None:
+            raise KeyNeedsPassphrase("is encrypted: give its passphrase")
+        key = _open_encrypted(raw, password)
+        data = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    return PrivateKey(data, public, fingerprint_of_blob(base64.b64decode(public.split()[1])))
 
 
-def _openssh_public_bytes(data: bytes) -> bytes:
-    """The OpenSSH public line of an OpenSSH or PEM private key (each loader types its own)."""
-    encoding, public_format = serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+def _load_private(data: bytes, password: bytes | None) -> Any:
+    """An OpenSSH or PEM private key (each loader types its own)."""
     if b"OPENSSH PRIVATE KEY" in data:
-        ssh_key = serialization.load_ssh_private_key(data, password=None)
-        return ssh_key.public_key().public_bytes(encoding, public_format)
-    pem_key = serialization.load_pem_private_key(data, password=None)
-    return pem_key.public_key().public_bytes(encoding, public_format)
+        return serialization.load_ssh_private_key(data, password=password)
+    return serialization.load_pem_private_key(data, password=password)
+
+
+def _open_encrypted(data: bytes, password: bytes) -> Any:
+    """An encrypted private key opened with its passphrase."""
+    try:
+        return _load_private(data, password)
+    except UnsupportedAlgorithm as exc:  # OpenSSH's own format needs bcrypt's KDF
+        raise ValueError(
+            "is encrypted in OpenSSH's format, which this node cannot open: remove the "
+            "passphrase from a copy (ssh-keygen -p -N '' -f COPY) and paste that; it is "
+            "stored encrypted under the node's key"
+        ) from exc
+    except (ValueError, TypeError) as exc:
+        raise KeyNeedsPassphrase("does not open with this passphrase") from exc

@@ -16,7 +16,6 @@ from infracms.models import AuditEntry
 from tests.test_cli import cli_runner
 
 
-
 @pytest.fixture
 def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     return cli_runner(tmp_path)
@@ -30,7 +29,7 @@ def _entries(tmp_path: Path, action: str) -> list[AuditEntry]:
     return found
 
 
-def test_groups_from_the_readme_and_their_hosts(cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_groups_from_the_readme_and_their_hosts(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("init").returncode == 0
     assert cli("org", "create", "clinic").returncode == 0
     unknown = cli("host", "add", "clinic", "web1", "198.51.100.10", "--group", "web")
@@ -56,7 +55,7 @@ def test_groups_from_the_readme_and_their_hosts(cli) -> None:  # type: ignore[no
 
 
 def test_reset_password_on_the_node_recovers_a_lost_admin_password(  # type: ignore[no-untyped-def]
-    cli,  # noqa: F811
+    cli,
     tmp_path: Path,
 ) -> None:
     assert cli("init").returncode == 0  # the admin's password was printed once, and lost
@@ -88,7 +87,7 @@ def test_reset_password_on_the_node_recovers_a_lost_admin_password(  # type: ign
     assert wrong.returncode == 2 and "current password is wrong" in wrong.stderr
 
 
-def test_user_lifecycle_and_node_tokens(cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_user_lifecycle_and_node_tokens(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("init").returncode == 0
     assert (
         cli("user", "create", "olga", "--password-stdin", stdin="olga-password-1\n").returncode == 0

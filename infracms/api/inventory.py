@@ -9,7 +9,12 @@ from pydantic import BaseModel, Field, SecretStr
 
 from infracms import db
 from infracms.api.deps import ActorDep, KeyringDep, LoneActorDep, SessionDep, SettingsDep
-from infracms.models.credential import CredentialCreate, CredentialPublic, CredentialUpdate
+from infracms.models.credential import (
+    CredentialCreate,
+    CredentialPublic,
+    CredentialReplace,
+    CredentialUpdate,
+)
 from infracms.models.host import (
     GroupCreate,
     GroupHosts,
@@ -283,6 +288,22 @@ def create_credential(
 def get_credential(org: str, name: str, session: SessionDep, actor: ActorDep) -> CredentialPublic:
     """One credential's metadata."""
     found = credentials.get_credential(session=session, actor=actor, organisation=org, name=name)
+    return credentials.describe(session, found)
+
+
+@router.post("/credentials/{name}/secret", response_model=CredentialPublic)
+def replace_credential(
+    org: str,
+    name: str,
+    body: CredentialReplace,
+    session: SessionDep,
+    actor: ActorDep,
+    keyring: KeyringDep,
+) -> CredentialPublic:
+    """Give a credential a new secret: same name, kind, scope and hosts (audited)."""
+    found = credentials.replace_credential(
+        session=session, actor=actor, keyring=keyring, organisation=org, name=name, data=body
+    )
     return credentials.describe(session, found)
 
 

@@ -29,6 +29,9 @@ credential_app = typer.Typer(help="Credentials (SSH keys, passwords).", no_args_
 JSON = typer.Option(False, "--json", help="print JSON")
 SCOPE_HOSTS = typer.Option([], "--host", help="a host it may be sent to (repeat)")
 SCOPE_GROUPS = typer.Option([], "--group", help="a group whose hosts it may be sent to (repeat)")
+ASK_PASSPHRASE = typer.Option(
+    False, help="the key is encrypted: ask its passphrase (it is stored decrypted, sealed)"
+)
 
 
 def parse_variables(pairs: list[str]) -> dict[str, Any]:
@@ -214,10 +217,12 @@ def credential_add(
     username: str | None = typer.Option(None, help="login name the credential is for"),
     host: list[str] = SCOPE_HOSTS,
     group: list[str] = SCOPE_GROUPS,
+    ask_passphrase: bool = ASK_PASSPHRASE,
 ) -> None:
     """Store a credential; a password is read from standard input. With --host/--group it
     is sent only to those hosts and the hosts in those groups; without, to any host."""
     secret = key_file.read_text() if key_file else sys.stdin.read().rstrip("\n")
+    passphrase = typer.prompt("Passphrase", hide_input=True) if ask_passphrase else None
     scope = {"hosts": host, "groups": group} if host or group else None
     with write_session() as session:
         credential = credentials.create_credential(
@@ -230,11 +235,38 @@ def credential_add(
                 "kind": kind,
                 "username": username,
                 "secret": secret,
+                "passphrase": passphrase,
                 "scope": scope,
             },
         )
     typer.echo(
         f"stored credential {credential.name}"
+        + (f" ({credential.fingerprint})" if credential.fingerprint else "")
+    )
+
+
+@credential_app.command("replace")
+def credential_replace(
+    organisation: str,
+    name: str,
+    key_file: Path | None = typer.Option(None, help="the new private key file (for ssh_key)"),
+    ask_passphrase: bool = ASK_PASSPHRASE,
+) -> None:
+    """Give credential NAME a new secret (same name, scope and hosts); a password is read
+    from standard input. Audited with the old and new fingerprints."""
+    secret = key_file.read_text() if key_file else sys.stdin.read().rstrip("\n")
+    passphrase = typer.prompt("Passphrase", hide_input=True) if ask_passphrase else None
+    with write_session() as session:
+        credential = credentials.replace_credential(
+            session=session,
+            actor=cli_actor(),
+            keyring=load_keyring(settings()),
+            organisation=organisation,
+            name=name,
+            data={"secret": secret, "passphrase": passphrase},
+        )
+    typer.echo(
+        f"replaced the secret of credential {credential.name}"
         + (f" ({credential.fingerprint})" if credential.fingerprint else "")
     )
 

@@ -19,7 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import JSON, Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from infracms.models.base import created_field, id_field
+from infracms.models.base import UTCDateTime, created_field, id_field
 from infracms.models.validators import (
     Text500,
     check_given,
@@ -61,6 +61,11 @@ SCOPE_HELP = "the hosts and groups it may be sent to; none: any host of the orga
 
 class CredentialCreate(CredentialBase):
     secret: SecretStr = Field(description="the private key (OpenSSH or PEM) or the password")
+    passphrase: SecretStr | None = Field(
+        default=None,
+        description="an encrypted key's passphrase: the key is opened with it and stored "
+        "decrypted (sealed under the node's key); never stored itself",
+    )
     scope: CredentialScope | None = Field(default=None, description=SCOPE_HELP)
 
     @field_validator("name")
@@ -76,11 +81,30 @@ class CredentialCreate(CredentialBase):
     @field_validator("secret")
     @classmethod
     def _secret(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value():
-            raise ValueError("must not be empty")
-        if len(value.get_secret_value()) > 16384:
-            raise ValueError("is longer than 16384 characters")
-        return value
+        return check_secret(value)
+
+
+def check_secret(value: SecretStr) -> SecretStr:
+    """A secret is not empty and fits what is sealed."""
+    if not value.get_secret_value():
+        raise ValueError("must not be empty")
+    if len(value.get_secret_value()) > 16384:
+        raise ValueError("is longer than 16384 characters")
+    return value
+
+
+class CredentialReplace(SQLModel):
+    """A new secret for a credential: same name, kind, scope and hosts (audited)."""
+
+    secret: SecretStr = Field(description="the new private key or password")
+    passphrase: SecretStr | None = Field(
+        default=None, description="the new key's passphrase, if it is encrypted"
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        return check_secret(value)
 
 
 class CredentialUpdate(SQLModel):
@@ -101,15 +125,19 @@ class Credential(CredentialBase, table=True):
     )
     ciphertext: str
     fingerprint: str | None = Field(default=None, max_length=100)
+    public_key: str | None = Field(default=None, max_length=16384)
     # {"hosts": [host id], "groups": [group id]}, or None for any host of the organisation;
     # ids, not names, so a host deleted and made again under its name is not let in
     scope: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
     created_at: datetime = created_field()
+    replaced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CredentialPublic(CredentialBase):
     id: uuid.UUID
     organisation_id: uuid.UUID
     fingerprint: str | None
+    public_key: str | None = Field(default=None, description="an SSH key's OpenSSH public line")
     scope: CredentialScope | None = Field(default=None, description=SCOPE_HELP)
     created_at: datetime
+    replaced_at: datetime | None = None

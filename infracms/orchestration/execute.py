@@ -63,6 +63,9 @@ def execute_run(run_id: uuid.UUID, context: RunContext) -> RunStatus | None:
         return None
     try:
         return _execute(run_id, context)
+    except HostKeyMissing as exc:  # expected until a host is scanned and pinned: no traceback
+        log.info("run %s: %s", run_id, exc)
+        return _finish(context, run_id, RunStatus.failed, None, {}, None, str(exc))
     except Exception as exc:  # the run must end recorded, whatever went wrong
         log.exception("run %s failed in the executor", run_id)
         return _finish(context, run_id, RunStatus.failed, None, {}, None, _describe(exc))

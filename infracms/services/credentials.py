@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import SecretStr
 from sqlmodel import Session, select
 
 from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.keys import Keyring
+from infracms.models.base import utcnow
 from infracms.models.credential import (
     Credential,
     CredentialCreate,
     CredentialKind,
     CredentialPublic,
+    CredentialReplace,
     CredentialUpdate,
 )
 from infracms.models.host import Host
@@ -25,7 +28,7 @@ from infracms.services.authz import Action, authorize
 from infracms.services.common import Fields, commit, organisation_by_name, parse, snapshot
 from infracms.services.context import Actor
 from infracms.services.credential_scope import scope_ids, scope_names, stranded
-from infracms.sshkeys import private_key_fingerprint
+from infracms.sshkeys import KeyNeedsPassphrase, PrivateKey, normalise_private_key
 
 FIELDS = ("name", "kind", "username", "description", "fingerprint")
 
@@ -47,26 +50,21 @@ def create_credential(
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.credential_write, org.id)
     cred_in = parse(CredentialCreate, data)
-    secret = cred_in.secret.get_secret_value()
-    fingerprint = None
-    if cred_in.kind is CredentialKind.ssh_key:
-        try:
-            fingerprint = private_key_fingerprint(secret)
-        except ValueError as exc:
-            raise InvalidInput("the key does not parse", errors={"secret": str(exc)}) from exc
+    key = _checked_secret(cred_in.kind, cred_in.secret, cred_in.passphrase)
     if _by_name(session, org.id, cred_in.name) is not None:
         raise Conflict(
             f"a credential called {cred_in.name!r} exists already",
             errors={"name": "is already taken"},
         )
     credential = Credential(
-        **cred_in.model_dump(exclude={"secret", "scope"}),
+        **cred_in.model_dump(exclude={"secret", "passphrase", "scope"}),
         organisation_id=org.id,
         ciphertext="",
-        fingerprint=fingerprint,
+        fingerprint=key.fingerprint,
+        public_key=key.public_key,
         scope=scope_ids(session, org.id, cred_in.scope),
     )
-    credential.ciphertext = keyring.seal(secret, context=sealing_context(credential))
+    credential.ciphertext = keyring.seal(key.text, context=sealing_context(credential))
     session.add(credential)
     audit.record(
         session,
@@ -77,6 +75,35 @@ def create_credential(
         payload={"after": _snapshot(session, credential)},
     )
     commit(session, conflict=f"a credential called {credential.name!r} exists already")
+    return credential
+
+
+def replace_credential(
+    *, session: Session, actor: Actor, keyring: Keyring, organisation: str, name: str, data: Any
+) -> Credential:
+    """Give a credential a new secret (a rotated key, a changed password): same name,
+    kind, scope and hosts; audited with the old and new fingerprints, never the secret."""
+    org = organisation_by_name(session, organisation)
+    authorize(actor, Action.credential_write, org.id)
+    new = parse(CredentialReplace, data)
+    credential = _by_name(session, org.id, name)
+    if credential is None:
+        raise NotFound(f"no credential called {name!r} in {organisation}")
+    key = _checked_secret(credential.kind, new.secret, new.passphrase)
+    old_fingerprint = credential.fingerprint
+    credential.ciphertext = keyring.seal(key.text, context=sealing_context(credential))
+    credential.fingerprint, credential.public_key = key.fingerprint, key.public_key
+    credential.replaced_at = utcnow()
+    session.add(credential)
+    audit.record(
+        session,
+        actor=actor,
+        action="credential.replace",
+        subject=f"credential:{org.name}/{credential.name}",
+        organisation_id=org.id,
+        payload={"old_fingerprint": old_fingerprint, "new_fingerprint": key.fingerprint},
+    )
+    commit(session)
     return credential
 
 
@@ -160,6 +187,24 @@ def delete_credential(*, session: Session, actor: Actor, organisation: str, name
 def reveal(keyring: Keyring, credential: Credential) -> str:
     """The plain secret, for writing into a run's private data dir only."""
     return keyring.open(credential.ciphertext, context=sealing_context(credential))
+
+
+def _checked_secret(
+    kind: CredentialKind, secret: SecretStr, passphrase: SecretStr | None
+) -> PrivateKey:
+    """The secret as it is sealed: an SSH key parsed and normalised (LF line endings, one
+    trailing newline, decrypted with its passphrase), so that a key that would fail every
+    run is refused when it is saved; a password as given."""
+    if kind is not CredentialKind.ssh_key:
+        return PrivateKey(secret.get_secret_value(), None, None)
+    try:
+        return normalise_private_key(
+            secret.get_secret_value(), passphrase.get_secret_value() if passphrase else None
+        )
+    except KeyNeedsPassphrase as exc:
+        raise InvalidInput(f"the key {exc}", errors={"passphrase": f"the key {exc}"}) from exc
+    except ValueError as exc:
+        raise InvalidInput(f"the key {exc}", errors={"secret": str(exc)}) from exc
 
 
 def _refuse_stranding(credential: Credential, hosts: list[str]) -> None:

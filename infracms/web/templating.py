@@ -52,6 +52,8 @@ NOTICES = {
     "group-deleted": "Group deleted.",
     "credential-created": "Credential stored. Its secret is sealed and will not be shown.",
     "credential-deleted": "Credential deleted.",
+    "credential-replaced": "Secret replaced. The new one is sealed and will not be shown.",
+    "host-key-pinned": "Host key pinned: plans and applies can reach the host now.",
     "member-saved": "Role saved.",
     "member-removed": "Member removed.",
     "user-created": "User created.",

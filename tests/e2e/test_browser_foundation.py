@@ -3,6 +3,7 @@ see a field error beside its field, log out."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from tests.e2e.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.e2e
 
-SCREENSHOTS = Path("/tmp")
+# Where the browser tests leave their screenshots (never in the repository).
+SCREENSHOTS = Path(os.environ.get("INFRACMS_SCREENSHOTS", "/tmp"))
 DOCUMENT_STATUS = "Failed to load resource: the server responded with a status of"
 
 

@@ -36,6 +36,10 @@ def plugins() -> Plugins:
     return Plugins.load(entry_points=False)
 
 
+# pinned, so that the host pages offer Plan and Apply (an unpinned host's are disabled)
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
+
 @pytest.fixture
 def clinic(admin: Site, engine: Engine, plugins: Plugins, executor: RecordingExecutor) -> str:
     """Two hosts in group web, a third outside it, and `basics` (module base) on web."""
@@ -47,7 +51,7 @@ def clinic(admin: Site, engine: Engine, plugins: Plugins, executor: RecordingExe
             session=session, actor=ADMIN, organisation="clinic", data={"name": "web"}
         )
         for name, groups in (("web-1", ["web"]), ("web-2", ["web"]), ("db-1", [])):
-            data = {"name": name, "address": "198.51.100.1", "groups": groups}
+            data = {"name": name, "address": "198.51.100.1", "groups": groups, "host_key": KEY}
             inventory.create_host(session=session, actor=ADMIN, organisation="clinic", data=data)
         definitions.create_definition(
             session=session,

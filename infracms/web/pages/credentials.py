@@ -10,7 +10,8 @@ from sqlmodel import Session
 from infracms.api.deps import KeyringDep, SessionDep
 from infracms.models.credential import CredentialKind
 from infracms.services import credentials, organisations
-from infracms.services.authz import Action, authorize
+from infracms.services.authz import Action, authorize, is_allowed
+from infracms.services.credential_usage import credential_usage
 from infracms.web.errors import FormProblem, redirect, submit
 from infracms.web.forms import or_none, text
 from infracms.web.pages.orgs import org_view
@@ -66,15 +67,56 @@ def create_credential(
             **{key: value for key, value in values.items() if key not in SCOPE_KEYS},
             "username": or_none(values["username"]),
             "secret": text(form, field, strip=False),
+            "passphrase": _passphrase(form, values["kind"]),
             "scope": _scope(values),
         }
         credentials.create_credential(
             session=session, actor=me.actor, keyring=keyring, organisation=org, data=data
         )
-        return redirect(f"/orgs/{org}/credentials?notice=credential-created")
+        return redirect(f"/orgs/{org}/credentials/{values['name']}?notice=credential-created")
 
     def on_error(problem: FormProblem) -> Response:
         return _form(request, session, me, org, values, problem)
+
+    return submit(session, action, on_error)
+
+
+@router.get("/orgs/{org}/credentials/{name}")
+def show_credential(
+    org: str, name: str, request: Request, session: SessionDep, me: SignedIn, notice: str = ""
+) -> Response:
+    """A credential: its public key and fingerprint, where it is used, replacing its secret."""
+    return _page(request, session, me, org, name, notice=notice)
+
+
+@router.post("/orgs/{org}/credentials/{name}/replace")
+def replace_credential(
+    org: str,
+    name: str,
+    request: Request,
+    session: SessionDep,
+    me: Poster,
+    form: Form,
+    keyring: KeyringDep,
+) -> Response:
+    """Give a credential a new secret; on error the page comes back without it."""
+
+    def action() -> Response:
+        found = credentials.get_credential(
+            session=session, actor=me.actor, organisation=org, name=name
+        )
+        field = "secret_password" if found.kind is CredentialKind.password else "secret_key"
+        data = {
+            "secret": text(form, field, strip=False),
+            "passphrase": _passphrase(form, found.kind.value),
+        }
+        credentials.replace_credential(
+            session=session, actor=me.actor, keyring=keyring, organisation=org, name=name, data=data
+        )
+        return redirect(f"/orgs/{org}/credentials/{name}?notice=credential-replaced")
+
+    def on_error(problem: FormProblem) -> Response:
+        return _page(request, session, me, org, name, problem=problem)
 
     return submit(session, action, on_error)
 
@@ -100,6 +142,12 @@ def delete_credential(
         return redirect(f"/orgs/{org}/credentials?notice=credential-deleted")
 
     return submit(session, action, lambda problem: _confirm(request, org, name, problem))
+
+
+def _passphrase(form: Any, kind: str) -> str | None:
+    """The passphrase typed for an SSH key, if any (a password has none)."""
+    typed = text(form, "passphrase", strip=False)
+    return typed if typed and kind == CredentialKind.ssh_key.value else None
 
 
 def _scope(values: dict[str, str]) -> dict[str, list[str]] | None:
@@ -131,6 +179,33 @@ def _form(
     return render(
         request, "credential_new.html", context, status=problem.status if problem else 200
     )
+
+
+def _page(
+    request: Request,
+    session: Session,
+    me: WebUser,
+    org: str,
+    name: str,
+    *,
+    problem: FormProblem | None = None,
+    notice: str = "",
+) -> Response:
+    found = organisations.get_organisation(session=session, actor=me.actor, name=org)
+    credential = credentials.get_credential(
+        session=session, actor=me.actor, organisation=org, name=name
+    )
+    context = {
+        "org": found,
+        "credential": credentials.describe(session, credential),
+        "usage": credential_usage(session, credential),
+        "kinds": KINDS,
+        "can_write": is_allowed(me.actor, Action.credential_write, found.id),
+        "problem": problem,
+        "notice": notice,
+        "section": "orgs",
+    }
+    return render(request, "credential.html", context, status=problem.status if problem else 200)
 
 
 def _confirm(request: Request, org: str, name: str, problem: FormProblem | None = None) -> Response:

@@ -25,7 +25,9 @@
       item.append(status);
     }
     const text = document.createElement("pre");
-    text.textContent = plain(event.stdout || "") || event.task || "";
+    // The HTML parser drops a newline right after <pre> (ansible starts PLAY and TASK
+    // lines with one): drop it here too, or a live line's text starts a row down.
+    text.textContent = plain(event.stdout || "").replace(/^\n/, "") || event.task || "";
     item.append(text);
     return item;
   };
