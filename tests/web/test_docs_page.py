@@ -19,8 +19,10 @@ def test_docs_page_uses_only_same_origin_files_and_no_inline_script(site: Site) 
     for source in sources:
         if source != "/":  # "Back to infracms"
             assert site.get(source).status_code == 200, source
-    assert site.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith(
-        ("application/javascript", "text/javascript")
+    assert (
+        site.get("/docs/assets/swagger-ui-bundle.js")
+        .headers["content-type"]
+        .startswith(("application/javascript", "text/javascript"))
     )
 
 
