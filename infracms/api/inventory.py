@@ -21,6 +21,7 @@ from infracms.models.host import (
     GroupPublic,
     GroupUpdate,
     HostCreate,
+    HostFilter,
     HostPublic,
     HostUpdate,
 )
@@ -45,13 +46,14 @@ def list_hosts(
     org: str,
     session: SessionDep,
     actor: ActorDep,
+    filters: Annotated[HostFilter, Query()],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
-    search: Annotated[str | None, Query(max_length=63)] = None,
 ) -> HostPage:
-    """A page of the organisation's hosts, by name."""
+    """A page of the organisation's hosts, by name, narrowed by name, group (and the groups
+    inside it), pinned key and standing after their runs."""
     found = inventory.list_hosts(
-        session=session, actor=actor, organisation=org, limit=limit, offset=offset, search=search
+        session=session, actor=actor, organisation=org, limit=limit, offset=offset, filters=filters
     )
     return HostPage(items=found.items, total=found.total, limit=found.limit, offset=found.offset)
 

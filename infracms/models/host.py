@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import field_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -88,6 +88,25 @@ class Host(HostBase, table=True):
     credential_id: uuid.UUID | None = Field(default=None, foreign_key="credential.id")
     variables: dict[str, Any] = json_field()
     created_at: datetime = created_field()
+
+
+HostStanding = Literal["unreachable", "failed", "out_of_date", "never_applied", "no_key"]
+
+
+class HostFilter(SQLModel):
+    """Which hosts to list: every field narrows the list (all given must hold)."""
+
+    search: str | None = Field(default=None, max_length=63, description="part of the name")
+    group: str | None = Field(
+        default=None, max_length=63, description="in this group or a group inside it"
+    )
+    key: Literal["pinned", "missing"] | None = Field(
+        default=None, description="with a pinned host key, or without"
+    )
+    standing: HostStanding | None = Field(
+        default=None,
+        description="where the host stands after its runs (what the dashboard counts)",
+    )
 
 
 class HostPublic(HostBase):

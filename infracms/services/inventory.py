@@ -17,13 +17,15 @@ from infracms.models.host import (
     GroupUpdate,
     Host,
     HostCreate,
+    HostFilter,
     HostGroup,
     HostGroupLink,
     HostPublic,
     HostUpdate,
 )
 from infracms.models.organisation import Organisation
-from infracms.services import audit, credential_scope
+from infracms.modules.render import group_distances
+from infracms.services import audit, credential_scope, host_state, rendering
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Fields, Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor
@@ -332,16 +334,49 @@ def list_hosts(
     limit: int = 50,
     offset: int = 0,
     search: str | None = None,
+    filters: HostFilter | None = None,
 ) -> Page[HostPublic]:
-    """A page of an organisation's hosts, by name."""
+    """A page of an organisation's hosts, by name, narrowed by `filters`."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.host_read, org.id)
-    where: list[ColumnElement[bool]] = [col(Host.organisation_id) == org.id]
+    given = filters or HostFilter()
     if search:
-        where.append(col(Host.name).contains(search.lower()))
+        given = given.model_copy(update={"search": search})
+    where = [col(Host.organisation_id) == org.id, *_host_filters(session, org, given)]
     rows = page(session, Host, where=where, order_by=Host.name, limit=limit, offset=offset)
     items = _describe_hosts(session, rows.items)
     return Page(items=items, total=rows.total, limit=rows.limit, offset=rows.offset)
+
+
+def _host_filters(
+    session: Session, org: Organisation, filters: HostFilter
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if filters.search:
+        where.append(col(Host.name).contains(filters.search.lower()))
+    if filters.key is not None:
+        pinned = col(Host.host_key).is_not(None)
+        where.append(pinned if filters.key == "pinned" else col(Host.host_key).is_(None))
+    if filters.group is not None:
+        where.append(col(Host.id).in_(_hosts_under(session, org, filters.group)))
+    if filters.standing is not None:
+        names = host_state.standing(session, org.id).hosts[filters.standing]
+        where.append(col(Host.name).in_(names))
+    return where
+
+
+def _hosts_under(session: Session, org: Organisation, group: str) -> Any:
+    """The ids of the hosts in `group` or a group inside it (a query)."""
+    parents = rendering.group_parents(session, org.id)
+    if group not in parents:
+        raise NotFound(f"no group called {group!r} in {org.name}")
+    distances = group_distances(parents)
+    under = {name for name in parents if group in distances.get(name, {})}
+    return (
+        select(HostGroupLink.host_id)
+        .join(HostGroup, col(HostGroup.id) == col(HostGroupLink.group_id))
+        .where(HostGroup.organisation_id == org.id, col(HostGroup.name).in_(under))
+    )
 
 
 def describe_host(session: Session, host: Host) -> HostPublic:

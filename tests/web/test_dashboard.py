@@ -195,3 +195,33 @@ def test_a_node_with_everything_in_order_says_so(admin: Site) -> None:
     admin.post("/orgs", {"name": "quiet", "title": ""})
     page = admin.get("/").text
     assert "Nothing needs attention" in page
+
+
+def hosts_listed(site: Site, url: str) -> list[str]:
+    page = site.get(url)
+    assert page.status_code == 200, page.text
+    return re.findall(r'<th scope="row"><a href="/orgs/clinic/hosts/([\w-]+)">', page.text)
+
+
+def test_each_concern_links_to_the_hosts_it_counts(
+    clinic: str, admin: Site, engine: Engine, plugins: Plugins
+) -> None:
+    finished_run(engine, plugins, "apply", {"web-1": {"failed": 1}}, status=RunStatus.failed)
+    assert hosts_listed(admin, "/orgs/clinic?standing=failed") == ["web-1"]
+    assert hosts_listed(admin, "/orgs/clinic?standing=never_applied") == ["web-1", "web-2"]
+    assert hosts_listed(admin, "/orgs/clinic?standing=no_key") == ["db-1", "web-1", "web-2"]
+    assert hosts_listed(admin, "/orgs/clinic?group=web&key=missing") == ["web-1", "web-2"]
+    assert hosts_listed(admin, "/orgs/clinic?key=pinned") == []
+    assert admin.get("/orgs/clinic?standing=broken").status_code == 422
+
+
+def test_the_api_lists_hosts_by_group_key_and_standing(
+    clinic: str, admin: Site, engine: Engine, plugins: Plugins
+) -> None:
+    finished_run(engine, plugins, "apply", {"web-1": {"unreachable": 1}}, status=RunStatus.failed)
+    api = "/api/v1/orgs/clinic/hosts"
+    found = admin.client.get(f"{api}?standing=unreachable").json()
+    assert [host["name"] for host in found["items"]] == ["web-1"]
+    in_web = admin.client.get(f"{api}?group=web&search=2").json()
+    assert [host["name"] for host in in_web["items"]] == ["web-2"]
+    assert admin.client.get(f"{api}?group=nowhere").status_code == 404

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
 from infracms.api.deps import PluginsDep, SessionDep, SettingsDep
 from infracms.errors import Conflict
-from infracms.models.host import HostCreate, HostPublic, HostUpdate
+from infracms.models.host import HostCreate, HostFilter, HostPublic, HostUpdate
 from infracms.plugins import Plugins
 from infracms.services import credentials, inventory, organisations, rendering
 from infracms.services.authz import Action, authorize, is_allowed
+from infracms.services.common import parse
+from infracms.services.host_state import STANDINGS
 from infracms.web.errors import FormProblem, redirect, submit
 from infracms.web.forms import or_none, show_value, show_variables, text, texts, with_variables
 from infracms.web.pages.orgs import org_view
@@ -43,19 +46,38 @@ def org_hosts(
     q: Annotated[str, Query(max_length=63)] = "",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    """An organisation's overview: its hosts, a page at a time, with a search by name."""
+    """An organisation's overview: its hosts, a page at a time, with a search by name and
+    filters by group, pinned key and standing (the dashboard links here)."""
     view = org_view(session, me.actor, org)
+    given = {k: request.query_params[k] for k in HOST_FILTERS if request.query_params.get(k)}
+    filters = parse(HostFilter, {**given, "search": q.strip() or None})
     found = inventory.list_hosts(
         session=session,
         actor=me.actor,
         organisation=org,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
-        search=q.strip() or None,
+        filters=filters,
     )
     pages = max(1, -(-found.total // PAGE_SIZE))
-    context = {"view": view, "tab": "hosts", "hosts": found, "q": q, "page": page, "pages": pages}
+    context = {
+        "view": view,
+        "tab": "hosts",
+        "hosts": found,
+        "q": q,
+        "page": page,
+        "pages": pages,
+        "filters": filters,
+        "filter_query": urlencode(filters.model_dump(exclude_none=True, exclude={"search"})),
+        "groups": [
+            g.name for g in inventory.list_groups(session=session, actor=me.actor, organisation=org)
+        ],
+        "standings": STANDINGS,
+    }
     return render(request, "org_hosts.html", context)
+
+
+HOST_FILTERS = ("group", "key", "standing")
 
 
 @router.get("/orgs/{org}/hosts/new")
