@@ -275,9 +275,10 @@ def sign_current(engine: Engine, signer: Signer) -> StoredCheckpoint:
         if checkpoint_at(session, state.size) is None:
             _store_checkpoint(session, signer, state.size, state.root)
             session.commit()
-        found = checkpoint_at(session, state.size)
-    assert found is not None
-    return found
+        stored = checkpoint_at(session, state.size)
+    if stored is None:  # stored just above, in this transaction or a concurrent one
+        raise RuntimeError(f"no checkpoint of size {state.size} after storing it")
+    return stored
 
 
 def _stored(row: Any) -> StoredCheckpoint:

@@ -30,6 +30,7 @@ from infracms.runs.adapter import RunResult, run_playbook
 from infracms.runs.events import EventSink, Redactor
 from infracms.runs.render import HostKeyMissing, render
 from infracms.services import runs as run_service
+from infracms.services.common import found
 from infracms.services.run_input import load_run_input
 from infracms.sshkeys import host_key_fingerprint
 
@@ -73,8 +74,7 @@ def execute_run(run_id: uuid.UUID, context: RunContext) -> RunStatus | None:
 
 def _execute(run_id: uuid.UUID, context: RunContext) -> RunStatus:
     with session_scope(context.engine) as session:
-        run = session.get(Run, run_id)
-        assert run is not None
+        run = found(session.get(Run, run_id), f"run {run_id}")
         loaded = load_run_input(
             session,
             run,

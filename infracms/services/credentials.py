@@ -79,7 +79,13 @@ def create_credential(
 
 
 def replace_credential(
-    *, session: Session, actor: Actor, keyring: Keyring, organisation: str, name: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    keyring: Keyring,
+    organisation: str,
+    name: str,
+    data: CredentialReplace | Fields,
 ) -> Credential:
     """Give a credential a new secret (a rotated key, a changed password): same name,
     kind, scope and hosts; audited with the old and new fingerprints, never the secret."""

@@ -8,8 +8,6 @@ groups are edited from the host's side. One audit entry records the hosts change
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session, col, select
 
 from infracms.errors import InvalidInput
@@ -17,7 +15,7 @@ from infracms.models.host import GroupHosts, Host, HostGroup, HostGroupLink, Hos
 from infracms.models.organisation import Organisation
 from infracms.services import audit, credential_scope
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, organisation_by_name, parse
+from infracms.services.common import Fields, commit, organisation_by_name, parse
 from infracms.services.context import Actor
 from infracms.services.inventory import _authorize_reach, _describe_hosts, _group_or_404
 
@@ -40,7 +38,7 @@ def group_hosts(
 
 
 def add_hosts(
-    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+    *, session: Session, actor: Actor, organisation: str, name: str, data: GroupHosts | Fields
 ) -> list[str]:
     """Put hosts into a group (those already in it stay); the names added."""
     hosts = parse(GroupHosts, data).hosts
@@ -48,7 +46,7 @@ def add_hosts(
 
 
 def remove_hosts(
-    *, session: Session, actor: Actor, organisation: str, name: str, data: Any
+    *, session: Session, actor: Actor, organisation: str, name: str, data: GroupHosts | Fields
 ) -> list[str]:
     """Take hosts out of a group (the hosts stay in the inventory); the names removed."""
     hosts = parse(GroupHosts, data).hosts

@@ -38,6 +38,7 @@ from infracms.plugins import Plugins
 from infracms.runs.inventory import namespaced
 from infracms.runs.render import CredentialInput, HostInput, RenderInput
 from infracms.services import rendering
+from infracms.services.common import found as found_row
 from infracms.services.credential_scope import Scopes
 from infracms.services.credentials import reveal
 from infracms.services.secret_sources import Grants, grants_of, not_granted, secrets_dir
@@ -64,8 +65,7 @@ def load_run_input(
     Settings are worked out for the run's hosts only, once per shape (see
     modules.render), and each definition's secret references are resolved once: hosts
     with equal settings share them, which the renderer writes once as group variables."""
-    org = session.get(Organisation, run.organisation_id)
-    assert org is not None
+    org = found_row(session.get(Organisation, run.organisation_id), "the run's organisation")
     rows = _credential_rows(session, org)
     grants = grants_of(session, org.id)
     hosts = _hosts(session, run)

@@ -50,7 +50,7 @@ from infracms.modules.render import HostRow, reached
 from infracms.plugins import Plugins
 from infracms.services import audit, host_state, rendering
 from infracms.services.authz import Action, authorize
-from infracms.services.common import Page, commit, organisation_by_name, page, parse
+from infracms.services.common import Fields, Page, commit, found, organisation_by_name, page, parse
 from infracms.services.context import Actor, system_actor
 
 LOCK_SECONDS = 60
@@ -64,7 +64,7 @@ def create_run(
     actor: Actor,
     plugins: Plugins,
     organisation: str,
-    data: Any,
+    data: RunCreate | Fields,
     parent: Run | None = None,
 ) -> Run:
     """Queue a plan or an apply of definitions on hosts; the caller submits it to an executor.
@@ -328,8 +328,7 @@ def claim_run(session: Session, run_id: uuid.UUID, worker: str) -> Run | None:
     run = session.exec(select(Run).where(Run.id == run_id).with_for_update()).first()
     if run is None or run.status is not RunStatus.queued:
         return None
-    org = session.get(Organisation, run.organisation_id)
-    assert org is not None
+    org = found(session.get(Organisation, run.organisation_id), "the run's organisation")
     now = utcnow()
     run.status, run.started_at, run.heartbeat_at, run.worker = RunStatus.running, now, now, worker
     session.add(run)
@@ -407,8 +406,7 @@ def _among(session: Session, column: Any, names: list[str]) -> Any:
 
 def _refuse(session: Session, run: Run, org: Organisation, reason: str) -> None:
     session.rollback()
-    fresh = session.get(Run, run.id)
-    assert fresh is not None
+    fresh = found(session.get(Run, run.id), f"run {run.id}")
     fresh.status, fresh.finished_at, fresh.error = RunStatus.failed, utcnow(), reason
     session.add(fresh)
     audit.record(
@@ -490,10 +488,8 @@ def finish_run(
     error: str | None = None,
 ) -> Run:
     """Record how a run ended, release its locks, and audit the outcome per host."""
-    run = session.get(Run, run_id)
-    assert run is not None
-    org = session.get(Organisation, run.organisation_id)
-    assert org is not None
+    run = found(session.get(Run, run_id), f"run {run_id}")
+    org = found(session.get(Organisation, run.organisation_id), "the run's organisation")
     run.status, run.rc, run.recap, run.finished_at = status, rc, recap, utcnow()
     run.stdout_sha256, run.error = stdout_sha256, error
     session.add(run)

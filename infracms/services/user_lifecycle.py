@@ -13,8 +13,6 @@ of the two are told apart by actor id.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session, col, select
 
 from infracms.errors import Conflict, PermissionDenied
@@ -22,7 +20,7 @@ from infracms.models.user import ApiToken, Membership, User, UserUpdate
 from infracms.services import audit
 from infracms.services.auth import end_sessions
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, parse, snapshot
+from infracms.services.common import Fields, commit, parse, snapshot
 from infracms.services.context import Actor
 from infracms.services.users import user_by_name
 
@@ -36,7 +34,9 @@ def get_user(*, session: Session, actor: Actor, username: str) -> User:
     return user_by_name(session, username)
 
 
-def update_user(*, session: Session, actor: Actor, username: str, data: Any) -> User:
+def update_user(
+    *, session: Session, actor: Actor, username: str, data: UserUpdate | Fields
+) -> User:
     """Change an account's display name, email or admin flag (the flag by admins only)."""
     update = parse(UserUpdate, data)
     changes = update.model_dump(exclude_unset=True)

@@ -11,7 +11,6 @@ No password ever reaches the audit log, only that it was changed or reset and by
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from sqlmodel import Session
 
@@ -22,7 +21,7 @@ from infracms.models.user import LoginAttempt, PasswordChange, PasswordIssued, P
 from infracms.services import audit
 from infracms.services.auth import check_rate, end_sessions
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, parse
+from infracms.services.common import Fields, commit, parse
 from infracms.services.context import Actor
 from infracms.services.passwords import hash_password, verify_password
 from infracms.services.users import user_by_name
@@ -33,7 +32,7 @@ def change_password(
     session: Session,
     actor: Actor,
     settings: Settings,
-    data: Any,
+    data: PasswordChange | Fields,
     keep_session: str | None = None,
 ) -> User:
     """A signed-in person replaces their own password, giving the current one."""
@@ -72,7 +71,12 @@ def change_password(
 
 
 def reset_password(
-    *, session: Session, actor: Actor, settings: Settings, username: str, data: Any = None
+    *,
+    session: Session,
+    actor: Actor,
+    settings: Settings,
+    username: str,
+    data: PasswordReset | Fields | None = None,
 ) -> PasswordIssued:
     """A node admin (or the node's shell) sets a one-time password, given or generated;
     it is returned once and must be replaced at the next sign-in."""

@@ -32,7 +32,7 @@ from infracms.models.base import utcnow
 from infracms.models.federation import ConsumerService, ConsumerStatus, Peer, PeerStatus
 from infracms.models.organisation import Organisation
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, found, organisation_by_name, parse
+from infracms.services.common import Fields, commit, found, organisation_by_name, parse
 from infracms.services.context import Actor
 from infracms.services.federation import following
 from infracms.services.federation.directory import find_plan
@@ -96,7 +96,12 @@ class ConsumerServicePublic(BaseModel):
 
 
 def request_service(
-    *, session: Session, actor: Actor, ctx: FederationContext, organisation: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    ctx: FederationContext,
+    organisation: str,
+    data: ServiceRequestIn | Fields,
 ) -> ConsumerServicePublic:
     """Ask a peer for one of its offerings on behalf of an organisation."""
     org = organisation_by_name(session, organisation)
@@ -152,7 +157,7 @@ def update_service(
     ctx: FederationContext,
     organisation: str,
     service: uuid.UUID,
-    data: Any,
+    data: ServiceUpdateIn | Fields,
 ) -> ConsumerServicePublic:
     """Ask the provider for another plan of the service's offering, or other parameters;
     it applies the change as it provisioned the service, and the service is bound again."""

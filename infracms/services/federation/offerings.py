@@ -27,7 +27,7 @@ from infracms.modules.contract import Offering as ModuleOffering
 from infracms.plugins import Plugins
 from infracms.services import audit
 from infracms.services.authz import Action, authorize
-from infracms.services.common import commit, invalid_from, organisation_by_name, parse
+from infracms.services.common import Fields, commit, invalid_from, organisation_by_name, parse
 from infracms.services.context import Actor
 from infracms.services.modules import module_or_404, require_enabled
 
@@ -112,7 +112,12 @@ def _check_room(session: Session) -> None:
 
 
 def publish_offering(
-    *, session: Session, actor: Actor, plugins: Plugins, organisation: str, data: Any
+    *,
+    session: Session,
+    actor: Actor,
+    plugins: Plugins,
+    organisation: str,
+    data: PublicationCreate | Fields,
 ) -> PublicationPublic:
     """Publish a module's offering for an organisation, on one of its host groups."""
     org = organisation_by_name(session, organisation)
