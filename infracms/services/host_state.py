@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from sqlalchemy import Text, cast, func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from infracms.models.definition import Definition
@@ -45,19 +47,14 @@ def record_run(session: Session, run: Run) -> None:
     if not run.hosts or run.finished_at is None:
         return
     hosts = _host_ids(session, run.organisation_id, run.hosts)
+    _create_missing(session, run, list(hosts.values()))
     states = _states(session, list(hosts.values()))
     applied = {str(d["name"]): int(d["revision"]) for d in run.definitions}
     for name, host_id in hosts.items():
         outcome = outcome_on(run.recap, name)
         if run.status is RunStatus.cancelled and outcome is HostOutcome.not_reached:
             continue  # a run cancelled before it reached the host says nothing about it
-        state = states.get(host_id) or HostRunState(
-            host_id=host_id,
-            organisation_id=run.organisation_id,
-            last_kind=run.kind,
-            last_outcome=outcome,
-            last_run_at=run.finished_at,
-        )
+        state = states[host_id]
         state.last_run_id, state.last_kind = run.id, run.kind
         state.last_outcome, state.last_run_at = outcome, run.finished_at
         if run.kind is RunKind.apply and outcome in GOOD:
@@ -77,10 +74,34 @@ def _host_ids(
     return dict(rows.all())
 
 
+def _create_missing(session: Session, run: Run, host_ids: list[uuid.UUID]) -> None:
+    """A row for each host that has none, made so that two runs ending at once for the
+    same new host do not both insert it (the second one's insert does nothing)."""
+    if not host_ids:
+        return
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql_insert if postgres else sqlite_insert
+    rows: list[dict[str, object]] = [
+        {
+            "host_id": host_id,
+            "organisation_id": run.organisation_id,
+            "last_kind": run.kind,
+            "last_outcome": HostOutcome.not_reached,
+            "last_run_at": run.finished_at,
+            "applied": {},
+        }
+        for host_id in host_ids
+    ]
+    session.execute(insert(HostRunState).values(rows).on_conflict_do_nothing())
+
+
 def _states(session: Session, host_ids: list[uuid.UUID]) -> dict[uuid.UUID, HostRunState]:
+    """The hosts' rows, locked until the transaction ends (PostgreSQL; SQLite's writers
+    are one at a time already)."""
     if not host_ids:
         return {}
-    rows = session.exec(select(HostRunState).where(col(HostRunState.host_id).in_(host_ids)))
+    query = select(HostRunState).where(col(HostRunState.host_id).in_(host_ids))
+    rows = session.exec(query.with_for_update())
     return {state.host_id: state for state in rows}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -105,8 +106,10 @@ async def drive(base_url: str, token: str) -> list[tuple[str, str, int | str]]:
 def test_sixty_clients_reading_and_writing_get_no_errors(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var")
     token = node_with_token(settings)
-    with live_server(settings) as base_url:
-        answers = asyncio.run(drive(base_url, token))
+    # the clients run in a thread of their own: an event loop may be running in this one
+    # (a browser test before this one, in the same process, leaves Playwright's)
+    with live_server(settings) as base_url, ThreadPoolExecutor(1) as pool:
+        answers = pool.submit(lambda: asyncio.run(drive(base_url, token))).result()
     failed = [answer for answer in answers if answer[2] != 200]
     assert failed == [], f"{len(failed)} of {len(answers)} requests failed, e.g. {failed[:5]}"
     updates = sum(1 for method, _, _ in answers if method == "PATCH")

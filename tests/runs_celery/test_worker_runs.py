@@ -29,7 +29,7 @@ def test_plan_and_apply_end_recorded(node: Node, processes: Processes, refusing_
             f"run {run_id} to end",
         )
         assert run.status == "failed", f"expected failed, got {run.status}: {run.error}"
-        assert run.recap["web1"].get("unreachable"), f"web1 not unreachable in {run.recap}"
+        assert run.recap.get("web1", {}).get("unreachable"), f"{run.error!r}; recap {run.recap}"
         assert "unreachable: web1" in (run.error or ""), run.error
         assert run.worker and run.worker.startswith("celery@"), run.worker
         assert run.worker.endswith(f":{worker.pid}"), f"{run.worker} is not the worker's pid"
