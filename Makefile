@@ -42,10 +42,10 @@ $(TSTAMP): $(STAMP) requirements-test.lock
 # the running lock constrained to the test lock's versions so that both agree.
 lock:
 	test -x $(LOCK_VENV)/bin/pip-compile || ($(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools)
-	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --extra test --strip-extras \
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --extra test --extra build --strip-extras \
 		--allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements-test.lock pyproject.toml
 	cp requirements-test.lock requirements.lock
-	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --extra build --strip-extras \
 		--allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 deps: $(STAMP)
