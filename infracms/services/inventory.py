@@ -31,14 +31,7 @@ from infracms.models.run import HostOutcome, HostRunState
 from infracms.modules.render import group_distances
 from infracms.services import audit, credential_scope, host_state, rendering
 from infracms.services.authz import Action, authorize
-from infracms.services.common import (
-    MAX_PAGE,
-    Fields,
-    Page,
-    commit,
-    organisation_by_name,
-    parse,
-)
+from infracms.services.common import Fields, Page, commit, organisation_by_name, page, parse
 from infracms.services.context import Actor
 from infracms.services.targets import refuse_node_target
 from infracms.sshkeys import host_key_fingerprint, normalise_host_key
@@ -352,19 +345,14 @@ def list_hosts(
     (see ``HostSort``; ties by name, so that pages neither overlap nor skip)."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.host_read, org.id)
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput("bad page", errors={"limit": f"must be between 1 and {MAX_PAGE}"})
-    if offset < 0:
-        raise InvalidInput("bad page", errors={"offset": "must not be negative"})
     given = filters or HostFilter()
     if search:
         given = given.model_copy(update={"search": search})
     where = [col(Host.organisation_id) == org.id, *_host_filters(session, org, given)]
-    total = session.exec(select(func.count()).select_from(Host).where(*where)).one()
-    query = select(Host).where(*where).order_by(*_host_order(sort))
-    rows = session.exec(query.limit(limit).offset(offset)).all()
-    items = _describe_hosts(session, list(rows))
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    order = _host_order(sort)
+    rows = page(session, Host, where=where, order_by=order, limit=limit, offset=offset)
+    items = _describe_hosts(session, rows.items)
+    return Page(items=items, total=rows.total, limit=rows.limit, offset=rows.offset)
 
 
 _OUTCOME_RANK = (
