@@ -95,6 +95,8 @@ def test_errors_name_the_field_and_set_the_exit_code(cli) -> None:  # type: igno
     assert cli("host", "add", "nowhere", "web1", "10.0.0.1").returncode == 4
     assert cli("org", "create", "clinic").returncode == 5
     assert cli("host", "list", "clinic").stdout == ""
+    unsorted = cli("host", "list", "clinic", "--sort", "password")
+    assert unsorted.returncode == 2 and "-last_run_at" in unsorted.stderr, unsorted.stderr
 
 
 def test_user_and_membership(cli) -> None:  # type: ignore[no-untyped-def]

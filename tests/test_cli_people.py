@@ -103,6 +103,6 @@ def test_user_lifecycle_and_node_tokens(cli) -> None:  # type: ignore[no-untyped
     assert issued.returncode == 0 and issued.stdout.startswith("icms_")
     assert "\tautomation\tnode\tactive" in cli("token", "list").stdout
     refused = cli("--as", "olga", "token", "issue", "n", "--node")
-    assert refused.returncode == 3 and "node administrators only" in refused.stderr
+    assert refused.returncode == 3 and "only node administrators may" in refused.stderr
     assert cli("user", "delete", "olga", "--yes").stdout == "deleted user olga\n"
     assert "olga" not in cli("user", "list").stdout

@@ -124,8 +124,25 @@ def _authenticate(request: Request, session: Session) -> Actor:
         if info is not None:
             if request.method not in SAFE_METHODS:
                 auth.check_csrf(info.csrf_token, request.headers.get(CSRF_HEADER))
+            if info.user.password_must_change:
+                _refuse_until_password_changed(request)
             return info.actor
     raise AuthenticationFailed("sign in, or send an API token as `Authorization: Bearer …`")
+
+
+PASSWORD_CHANGE = ("POST", "/api/v1/me/password")
+
+
+def _refuse_until_password_changed(request: Request) -> None:
+    """A session opened with a one-time password (an admin's reset) may only replace it,
+    as the pages allow only the password page: every other call is refused. API tokens
+    are separate credentials, made by their user: a reset leaves them working."""
+    if (request.method, request.url.path) != PASSWORD_CHANGE:
+        raise PermissionDenied(
+            "you signed in with a one-time password: choose a new one first, on your "
+            "Account page or with POST /api/v1/me/password (current_password, "
+            "new_password); until then nothing else is allowed"
+        )
 
 
 # Routes that talk to hosts over ssh for long and open their own short sessions: the

@@ -23,6 +23,7 @@ from infracms.models.host import (
     HostCreate,
     HostFilter,
     HostPublic,
+    HostSort,
     HostUpdate,
 )
 from infracms.models.validators import DB_INT_MAX
@@ -49,11 +50,21 @@ def list_hosts(
     filters: Annotated[HostFilter, Query()],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
+    sort: Annotated[
+        HostSort,
+        Query(description="a field to order by; a leading `-` for descending; ties by name"),
+    ] = "name",
 ) -> HostPage:
-    """A page of the organisation's hosts, by name, narrowed by name, group (and the groups
-    inside it), pinned key and standing after their runs."""
+    """A page of the organisation's hosts, narrowed by name, group (and the groups inside
+    it), pinned key and standing after their runs, ordered by `sort` (by name unless told)."""
     found = inventory.list_hosts(
-        session=session, actor=actor, organisation=org, limit=limit, offset=offset, filters=filters
+        session=session,
+        actor=actor,
+        organisation=org,
+        limit=limit,
+        offset=offset,
+        filters=filters,
+        sort=sort,
     )
     return HostPage(items=found.items, total=found.total, limit=found.limit, offset=found.offset)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 import typer
 
@@ -21,6 +21,7 @@ from infracms.cli.common import (
 from infracms.errors import InvalidInput
 from infracms.keys import load_keyring
 from infracms.models.credential import CredentialKind
+from infracms.models.host import HostSort
 from infracms.services import bootstrap, credentials, inventory
 
 host_app = typer.Typer(help="Hosts.", no_args_is_help=True)
@@ -29,6 +30,7 @@ credential_app = typer.Typer(help="Credentials (SSH keys, passwords).", no_args_
 JSON = typer.Option(False, "--json", help="print JSON")
 SCOPE_HOSTS = typer.Option([], "--host", help="a host it may be sent to (repeat)")
 SCOPE_GROUPS = typer.Option([], "--group", help="a group whose hosts it may be sent to (repeat)")
+SORTS: tuple[str, ...] = get_args(HostSort)
 ASK_PASSPHRASE = typer.Option(
     False, help="the key is encrypted: ask its passphrase (it is stored decrypted, sealed)"
 )
@@ -88,8 +90,16 @@ def host_list(
     as_json: bool = JSON,
     limit: int = typer.Option(500, help="at most this many"),
     offset: int = typer.Option(0, help="skip this many"),
+    sort: str = typer.Option(
+        "name", help=f"order by one of: {', '.join(SORTS)} (a leading - for descending)"
+    ),
 ) -> None:
     """List the hosts of ORGANISATION."""
+    if sort not in SORTS:
+        raise InvalidInput(
+            f"cannot sort hosts by {sort!r}: choose one of {', '.join(SORTS)}",
+            errors={"sort": "not a known order"},
+        )
     with read_session() as session:
         found = inventory.list_hosts(
             session=session,
@@ -97,6 +107,7 @@ def host_list(
             organisation=organisation,
             limit=limit,
             offset=offset,
+            sort=cast(HostSort, sort),
         )
     if as_json:
         emit(found.items, as_json=True)

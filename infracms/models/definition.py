@@ -51,7 +51,7 @@ class TargetRef(SQLModel):
     @model_validator(mode="after")
     def _exactly_one(self) -> TargetRef:
         if (self.host is None) == (self.group is None):
-            raise ValueError("give exactly one of host or group")
+            raise ValueError("choose a host or a group (one, not both)")
         return self
 
     @property

@@ -12,6 +12,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import created_field, id_field, json_field
+from infracms.models.run import HostOutcome
 from infracms.models.validators import (
     NameStr,
     Text500,
@@ -109,6 +110,24 @@ class HostFilter(SQLModel):
     )
 
 
+HostSort = Literal[
+    "name",
+    "-name",
+    "address",
+    "-address",
+    "group",
+    "-group",
+    "last_outcome",
+    "-last_outcome",
+    "last_run_at",
+    "-last_run_at",
+]
+"""How to order hosts: by a field, ascending, or descending with a leading `-`. `group` is
+a host's first group by name; `last_outcome` ranks the worst first (unreachable, failed,
+not reached, changed, ok). Hosts with no value (no group, never run) come last either
+way, and hosts that tie are ordered by name, so pages never overlap."""
+
+
 class HostPublic(HostBase):
     id: uuid.UUID
     organisation_id: uuid.UUID
@@ -117,6 +136,10 @@ class HostPublic(HostBase):
     variables: dict[str, Any]
     host_key_fingerprint: str | None
     created_at: datetime
+    last_outcome: HostOutcome | None = Field(
+        default=None, description="how the last run that reached it went (null: never run)"
+    )
+    last_run_at: datetime | None = Field(default=None, description="when that run ended")
 
 
 class GroupBase(SQLModel):

@@ -8,7 +8,9 @@ redacted from the output.
 
 from __future__ import annotations
 
+import errno
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +36,12 @@ class ScannedKey:
 
 
 def scan_host_key(address: str, port: int, *, timeout: int = 5) -> ScannedKey:
-    """Ask the host for its SSH key (preferring Ed25519)."""
+    """Ask the host for its SSH key (preferring Ed25519); a host that does not answer as
+    an SSH server is refused with the reason in words (see ``probe``)."""
     keyscan = shutil.which("ssh-keyscan")
     if keyscan is None:
         raise InvalidInput("ssh-keyscan is not installed on the node (Debian: openssh-client)")
+    probe(address, port, timeout=timeout)
     try:
         # the address was validated as an IP address or a host name (no leading '-')
         found = subprocess.run(  # noqa: S603
@@ -66,7 +70,80 @@ def scan_host_key(address: str, port: int, *, timeout: int = 5) -> ScannedKey:
     for key_type in KEY_TYPES:
         if key_type in keys:
             return ScannedKey(keys[key_type], host_key_fingerprint(keys[key_type]))
-    raise InvalidInput(f"{address}:{port} presented no SSH host key (is sshd running there?)")
+    raise InvalidInput(
+        f"{address}:{port} answers as an SSH server but presented no SSH host key of the "
+        f"types infracms pins ({', '.join(KEY_TYPES)})"
+    )
+
+
+def probe(address: str, port: int, *, timeout: float = 5) -> None:
+    """Connect to `address`:`port` and read its greeting; refuse with a sentence for each
+    way it can fail: the name does not resolve, no route, no answer in time, nothing
+    listening, or something other than an SSH server listening."""
+    try:
+        found = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise _unreachable(
+            f"the name {address} does not resolve ({why}): check the spelling, or give "
+            "its IP address"
+        ) from exc
+    family, kind, proto, _, where = found[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(where)
+        except OSError as exc:
+            raise _unreachable(connect_failure(exc, address, port, timeout)) from exc
+        _check_greeting(sock, address, port, timeout)
+
+
+def connect_failure(exc: OSError, address: str, port: int, timeout: float) -> str:
+    """Why a connection to `address`:`port` failed, as a sentence for the sysadmin."""
+    if isinstance(exc, ConnectionRefusedError):
+        return (
+            f"nothing listens on port {port} of {address} (connection refused): is sshd "
+            "running there, and is this its port?"
+        )
+    if isinstance(exc, TimeoutError):
+        return (
+            f"{address} did not answer on port {port} within {timeout:g} s: the host is off, "
+            "or a firewall drops the connection"
+        )
+    if exc.errno == errno.ENETUNREACH:
+        return (
+            f"this node has no route to the network of {address}: check the address (is it "
+            "a private address of another network?)"
+        )
+    if exc.errno == errno.EHOSTUNREACH:
+        return f"no route to host {address}: it is off, or not on the network it seems to be on"
+    return f"cannot connect to {address}:{port}: {exc.strerror or exc}"
+
+
+def _check_greeting(sock: socket.socket, address: str, port: int, timeout: float) -> None:
+    try:
+        greeting = sock.recv(256)
+    except TimeoutError:
+        raise _unreachable(
+            f"{address}:{port} accepts connections but sent no SSH greeting within "
+            f"{timeout:g} s: is this the SSH port? (a web server waits for the client to speak)"
+        ) from None
+    except OSError as exc:
+        raise _unreachable(connect_failure(exc, address, port, timeout)) from exc
+    if not greeting:
+        raise _unreachable(
+            f"{address}:{port} closed the connection without a greeting: its sshd may refuse "
+            "this node (a firewall, TCP wrappers, or too many connections at once)"
+        )
+    if not greeting.startswith(b"SSH-"):
+        said = greeting.decode("ascii", "replace").splitlines()[0][:60]
+        raise _unreachable(
+            f"{address}:{port} is not an SSH server (it said {said!r}): is this the SSH port?"
+        )
+
+
+def _unreachable(sentence: str) -> InvalidInput:
+    return InvalidInput(sentence)
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,10 @@ def _envvars(directory: Path, data: RenderInput) -> dict[str, str]:
         "ANSIBLE_SSH_PASSWORD_MECHANISM": "sshpass",
         "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "True",
         "ANSIBLE_INVENTORY_ENABLED": "yaml",  # reads JSON too, with unsafe markers
+        # the interpreter is still discovered on each host, without the warning that
+        # would otherwise open every run's output ("Host … is using the discovered
+        # Python interpreter …"); a host variable that names one still wins
+        "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
     }
 
 

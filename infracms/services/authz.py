@@ -110,6 +110,50 @@ ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.secret_source_grant: frozenset(),
 }
 
+# What each action lets a person do, in their words: refusals name it this way first
+# and keep the action's code in brackets for API clients.
+ACTION_WORDS: dict[Action, str] = {
+    Action.org_create: "create organisations",
+    Action.org_read: "see this organisation",
+    Action.org_update: "change this organisation",
+    Action.org_delete: "delete organisations",
+    Action.user_create: "create accounts",
+    Action.user_list: "see the node's accounts",
+    Action.user_manage: "manage the node's accounts",
+    Action.node_token_create: "make node tokens",
+    Action.member_read: "see who the members are",
+    Action.member_manage: "manage the members",
+    Action.host_read: "see the hosts",
+    Action.host_write: "change hosts",
+    Action.host_connect: "change where hosts are reached: address, port, user or host key",
+    Action.credential_use: "use credentials on hosts",
+    Action.group_read: "see the groups",
+    Action.group_write: "change groups",
+    Action.credential_read: "see the credentials",
+    Action.credential_write: "change credentials",
+    Action.token_create: "make API tokens",
+    Action.audit_read: "read the audit log",
+    Action.module_make_available: "make modules available on this node",
+    Action.module_enable: "enable modules",
+    Action.definition_read: "see the definitions",
+    Action.definition_write: "change definitions",
+    Action.run_read: "see the runs",
+    Action.run_plan: "plan runs",
+    Action.run_apply: "apply changes to hosts",
+    Action.peer_manage: "manage peers",
+    Action.broker_manage: "manage the service broker",
+    Action.usage_read: "see the usage of services",
+    Action.offering_read: "see the offerings",
+    Action.offering_publish: "publish offerings",
+    Action.provision_read: "see service requests",
+    Action.provision_decide: "approve or refuse service requests",
+    Action.catalog_read: "browse the catalog",
+    Action.service_read: "see the services requested",
+    Action.service_request: "request services",
+    Action.service_credentials: "see the connection details of services",
+    Action.secret_source_grant: "grant secret sources",
+}
+
 NODE_ACTIONS = frozenset(
     {Action.org_create, Action.user_create, Action.user_list, Action.user_manage}
     | {Action.node_token_create}
@@ -138,14 +182,15 @@ def authorize(actor: Actor, action: Action, organisation_id: uuid.UUID | None) -
     """Raise PermissionDenied unless `actor` may do `action` in the organisation."""
     if is_allowed(actor, action, organisation_id):
         return
+    what = f"{ACTION_WORDS[action]} ({action})"
     if actor.node_scope:
-        raise PermissionDenied(f"a node token may not {action}: use an organisation token")
+        raise PermissionDenied(f"a node token may not {what}: use an organisation token")
     if action in NODE_ACTIONS or organisation_id is None:
-        raise PermissionDenied(f"{action} is for node administrators only")
+        raise PermissionDenied(f"only node administrators may {what}")
     role = actor.role_in(organisation_id)
     if role is None:
         raise PermissionDenied(f"{actor.name} is not a member of this organisation")
-    raise PermissionDenied(f"the role {role} may not {action}")
+    raise PermissionDenied(f"the {role} role may not {what}")
 
 
 def role_covers(granter: Role, granted: Role) -> bool:

@@ -47,6 +47,16 @@ def _host(engine: Engine, actor: Actor, organisation: str, name: str, action: Ac
     return host
 
 
+def _scanned(
+    engine: Engine, settings: Settings, actor: Actor, organisation: str, name: str
+) -> tuple[HostPublic, ScannedKey]:
+    """The host, if `actor` may change where ssh goes for it, and the key it presents
+    now: the first steps of rekeying and bootstrapping (no session is open meanwhile)."""
+    host = _host(engine, actor, organisation, name, Action.host_connect)
+    refuse_node_target(host.address, allow=settings.allow_node_target)
+    return host, scan_host_key(host.address, host.ssh_port)
+
+
 @dataclass(frozen=True)
 class Rekeyed:
     """The key that was pinned and the one pinned now."""
@@ -66,9 +76,7 @@ def rekey_host(
 ) -> Rekeyed:
     """Replace a host's pinned key with the key it presents now, if that key's
     fingerprint is the one the caller confirmed (after a scan showed both)."""
-    host = _host(engine, actor, organisation, name, Action.host_connect)
-    refuse_node_target(host.address, allow=settings.allow_node_target)
-    scanned = scan_host_key(host.address, host.ssh_port)  # no session is open meanwhile
+    host, scanned = _scanned(engine, settings, actor, organisation, name)
     with session_scope(engine, write=True) as session:
         inventory.replace_host_key(
             session=session,
@@ -108,9 +116,7 @@ def bootstrap_host(
             "give a password or a private key",
             errors={"password": "one of password or private_key"},
         )
-    host = _host(engine, actor, organisation, name, Action.host_connect)
-    refuse_node_target(host.address, allow=settings.allow_node_target)
-    scanned = scan_host_key(host.address, host.ssh_port)
+    host, scanned = _scanned(engine, settings, actor, organisation, name)
     if scanned.fingerprint != fingerprint:
         raise Conflict(
             f"{name} presents {scanned.fingerprint}, not the confirmed {fingerprint}: "

@@ -90,14 +90,19 @@ def page(
     limit: int,
     offset: int,
 ) -> Page[Any]:
-    """One page of rows of `table` matching `where`."""
+    """One page of rows of `table` matching `where`, ordered by `order_by` (a term, or a
+    list of them)."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput("bad page", errors={"limit": f"must be between 1 and {MAX_PAGE}"})
     if offset < 0:
         raise InvalidInput("bad page", errors={"offset": "must not be negative"})
     total = session.exec(select(func.count()).select_from(table).where(*where)).one()
     rows = session.exec(
-        select(table).where(*where).order_by(order_by).limit(limit).offset(offset)
+        select(table)
+        .where(*where)
+        .order_by(*(order_by if isinstance(order_by, list) else [order_by]))
+        .limit(limit)
+        .offset(offset)
     ).all()
     return Page(items=list(rows), total=total, limit=limit, offset=offset)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import case
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
@@ -21,9 +23,11 @@ from infracms.models.host import (
     HostGroup,
     HostGroupLink,
     HostPublic,
+    HostSort,
     HostUpdate,
 )
 from infracms.models.organisation import Organisation
+from infracms.models.run import HostOutcome, HostRunState
 from infracms.modules.render import group_distances
 from infracms.services import audit, credential_scope, host_state, rendering
 from infracms.services.authz import Action, authorize
@@ -335,17 +339,55 @@ def list_hosts(
     offset: int = 0,
     search: str | None = None,
     filters: HostFilter | None = None,
+    sort: HostSort = "name",
 ) -> Page[HostPublic]:
-    """A page of an organisation's hosts, by name, narrowed by `filters`."""
+    """A page of an organisation's hosts narrowed by `filters`, in the order `sort` names
+    (see ``HostSort``; ties by name, so that pages neither overlap nor skip)."""
     org = organisation_by_name(session, organisation)
     authorize(actor, Action.host_read, org.id)
     given = filters or HostFilter()
     if search:
         given = given.model_copy(update={"search": search})
     where = [col(Host.organisation_id) == org.id, *_host_filters(session, org, given)]
-    rows = page(session, Host, where=where, order_by=Host.name, limit=limit, offset=offset)
+    order = _host_order(sort)
+    rows = page(session, Host, where=where, order_by=order, limit=limit, offset=offset)
     items = _describe_hosts(session, rows.items)
     return Page(items=items, total=rows.total, limit=rows.limit, offset=rows.offset)
+
+
+_OUTCOME_RANK = (
+    HostOutcome.unreachable,
+    HostOutcome.failed,
+    HostOutcome.not_reached,
+    HostOutcome.changed,
+    HostOutcome.ok,
+)
+
+
+def _host_order(sort: HostSort) -> list[Any]:
+    """ORDER BY terms for `sort`: the key (missing values last either way), then the name."""
+    descending = sort.startswith("-")
+    key = sort.removeprefix("-")
+    if key == "name":
+        return [col(Host.name).desc() if descending else col(Host.name)]
+    value: Any
+    if key == "address":
+        value = col(Host.address)
+    elif key == "group":
+        value = (
+            select(func.min(HostGroup.name))
+            .join(HostGroupLink, col(HostGroupLink.group_id) == col(HostGroup.id))
+            .where(col(HostGroupLink.host_id) == col(Host.id))
+            .scalar_subquery()
+        )
+    else:
+        column = col(getattr(HostRunState, key))
+        state = select(column).where(col(HostRunState.host_id) == col(Host.id)).scalar_subquery()
+        value = state
+        if key == "last_outcome":
+            value = case(*((state == outcome, rank) for rank, outcome in enumerate(_OUTCOME_RANK)))
+    ordered = value.desc() if descending else value.asc()
+    return [ordered.nulls_last(), col(Host.name)]
 
 
 def _host_filters(
@@ -403,19 +445,41 @@ def _describe_hosts(session: Session, hosts: list[Host]) -> list[HostPublic]:
         if credential_ids
         else []
     )
+    states = _last_runs(session, ids)
     return [
         _host_public(
             host,
             names[host.credential_id] if host.credential_id else None,
             sorted(groups[host.id]),
+            states.get(host.id),
         )
         for host in hosts
     ]
 
 
-def _host_public(host: Host, credential: str | None, groups: list[str]) -> HostPublic:
+def _last_runs(
+    session: Session, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[HostOutcome, datetime]]:
+    """How the last run went on each of the hosts that have run, and when it ended."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(HostRunState.host_id, HostRunState.last_outcome, HostRunState.last_run_at).where(
+            col(HostRunState.host_id).in_(ids)
+        )
+    ).all()
+    return {host_id: (HostOutcome(outcome), at) for host_id, outcome, at in rows}
+
+
+def _host_public(
+    host: Host,
+    credential: str | None,
+    groups: list[str],
+    last_run: tuple[HostOutcome, datetime] | None = None,
+) -> HostPublic:
     # the row was validated when it was written: build the public shape without re-checking
     fingerprint = host_key_fingerprint(host.host_key) if host.host_key else None
+    outcome, at = last_run or (None, None)
     return HostPublic.model_construct(
         id=host.id,
         organisation_id=host.organisation_id,
@@ -429,6 +493,8 @@ def _host_public(host: Host, credential: str | None, groups: list[str]) -> HostP
         variables=host.variables,
         host_key_fingerprint=fingerprint,
         created_at=host.created_at,
+        last_outcome=outcome,
+        last_run_at=at,
     )
 
 

@@ -4,7 +4,8 @@ recovery (`infracms user reset-password`).
 A change needs the current password (failures count towards the login rate limit) and
 ends the person's other web sessions. A reset sets a one-time password, given or
 generated and shown once, that must be replaced at the next sign-in; it ends every web
-session of the account. API tokens are separate credentials: neither touches them.
+session of the account; until it is replaced, its sessions reach nothing but the password
+change (pages and API). API tokens are separate credentials: neither touches them.
 No password ever reaches the audit log, only that it was changed or reset and by whom.
 """
 

@@ -12,6 +12,7 @@ keep the problem+json responses of ``api/problems.py``: its handlers are called 
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,7 @@ class FormProblem:
         """The problem a service error describes; `groups.0` is reported on `groups`."""
         errors: dict[str, str] = {}
         for key, message in exc.errors.items():
-            errors.setdefault(key.split(".")[0], message)
+            errors.setdefault(key.split(".")[0], plain_words(message))
         summary = FIELDS_SUMMARY if exc.detail in GENERIC_DETAILS and errors else exc.detail
         return cls(summary=summary, status=exc.status, errors=errors)
 
@@ -58,6 +59,40 @@ class FormProblem:
         if isinstance(exc, PeerRequestError):
             return cls(summary=f"the peer did not do it: {exc}", status=502)
         return cls(summary=f"{exc}", status=422)
+
+
+# pydantic's messages, said as a form would say them (the API keeps pydantic's own)
+PLAIN_WORDS = (
+    (re.compile(r"^Field required$"), "must be filled in"),
+    (re.compile(r"^Extra inputs are not permitted$"), "is not something this form takes"),
+    (re.compile(r"^Input should be a valid integer.*"), "must be a whole number"),
+    (re.compile(r"^Input should be a valid number.*"), "must be a number"),
+    (re.compile(r"^Input should be a valid boolean.*"), "must be yes or no"),
+    (re.compile(r"^Input should be a valid (list|array).*"), "must be a list"),
+    (re.compile(r"^Input should be a valid dictionary.*"), "must be a mapping of names to values"),
+    (re.compile(r"^Input should be a valid string.*"), "must be text"),
+    (re.compile(r"^Input should be greater than or equal to (\S+)$"), r"must be at least \1"),
+    (re.compile(r"^Input should be less than or equal to (\S+)$"), r"must be at most \1"),
+    (re.compile(r"^Input should be greater than (\S+)$"), r"must be more than \1"),
+    (re.compile(r"^Input should be less than (\S+)$"), r"must be less than \1"),
+    (re.compile(r"^Input should be (.+)$"), r"must be \1"),
+    (re.compile(r"^String should have at least 1 character$"), "must not be empty"),
+    (
+        re.compile(r"^String should have at (least|most) (\d+) characters?$"),
+        r"must have at \1 \2 characters",
+    ),
+    (re.compile(r"^String should match pattern .*"), "is not in the expected form"),
+    (re.compile(r"^List should have at (least|most) (\d+) items?.*"), r"must have at \1 \2 items"),
+)
+
+
+def plain_words(message: str) -> str:
+    """A field's error in a form's words: pydantic's generic messages are rephrased;
+    the messages infracms' validators write are already sentences and kept."""
+    for pattern, words in PLAIN_WORDS:
+        if pattern.match(message):
+            return pattern.sub(words, message)
+    return message
 
 
 def submit(
@@ -117,11 +152,24 @@ def _infracms_page(request: Request, exc: InfracmsError) -> Response:
         return redirect(login_url(request))
     if isinstance(exc, PasswordMustChange):
         return redirect("/account?notice=password-must-change")
-    return error_page(request, exc.status, exc.title, exc.detail)
+    return error_page(request, exc.status, PAGE_TITLES.get(exc.code, exc.title), exc.detail)
+
+
+# A page's heading for each kind of error, in a person's words (the API's problem
+# documents keep their titles: "Forbidden", "Conflict", …)
+PAGE_TITLES = {
+    "forbidden": "Not allowed",
+    "invalid-input": "That cannot be done as asked",
+    "payload-too-large": "Too much at once",
+    "conflict": "That cannot be done now",
+    "not-found": "Not found",
+    "secret": "A secret cannot be used",
+    "audit-unavailable": "The audit log cannot be written",
+}
 
 
 def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
-    titles = {404: "Page not found", 405: "Method not allowed"}
+    titles = {404: "Page not found", 405: "This address does not take that"}
     title = titles.get(exc.status_code, str(exc.detail))
     detail = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
     response = error_page(request, exc.status_code, title, detail)
@@ -130,8 +178,12 @@ def _http_page(request: Request, exc: StarletteHTTPException) -> Response:
 
 
 def _validation_page(request: Request, exc: RequestValidationError) -> Response:
-    wrong = ", ".join(str(error["loc"][-1]) for error in exc.errors())
-    return error_page(request, 400, "Bad request", f"This address has wrong values: {wrong}.")
+    wrong = ", ".join(dict.fromkeys(str(error["loc"][-1]) for error in exc.errors()))
+    detail = (
+        f"This address has a value the page cannot use ({wrong}): follow a link from the "
+        "page rather than editing the address."
+    )
+    return error_page(request, 400, "This link is not right", detail)
 
 
 def error_page(request: Request, status: int, title: str, detail: str) -> Response:

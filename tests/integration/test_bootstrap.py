@@ -154,3 +154,5 @@ def test_the_next_run_logs_in_with_the_node_key(fresh: Fresh, bootstrapped: Boot
     assert_succeeded(node, run)
     assert run.recap["fresh"].get("changed", 0) > 0, run.recap
     assert on_host(fresh.host, "cat /etc/timezone") == "Asia/Tokyo\n"
+    output = "".join(event.stdout for event in node.events(run.id))
+    assert "discovered Python interpreter" not in output, "the discovery warning is back"

@@ -35,6 +35,8 @@ def test_a_plan_on_new_hosts_shows_changes_and_changes_nothing(
     assert_unchanged(first_plan)
     warnings = [e.stdout for e in events if "Warning" in e.stdout and "DSA" in e.stdout]
     assert warnings == [], "Python warnings reach the run's output"
+    discovery = [e.stdout for e in events if "discovered Python interpreter" in e.stdout]
+    assert discovery == [], "Ansible's interpreter-discovery warning opens the run's output"
 
 
 def test_a_plan_shows_the_tasks_with_secrets_that_would_change(

@@ -94,6 +94,8 @@ def test_private_data_dir_layout(tmp_path: Path) -> None:
     assert "StrictHostKeyChecking=yes" in spec.envvars["ANSIBLE_SSH_ARGS"]
     assert spec.envvars["ANSIBLE_SSH_AGENT"] == "auto"  # keys go to the run's own agent
     assert spec.envvars["ANSIBLE_SSH_PASSWORD_MECHANISM"] == "sshpass"  # through a pipe
+    # the interpreter-discovery warning does not open every run's output
+    assert spec.envvars["ANSIBLE_PYTHON_INTERPRETER"] == "auto_silent"
     for inside in ("ANSIBLE_LOCAL_TEMP", "ANSIBLE_SSH_CONTROL_PATH_DIR", "TMPDIR"):
         assert Path(spec.envvars[inside]).parent == root, inside
     inventory = json.loads(spec.inventory)

@@ -194,6 +194,7 @@ def test_references_yaml_and_the_other_fields_are_checked_too(
     assert field_errors(response.text)["settings.rules"].startswith("is not valid YAML or JSON")
     nameless = admin.post("/orgs/clinic/definitions/new", {**BACKUP, "name": "", "target": ""})
     assert set(field_errors(nameless.text)) >= {"name", "target"}
+    assert field_errors(nameless.text)["target"] == "choose a host or a group (one, not both)"
     assert saved(engine) == before
     env = {**typed, "settings.password.ref": "$env:INFRACMS_VAR_RESTIC_PW"}
     refused = admin.post("/orgs/clinic/definitions/new", env)  # not granted to clinic

@@ -195,7 +195,7 @@ def test_a_duplicate_host_name_is_a_field_error(admin: Site, engine: Engine, cli
 
 
 def test_a_host_is_edited_and_its_pinned_key_kept(admin: Site, engine: Engine, clinic: str) -> None:
-    # a pinned key is no longer a form field: it is replaced only with `host rekey`
+    # a pinned key is no longer a form field: it is replaced only after a scan
     admin.post("/orgs/clinic/groups/new", {"name": "web", "parent": ""})
     key = public_key_line()
     admin.post(
@@ -205,7 +205,8 @@ def test_a_host_is_edited_and_its_pinned_key_kept(admin: Site, engine: Engine, c
     form = admin.get("/orgs/clinic/hosts/web-1").text
     assert 'action="/orgs/clinic/hosts/web-1"' in form
     assert "a: 1\n</textarea>" in form, "variables are shown as YAML"
-    assert 'name="host_key"' not in form and "infracms host rekey clinic web-1" in form
+    assert 'name="host_key"' not in form and ">scan it and replace the key</a>" in form
+    assert "/api/v1" not in form, "the form speaks the API"
     response = admin.post(
         "/orgs/clinic/hosts/web-1",
         {**GOOD_HOST, "address": "web-1.example.org", "ssh_port": "22", "variables": "b: two"},

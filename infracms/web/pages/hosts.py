@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
 from infracms.api.deps import PluginsDep, SessionDep, SettingsDep
 from infracms.errors import Conflict
-from infracms.models.host import HostCreate, HostFilter, HostPublic, HostUpdate
+from infracms.models.host import HostCreate, HostFilter, HostPublic, HostSort, HostUpdate
+from infracms.models.run import HostOutcome
 from infracms.plugins import Plugins
 from infracms.services import credentials, inventory, organisations, rendering
 from infracms.services.authz import Action, authorize, is_allowed
@@ -45,9 +46,11 @@ def org_hosts(
     me: SignedIn,
     q: Annotated[str, Query(max_length=63)] = "",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    sort: HostSort = "name",
 ) -> Response:
-    """An organisation's overview: its hosts, a page at a time, with a search by name and
-    filters by group, pinned key and standing (the dashboard links here)."""
+    """An organisation's overview: its hosts, a page at a time, with a search by name,
+    filters by group, pinned key and standing (the dashboard links here), and sorting by
+    the column headers (which keep the search and filters)."""
     view = org_view(session, me.actor, org)
     given = {k: request.query_params[k] for k in HOST_FILTERS if request.query_params.get(k)}
     filters = parse(HostFilter, {**given, "search": q.strip() or None})
@@ -58,8 +61,11 @@ def org_hosts(
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
         filters=filters,
+        sort=sort,
     )
     pages = max(1, -(-found.total // PAGE_SIZE))
+    filter_query = urlencode(filters.model_dump(exclude_none=True, exclude={"search"}))
+    kept = "&".join(part for part in (f"q={quote(q)}" if q else "", filter_query) if part)
     context = {
         "view": view,
         "tab": "hosts",
@@ -68,7 +74,10 @@ def org_hosts(
         "page": page,
         "pages": pages,
         "filters": filters,
-        "filter_query": urlencode(filters.model_dump(exclude_none=True, exclude={"search"})),
+        "filter_query": filter_query,
+        "sort": sort,
+        "columns": _sort_columns(f"/orgs/{org}", kept, sort),
+        "outcome_words": OUTCOME_WORDS,
         "groups": [
             g.name for g in inventory.list_groups(session=session, actor=me.actor, organisation=org)
         ],
@@ -78,6 +87,35 @@ def org_hosts(
 
 
 HOST_FILTERS = ("group", "key", "standing")
+SORTABLE = {
+    "name": "Name",
+    "address": "Address",
+    "group": "Groups",
+    "last_outcome": "Last run",
+    "last_run_at": "Ran",
+}
+OUTCOME_WORDS = {
+    HostOutcome.ok: "ok",
+    HostOutcome.changed: "changed",
+    HostOutcome.failed: "failed",
+    HostOutcome.unreachable: "unreachable",
+    HostOutcome.not_reached: "not reached",
+}
+
+
+def _sort_columns(base: str, kept: str, sort: str) -> dict[str, dict[str, str]]:
+    """Each sortable column's header: its label, the link that sorts by it (ascending,
+    or the other way when it is the current order; back to the first page, with the
+    search and filters kept) and its aria-sort value."""
+    columns = {}
+    for key, label in SORTABLE.items():
+        current = sort.removeprefix("-") == key
+        descending = sort.startswith("-")
+        toggled = key if not current or descending else f"-{key}"
+        order = ("descending" if descending else "ascending") if current else ""
+        query = "&".join(part for part in (kept, f"sort={toggled}") if part)
+        columns[key] = {"label": label, "href": f"{base}?{query}", "aria_sort": order}
+    return columns
 
 
 @router.get("/orgs/{org}/hosts/new")
