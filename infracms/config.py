@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     min_witnesses: int | None = Field(
         default=None, ge=0, description="peers' cosignatures a checkpoint needs (the audit pages)"
     )
+    require_totp_for_admins: bool = Field(
+        default=False,
+        description="node admins must enrol TOTP before any other page or API call",
+    )
+    metrics_listen: str | None = Field(
+        default=None,
+        description="host:port of a separate /metrics listener without auth (else a node token)",
+    )
     # What one peer may ask of this node (federation/PROTOCOL.md section 8.1).
     peer_requests_per_minute: int = Field(
         default=120, ge=1, description="signed requests one peer may send a minute (then 429)"
