@@ -92,6 +92,25 @@ class Settings(BaseSettings):
             raise ValueError(f"INFRACMS_SECRET_KEY decodes to {len(raw)} bytes, expected 32")
         return self
 
+    @model_validator(mode="after")
+    def _metrics_listen_address(self) -> Settings:
+        if self.metrics_listen is not None:
+            self.metrics_address  # noqa: B018 - raises ValueError if it does not parse
+        return self
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """``INFRACMS_METRICS_LISTEN`` as (host, port): ``host:port`` or ``[v6]:port``."""
+        if not self.metrics_listen:
+            return None
+        host, sep, port = self.metrics_listen.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(
+                f"INFRACMS_METRICS_LISTEN is {self.metrics_listen!r}, expected host:port"
+            )
+        return host, int(port)
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data directory."""
