@@ -46,9 +46,7 @@ def enrol(admin: Site) -> tuple[str, list[str]]:
 
 def password_step(site: Site, next: str = "/") -> None:
     site.get("/login")
-    response = site.post(
-        "/login", {"username": "admin", "password": ADMIN_PASSWORD, "next": next}
-    )
+    response = site.post("/login", {"username": "admin", "password": ADMIN_PASSWORD, "next": next})
     assert response.status_code == 303, response.text
     assert response.headers["location"].startswith("/login/code")
     assert "infracms_session" not in response.headers.get("set-cookie", "")
