@@ -139,3 +139,18 @@ def test_admins_enrol_before_anything_else_when_the_node_asks(strict_app: FastAP
         enrol(site)
         assert site.get("/").status_code == 200
         assert client.get("/api/v1/orgs").status_code == 200
+
+
+def test_a_node_admin_resets_a_users_lost_device(admin: Site, other_site: Site) -> None:
+    admin.post("/users", {"username": "tina", "password": "tina-tina-tina-pw", "display_name": ""})
+    other_site.login("tina", "tina-tina-tina-pw")
+    enrol(other_site)
+    page = admin.get("/users/tina")
+    assert "Reset two-factor sign-in" in page.text
+    response = admin.post("/users/tina/totp-reset", {})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/users/tina?notice=totp-reset"
+    assert "Reset two-factor sign-in" not in admin.get("/users/tina").text
+    assert other_site.get("/account").status_code == 303  # tina's sessions ended
+    audit = admin.get("/audit?action=totp.reset").text
+    assert "user:tina" in audit
