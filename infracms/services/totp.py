@@ -342,6 +342,7 @@ def begin_challenge(*, session: Session, user: User, client: str) -> str:
     """A right password for an enrolled account: the raw challenge token (a cookie),
     which only `answer_challenge` accepts."""
     raw = secrets.token_urlsafe(32)
+    session.exec(delete(LoginChallenge).where(col(LoginChallenge.expires_at) <= utcnow()))
     session.add(
         LoginChallenge(
             token_hash=token_hash(raw),
