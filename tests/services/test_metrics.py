@@ -53,8 +53,9 @@ def add_run(
 
 
 def test_runs_queue_and_durations_are_read_at_scrape_time(
-    engine: Engine, settings: Settings
+    any_engine: Engine, any_db_settings: Settings
 ) -> None:
+    engine, settings = any_engine, any_db_settings
     acme, beta = make_org(engine, "acme"), make_org(engine, "beta")
     before = scraped(engine, settings)
     assert before[("infracms_queue_depth", ())] == 0
@@ -76,8 +77,9 @@ def test_runs_queue_and_durations_are_read_at_scrape_time(
 
 
 def test_a_worker_whose_heartbeat_stopped_is_counted_stale(
-    engine: Engine, settings: Settings
+    any_engine: Engine, any_db_settings: Settings
 ) -> None:
+    engine, settings = any_engine, any_db_settings
     acme = make_org(engine, "acme")
     add_run(engine, acme, RunStatus.running, 5, worker="w1", heartbeat_at=utcnow())
     old = utcnow() - timedelta(seconds=settings.run_stale_seconds + 30)
