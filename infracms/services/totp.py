@@ -175,8 +175,10 @@ class Enrolment:
     qr_svg: str
 
 
-def _own(session: Session, actor: Actor) -> User:
-    user = session.get(User, actor.user_id) if actor.user_id else None
+def _own(session: Session, actor: Actor, *, lock: bool = False) -> User:
+    """The actor's own account; `lock` holds its row (PostgreSQL: FOR UPDATE) so that
+    two requests at once cannot both accept one code."""
+    user = session.get(User, actor.user_id, with_for_update=lock) if actor.user_id else None
     if actor.kind != "user" or user is None:
         raise AuthenticationFailed("two-factor sign-in is set up by its own user, signed in")
     return user
@@ -227,7 +229,7 @@ def confirm_enrolment(
     now: datetime | None = None,
 ) -> list[str]:
     """Turn TOTP on with a first code; returns the ten recovery codes, shown once."""
-    user = _own(session, actor)
+    user = _own(session, actor, lock=True)
     if enrolled(user) or user.totp_sealed is None:
         raise Conflict("no two-factor set-up is waiting: start one first")
     secret = keyring.open(user.totp_sealed, context=sealing_context(user.id))
@@ -254,7 +256,7 @@ def _proven_own(
     session: Session, actor: Actor, settings: Settings, keyring: Keyring, code: str
 ) -> tuple[User, Proof]:
     """The signed-in user, enrolled, with `code` checked (failures count as logins do)."""
-    user = _own(session, actor)
+    user = _own(session, actor, lock=True)
     if not enrolled(user):
         raise Conflict("two-factor sign-in is not on")
     client = f"totp:{user.username}"[:64]
@@ -381,7 +383,7 @@ def answer_challenge(
     """The user whose challenge `code` answers (the challenge ends; the caller opens the
     session in the same transaction), or AuthenticationFailed (the failure counts)."""
     challenge = _challenge(session, raw) if raw else None
-    user = session.get(User, challenge.user_id) if challenge else None
+    user = session.get(User, challenge.user_id, with_for_update=True) if challenge else None
     if challenge is None or user is None:
         raise AuthenticationFailed("the sign-in has expired: enter your password again")
     check_rate(session, settings, user.username, challenge.client)
