@@ -117,15 +117,23 @@ class NodeCollector(Collector):
         yield events
 
     def _durations(self, session: Session) -> Metric:
-        seconds = _seconds_between(self.engine, Run.started_at, Run.finished_at)
-        buckets = [func.sum(case((seconds <= bound, 1), else_=0)) for bound in DURATION_BUCKETS]
         finished = [s for s in RunStatus if s.finished]
-        query = (
-            select(Run.kind, func.count(), func.coalesce(func.sum(seconds), 0.0), *buckets)
+        # each duration computed once (a materialised CTE), then compared to each bound
+        durations = (
+            select(
+                col(Run.kind).label("kind"),
+                _seconds_between(self.engine, Run.started_at, Run.finished_at).label("seconds"),
+            )
             .where(col(Run.status).in_(finished))
             .where(col(Run.started_at).is_not(None), col(Run.finished_at).is_not(None))
-            .group_by(Run.kind)
+            .cte("durations")
+            .prefix_with("MATERIALIZED")
         )
+        seconds = durations.c.seconds
+        buckets = [func.sum(case((seconds <= bound, 1), else_=0)) for bound in DURATION_BUCKETS]
+        query = select(
+            durations.c.kind, func.count(), func.coalesce(func.sum(seconds), 0.0), *buckets
+        ).group_by(durations.c.kind)
         family = HistogramMetricFamily(
             "infracms_run_duration_seconds",
             "How long finished runs ran, from start to end",
@@ -133,10 +141,8 @@ class NodeCollector(Collector):
             unit="seconds",
         )
         for kind, count, total, *cumulative in session.execute(query).all():
-            pairs = [
-                (_bound(b), float(n or 0))
-                for b, n in zip(DURATION_BUCKETS, cumulative, strict=True)
-            ]
+            counts = zip(DURATION_BUCKETS, cumulative, strict=True)
+            pairs = [(_bound(bound), float(n or 0)) for bound, n in counts]
             family.add_metric([str(kind)], [*pairs, ("+Inf", float(count))], float(total or 0))
         return family
 
