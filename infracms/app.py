@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from infracms import __version__, api, web
-from infracms.api import audit, broker, openapi, peer, problems, runs, witness
+from infracms.api import audit, broker, metrics, openapi, peer, problems, runs, witness
 from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.middleware import BodyTooLarge, GuardMiddleware
@@ -34,6 +34,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
     app.include_router(peer.router)
     broker.install(app)
     app.include_router(witness.router)
+    app.include_router(metrics.router)
     audit.install_integrator(app)
     runs.install_executor(app)
     web.install(app)

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     min_witnesses: int | None = Field(
         default=None, ge=0, description="peers' cosignatures a checkpoint needs (the audit pages)"
     )
+    require_totp_for_admins: bool = Field(
+        default=False,
+        description="node admins must enrol TOTP before any other page or API call",
+    )
+    metrics_listen: str | None = Field(
+        default=None,
+        description="host:port of a separate /metrics listener without auth (else a node token)",
+    )
     # What one peer may ask of this node (federation/PROTOCOL.md section 8.1).
     peer_requests_per_minute: int = Field(
         default=120, ge=1, description="signed requests one peer may send a minute (then 429)"
@@ -83,6 +91,25 @@ class Settings(BaseSettings):
         if len(raw) != 32:
             raise ValueError(f"INFRACMS_SECRET_KEY decodes to {len(raw)} bytes, expected 32")
         return self
+
+    @model_validator(mode="after")
+    def _metrics_listen_address(self) -> Settings:
+        if self.metrics_listen is not None:
+            self.metrics_address  # noqa: B018 - raises ValueError if it does not parse
+        return self
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """``INFRACMS_METRICS_LISTEN`` as (host, port): ``host:port`` or ``[v6]:port``."""
+        if not self.metrics_listen:
+            return None
+        host, sep, port = self.metrics_listen.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(
+                f"INFRACMS_METRICS_LISTEN is {self.metrics_listen!r}, expected host:port"
+            )
+        return host, int(port)
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,7 +15,7 @@ from infracms.config import Settings
 from infracms.errors import AuthenticationFailed, PermissionDenied
 from infracms.keys import Keyring, load_keyring
 from infracms.plugins import Plugins
-from infracms.services import auth, organisations
+from infracms.services import auth, organisations, totp
 from infracms.services.context import Actor
 
 SESSION_COOKIE = "infracms_session"
@@ -122,6 +122,8 @@ def _authenticate(request: Request, session: Session) -> Actor:
     if cookie:
         info = auth.session_info(session=session, raw_token=cookie, request_id=request_id(request))
         if info is not None:
+            if totp.must_enrol(request.app.state.settings, info.user):
+                raise PermissionDenied("set up two-factor sign-in first: this node requires it")
             if request.method not in SAFE_METHODS:
                 auth.check_csrf(info.csrf_token, request.headers.get(CSRF_HEADER))
             if info.user.password_must_change:

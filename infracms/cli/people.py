@@ -16,7 +16,7 @@ from infracms.cli.common import (
 )
 from infracms.models.organisation import OrganisationPublic
 from infracms.models.user import Role, UserPublic
-from infracms.services import organisations, user_lifecycle, user_passwords, users
+from infracms.services import organisations, totp, user_lifecycle, user_passwords, users
 
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
@@ -198,3 +198,13 @@ def user_reset_password(
     )
     if issued.generated:
         typer.echo(issued.password)
+
+
+@user_app.command("reset-totp")
+def user_reset_totp(username: str) -> None:
+    """Turn USERNAME's two-factor sign-in off (a lost device and lost recovery codes);
+    their sessions end. Run on the node, this is the recovery for a locked-out admin:
+    it is audited as cli:<your OS user>."""
+    with write_session() as session:
+        totp.reset_for(session=session, actor=node_shell_actor(), username=username)
+    typer.echo(f"two-factor sign-in of {username} is off: the password alone signs in")

@@ -53,6 +53,12 @@ def serve(
 
     current = settings()
     require_current_schema()
+    if current.metrics_listen:
+        from infracms.services.metrics import serve_separately
+
+        where = serve_separately(engine=engine(), settings=current)
+        if where:
+            typer.echo(f"metrics, without authentication: http://{where[0]}:{where[1]}/metrics")
     uvicorn.run(
         "infracms.cli.setup:served_app",
         factory=True,

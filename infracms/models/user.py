@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field as PydanticField
 from pydantic import ValidationInfo, field_validator
-from sqlalchemy import Enum, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infracms.models.base import UTCDateTime, created_field, id_field
@@ -78,6 +78,12 @@ class User(UserBase, table=True):
     is_active: bool = True
     # set by an admin's reset: the one-time password must be replaced at the next sign-in
     password_must_change: bool = False
+    # TOTP (services/totp.py): the secret sealed like credentials; it signs in only once
+    # enrolment was confirmed by a first code (totp_enabled_at); totp_last_step is the
+    # last time step a code was accepted at, so that no code is accepted twice
+    totp_sealed: str | None = Field(default=None, max_length=512)
+    totp_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = created_field()
 
 
@@ -86,6 +92,7 @@ class UserPublic(UserBase):
     is_admin: bool
     is_active: bool
     password_must_change: bool = False
+    totp_enabled_at: datetime | None = None
     created_at: datetime
 
 
@@ -241,3 +248,31 @@ class LoginAttempt(SQLModel, table=True):
     client: str = Field(max_length=64, index=True)
     succeeded: bool
     at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of a user's single-use TOTP recovery codes, hashed like a password; `lookup`
+    (the code's first characters) picks the row to check, so one use costs one hash."""
+
+    __tablename__ = "recovery_code"
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    lookup: str = Field(max_length=8)
+    code_hash: str = Field(max_length=512)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginChallenge(SQLModel, table=True):
+    """A password that was right for an account with TOTP: the second step of its sign-in.
+
+    It is not a session: nothing but the code form accepts it (services/totp.py)."""
+
+    __tablename__ = "login_challenge"
+
+    id: uuid.UUID = id_field()
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    client: str = Field(max_length=64)
+    failures: int = 0
+    expires_at: datetime = Field(sa_type=UTCDateTime)

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from infracms import db, keys
 from infracms.config import Settings
@@ -16,6 +16,7 @@ from infracms.models.user import User
 from infracms.services import audit, users
 from infracms.services.context import Actor, system_actor
 from infracms.services.credentials import sealing_context
+from infracms.services.totp import sealing_context as totp_context
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,11 @@ def _reseal_all(session: Session, keyring: keys.Keyring) -> int:
         if service.sealed:
             service.sealed = _reseal(keyring, service.sealed, f"consumer-service:{service.id}")
             session.add(service)
+            count += 1
+    for user in session.exec(select(User).where(col(User.totp_sealed).is_not(None))).all():
+        if user.totp_sealed:
+            user.totp_sealed = _reseal(keyring, user.totp_sealed, totp_context(user.id))
+            session.add(user)
             count += 1
     return count
 

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from federation.errors import FederationError, PeerRequestError
 from infracms.api.problems import http_error_headers
 from infracms.errors import AuthenticationFailed, Conflict, InfracmsError, InvalidInput
-from infracms.web.session import PasswordMustChange, login_url
+from infracms.web.session import PasswordMustChange, TotpMustEnrol, login_url
 from infracms.web.templating import render
 
 API_PREFIX = "/api/"
@@ -152,6 +152,8 @@ def _infracms_page(request: Request, exc: InfracmsError) -> Response:
         return redirect(login_url(request))
     if isinstance(exc, PasswordMustChange):
         return redirect("/account?notice=password-must-change")
+    if isinstance(exc, TotpMustEnrol):
+        return redirect("/account?notice=totp-required")
     return error_page(request, exc.status, PAGE_TITLES.get(exc.code, exc.title), exc.detail)
 
 

@@ -15,7 +15,7 @@ from infracms.api.deps import SESSION_COOKIE, request_id, short_read
 from infracms.config import Settings
 from infracms.errors import AuthenticationFailed, PermissionDenied
 from infracms.models.user import UserPublic
-from infracms.services import auth
+from infracms.services import auth, totp
 from infracms.services.context import Actor
 
 LOGIN_CSRF_COOKIE = "infracms_login_csrf"
@@ -56,6 +56,8 @@ async def current_user(request: Request) -> WebUser:
     request.state.web_user = me
     if user.password_must_change and request.url.path not in PASSWORD_PAGES:
         raise PasswordMustChange("choose a new password first: the one you used works once")
+    if totp.must_enrol(request.app.state.settings, user) and request.url.path not in TOTP_PAGES:
+        raise TotpMustEnrol("set up two-factor sign-in first: this node requires it of admins")
     return me
 
 
@@ -65,6 +67,14 @@ class PasswordMustChange(PermissionDenied):
 
 
 PASSWORD_PAGES = frozenset({"/account", "/account/password", "/logout"})
+
+
+class TotpMustEnrol(PermissionDenied):
+    """A node admin without TOTP where ``INFRACMS_REQUIRE_TOTP_FOR_ADMINS`` is set: only
+    the enrolment opens; the pages send the browser there (web/errors.py)."""
+
+
+TOTP_PAGES = frozenset({"/account", "/account/totp/start", "/account/totp/confirm", "/logout"})
 
 
 async def read_form(request: Request) -> FormData:

@@ -1,13 +1,18 @@
-"""/login and /logout: opening and closing a web session."""
+"""/login, /login/code and /logout: opening (with TOTP, in two steps) and closing a web
+session."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request, Response
+from sqlmodel import Session
 
 from infracms import db
-from infracms.api.deps import SESSION_COOKIE, SessionDep, SettingsDep
+from infracms.api.deps import SESSION_COOKIE, KeyringDep, SessionDep, SettingsDep
 from infracms.errors import AuthenticationFailed, RateLimited
-from infracms.services import auth
+from infracms.models.user import User
+from infracms.services import auth, totp
 from infracms.web.errors import redirect
 from infracms.web.forms import text
 from infracms.web.session import (
@@ -24,6 +29,7 @@ from infracms.web.session import (
 from infracms.web.templating import render
 
 router = APIRouter()
+LOGIN_CODE_COOKIE = "infracms_login_code"
 
 
 @router.get("/login")
@@ -58,6 +64,8 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, form: Fo
                 password=text(form, "password", strip=False),
                 client=client,
             )
+        if user is not None and user.is_active and totp.enrolled(user):
+            return _second_step(session, settings, user, client, next_url)
         result = auth.open_session(
             session=session, settings=settings, user=user, username=username, client=client
         )
@@ -73,6 +81,84 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, form: Fo
     response = redirect(next_url)
     set_session_cookie(response, settings, result.token)
     clear_cookie(response, settings, LOGIN_CSRF_COOKIE)
+    return response
+
+
+def _second_step(
+    session: Session, settings: SettingsDep, user: User, client: str, next_url: str
+) -> Response:
+    """The password was right and the account has TOTP: a challenge, not a session."""
+    raw = totp.begin_challenge(session=session, user=user, client=client)
+    response = redirect(f"/login/code?next={quote(next_url, safe='')}")
+    response.set_cookie(
+        LOGIN_CODE_COOKIE,
+        raw,
+        max_age=int(totp.CHALLENGE_TTL.total_seconds()),
+        path="/login/code",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    return response
+
+
+@router.get("/login/code")
+def code_form(
+    request: Request, session: SessionDep, settings: SettingsDep, next: str = "/"
+) -> Response:
+    """The second step: the code from the authenticator app (or a recovery code)."""
+    if not totp.challenge_open(session=session, raw=request.cookies.get(LOGIN_CODE_COOKIE, "")):
+        return redirect("/login")
+    return _code_form(request, settings, next=safe_next(next))
+
+
+@router.post("/login/code")
+def code(
+    request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyringDep, form: Form
+) -> Response:
+    """Check the code; a right one opens the session, as a password alone does elsewhere."""
+    next_url = safe_next(text(form, "next"))
+    if not login_csrf_ok(request, text(form, "csrf_token")):
+        return redirect("/login")
+    client = request.client.host if request.client else "unknown"
+    try:
+        user = totp.answer_challenge(
+            session=session,
+            settings=settings,
+            keyring=keyring,
+            raw=request.cookies.get(LOGIN_CODE_COOKIE, ""),
+            code=text(form, "code"),
+        )
+        result = auth.open_session(
+            session=session, settings=settings, user=user, username=user.username, client=client
+        )
+    except RateLimited as exc:
+        return _code_form(request, settings, next=next_url, message=exc.detail, status=429)
+    except AuthenticationFailed as exc:
+        if "expired" in exc.detail:
+            return redirect("/login")
+        message = "Wrong code." if exc.detail == "wrong code" else exc.detail
+        return _code_form(request, settings, next=next_url, message=message, status=401)
+    response = redirect(next_url)
+    set_session_cookie(response, settings, result.token)
+    clear_cookie(response, settings, LOGIN_CSRF_COOKIE)
+    response.delete_cookie(
+        LOGIN_CODE_COOKIE,
+        path="/login/code",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    return response
+
+
+def _code_form(
+    request: Request, settings: SettingsDep, *, next: str, message: str = "", status: int = 200
+) -> Response:
+    csrf = login_csrf(request)
+    context = {"next": next, "message": message, "csrf": csrf}
+    response = render(request, "login_code.html", context, status=status)
+    set_login_csrf(response, settings, csrf)
     return response
 
 

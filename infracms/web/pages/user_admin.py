@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from infracms.api.deps import SessionDep, SettingsDep
 from infracms.models.user import User
-from infracms.services import user_lifecycle, user_passwords
+from infracms.services import totp, user_lifecycle, user_passwords
 from infracms.services.authz import Action, authorize
 from infracms.web.errors import FormProblem, redirect, submit
 from infracms.web.forms import text
@@ -66,6 +66,13 @@ def enable_user(username: str, session: SessionDep, me: Poster) -> Response:
     """Enable the account again."""
     user_lifecycle.enable_user(session=session, actor=me.actor, username=username)
     return redirect(f"/users/{username}?notice=user-enabled")
+
+
+@router.post("/users/{username}/totp-reset")
+def reset_totp(username: str, session: SessionDep, me: Poster) -> Response:
+    """Turn another user's two-factor sign-in off (a lost device); audited."""
+    totp.reset_for(session=session, actor=me.actor, username=username)
+    return redirect(f"/users/{username}?notice=totp-reset")
 
 
 @router.post("/users/{username}/password-reset")
