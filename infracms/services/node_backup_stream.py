@@ -166,7 +166,7 @@ class DecryptingReader:
         fields = header.fields()
         if not hmac.compare_digest(mac, hmac.new(header_key, fields, hashlib.sha256).digest()):
             raise ArchiveRefused(
-                "wrong passphrase: the archive's header does not authenticate with it"
+                "wrong passphrase (or a changed header): the archive's header does not authenticate"
             )
         self._source, self._header, self._aad = source, header, fields + mac
         self._aead = ChaCha20Poly1305(payload_key)

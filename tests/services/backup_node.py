@@ -4,18 +4,22 @@ definitions with revisions, runs, and a few thousand audit entries."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from infracms.config import Settings
-from infracms.db import session_scope
+from infracms.db import make_engine, session_scope
 from infracms.keys import load_keyring
 from infracms.models import Credential, Definition, Host, Revision, Run, User
 from infracms.plugins import Plugins
-from infracms.services import audit, credentials, definitions, inventory, modules, runs
+from infracms.services import audit, credentials, definitions, inventory, modules, node_backup, runs
 from infracms.services.context import Actor
 from infracms.services.credentials import sealing_context
+from infracms.services.setup import initialise
+from tests.conftest import make_settings
 from tests.helpers import ADMIN, count, make_org, make_user
 from tests.services.test_modules import FAKES
 
@@ -138,3 +142,40 @@ def open_credential(settings: Settings, engine: Engine) -> str:
     with session_scope(engine) as session:
         credential = session.exec(select(Credential).where(Credential.name == "root-pw")).one()
     return load_keyring(settings).open(credential.ciphertext, context=sealing_context(credential))
+
+
+FAST_KDF = 10  # scrypt N = 2^10: the format's floor, so each test derives its key in ms
+
+
+@dataclass(frozen=True)
+class Original:
+    """The node backed up, what it held, and its archive."""
+
+    settings: Settings
+    archive: Path
+    contents: Contents
+    checkpoint: str
+    verifier_key: str
+
+
+@pytest.fixture(scope="session")
+def original(tmp_path_factory: pytest.TempPathFactory) -> Original:
+    """A populated SQLite node and one archive of it, made once for the backup tests."""
+    root = tmp_path_factory.mktemp("original")
+    settings = make_settings(root / "var")
+    engine = make_engine(settings)
+    initialise(settings, engine)
+    populate(settings, engine, entries=2_000)
+    with session_scope(engine) as session:
+        checkpoint = audit.latest_checkpoint(session=session)
+    report = node_backup.create(
+        settings=settings,
+        engine=engine,
+        actor=ADMIN,
+        to=root / "backups",
+        passphrase=PASSPHRASE,
+        kdf_log2_n=FAST_KDF,
+    )
+    held = contents(engine)
+    engine.dispose()
+    return Original(settings, report.path, held, checkpoint, audit.verifier_key(settings))

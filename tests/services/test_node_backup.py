@@ -5,7 +5,6 @@ refusal leaves the target as it was."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,52 +21,16 @@ from infracms.keys import ensure_identity
 from infracms.models import Role
 from infracms.services import audit, node_backup
 from infracms.services.node_backup_stream import ArchiveRefused
-from infracms.services.setup import initialise
 from tests.conftest import ADMIN_PASSWORD, make_settings
 from tests.helpers import ADMIN, audit_size, make_org, member_actor, sign_in
 from tests.services.backup_node import (
+    FAST_KDF,
     PASSPHRASE,
     SECRET,
-    Contents,
+    Original,
     contents,
     open_credential,
-    populate,
 )
-
-FAST_KDF = 10  # scrypt N = 2^10: the format's floor, so each test derives its key in ms
-
-
-@dataclass(frozen=True)
-class Original:
-    """The node backed up, what it held, and its archive."""
-
-    settings: Settings
-    archive: Path
-    contents: Contents
-    checkpoint: str
-    verifier_key: str
-
-
-@pytest.fixture(scope="module")
-def original(tmp_path_factory: pytest.TempPathFactory) -> Original:
-    root = tmp_path_factory.mktemp("original")
-    settings = make_settings(root / "var")
-    engine = make_engine(settings)
-    initialise(settings, engine)
-    populate(settings, engine, entries=2_000)
-    with session_scope(engine) as session:
-        checkpoint = audit.latest_checkpoint(session=session)
-    report = node_backup.create(
-        settings=settings,
-        engine=engine,
-        actor=ADMIN,
-        to=root / "backups",
-        passphrase=PASSPHRASE,
-        kdf_log2_n=FAST_KDF,
-    )
-    held = contents(engine)
-    engine.dispose()
-    return Original(settings, report.path, held, checkpoint, audit.verifier_key(settings))
 
 
 def restored_settings(tmp_path: Path) -> Settings:
