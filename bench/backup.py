@@ -1,6 +1,6 @@
 """Back up, verify and restore a node of 10,000 hosts and a large audit log.
 
-Usage: ``.venv/bin/python bench/backup.py [--hosts 10000] [--entries 1000000] [--postgres-entries 0]``
+Usage: ``.venv/bin/python bench/backup.py [--hosts N] [--entries M] [--postgres-entries K]``
 
 On SQLite, the node is built as ``bench/dashboard.py`` builds it (an organisation with
 N hosts in 50 groups, 20 definitions, 2,000 runs) and its audit log replaced by M

@@ -249,20 +249,27 @@ def _manifest(
     )
 
 
-def _inside(settings: Settings, path: Path) -> bool:
-    return path.resolve().is_relative_to(settings.data_dir.resolve())
+def _in_data_dir(settings: Settings, path: Path) -> str | None:
+    """`path` relative to the data dir (so in the archive), or None if it is outside."""
+    root, found = settings.data_dir.resolve(), path.resolve()
+    return found.relative_to(root).as_posix() if found.is_relative_to(root) else None
 
 
 def _key_places(settings: Settings) -> KeyPlaces:
     keyring = keys.load_keyring(settings)
+    keyring_file = _in_data_dir(settings, settings.resolved_secret_key_file)
+    identity_file = _in_data_dir(settings, settings.resolved_identity_key_file)
     if settings.secret_key is not None:
-        place = "environment"
-    elif _inside(settings, settings.resolved_secret_key_file):
-        place = "archive"
+        place, keyring_file = "environment", None
     else:
-        place = "outside"
-    identity = "archive" if _inside(settings, settings.resolved_identity_key_file) else "outside"
-    return KeyPlaces(keyring=place, keyring_ids=sorted(keyring.keys), identity=identity)
+        place = "outside" if keyring_file is None else "archive"
+    return KeyPlaces(
+        keyring=place,
+        keyring_ids=sorted(keyring.keys),
+        identity="outside" if identity_file is None else "archive",
+        keyring_file=keyring_file,
+        identity_file=identity_file,
+    )
 
 
 def _outside(places: KeyPlaces) -> tuple[str, ...]:

@@ -85,6 +85,8 @@ class KeyPlaces(BaseModel):
     keyring: Literal["archive", "environment", "outside"]
     keyring_ids: list[str]
     identity: Literal["archive", "outside"]
+    keyring_file: str | None = Field(default=None, description="its path in the data dir")
+    identity_file: str | None = Field(default=None, description="its path in the data dir")
 
 
 class Manifest(BaseModel):

@@ -18,7 +18,7 @@ from infracms import db, keys
 from infracms.audit import exporter
 from infracms.audit.verifier import VerificationReport, verify_export
 from infracms.config import Settings
-from infracms.errors import Conflict, SecretError
+from infracms.errors import ConfigurationError, Conflict, SecretError
 from infracms.models.credential import Credential
 from infracms.models.federation import ConsumerService, ServiceBinding
 from infracms.services import audit
@@ -112,6 +112,28 @@ def prove_audit(settings: Settings, engine: Engine, manifest: Manifest) -> Audit
         cosigned_size=cosigned.size if cosigned else None,
         witnesses=tuple(cosigned.witnesses) if cosigned else (),
     )
+
+
+def check_keyring(settings: Settings, manifest: Manifest) -> None:
+    """The keyring configured (or archived) holds the keys the archive's node sealed with."""
+    wanted = ", ".join(manifest.keys.keyring_ids)
+    if manifest.keys.keyring == "environment" and settings.secret_key is None:
+        raise ConfigurationError(
+            f"the archive's node kept its encryption key in INFRACMS_SECRET_KEY (key id "
+            f"{wanted}), which no archive holds: set it to the same key to restore"
+        )
+    try:
+        have = keys.load_keyring(settings).keys
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"the archive's node sealed its secrets with key id {wanted}: {exc.detail}"
+        ) from exc
+    missing = sorted(set(manifest.keys.keyring_ids) - set(have))
+    if missing:
+        raise ConfigurationError(
+            f"the keyring configured has key ids {', '.join(sorted(have))}, the archive's "
+            f"node sealed with {wanted}: bring its key (INFRACMS_SECRET_KEY or the key file)"
+        )
 
 
 def open_secrets(settings: Settings, engine: Engine) -> int:

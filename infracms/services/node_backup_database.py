@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 
 from infracms.config import Settings
 from infracms.errors import ConfigurationError
@@ -69,7 +70,7 @@ def schema_revision(url: str) -> str | None:
     """The Alembic revision a database is at (None when it has no schema)."""
     engine = create_engine(url)
     try:
-        with engine.connect() as connection:
+        with _connected(engine) as connection:
             if not inspect(connection).has_table("alembic_version"):
                 return None
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -81,10 +82,21 @@ def has_tables(url: str) -> bool:
     """Whether a database holds any table (a node's, or anything else)."""
     engine = create_engine(url)
     try:
-        with engine.connect() as connection:
+        with _connected(engine) as connection:
             return bool(inspect(connection).get_table_names())
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _connected(engine: Engine) -> Iterator[Connection]:
+    """A connection, or a ConfigurationError saying why there is none."""
+    try:
+        connection = engine.connect()
+    except OperationalError as exc:
+        raise ConfigurationError(f"cannot reach the database: {exc.orig}") from exc
+    with connection:
+        yield connection
 
 
 def load_postgres(dump: Path, url: str) -> None:

@@ -26,6 +26,7 @@ from infracms.services.node_backup_archive import Manifest, unpack
 from infracms.services.node_backup_checks import (
     AuditProof,
     check_identity,
+    check_keyring,
     check_not_another_node,
     check_schema,
     open_secrets,
@@ -73,7 +74,7 @@ def verify(
     with _workspace(scratch, "infracms-verify-") as work:
         manifest = _unpack(archive, passphrase, work)
         data_dir = _data_dir(work, manifest)
-        named = settings.model_copy(update={"node_name": manifest.node.name})
+        named = _archived_keys(settings, manifest, data_dir)
         if manifest.database.kind == "sqlite":
             return prove(_moved(named, data_dir, None), manifest)
         with database.scratch_postgres(_postgres_server(database_url or settings)) as url:
@@ -84,6 +85,7 @@ def verify(
 def prove(settings: Settings, manifest: Manifest) -> VerifyReport:
     """Check the node made of an archive: its key, schema, audit log and secrets."""
     check_identity(settings, manifest)
+    check_keyring(settings, manifest)
     current = check_schema(settings, manifest.database.schema_revision)
     engine = db.make_engine(settings)
     try:
@@ -170,8 +172,24 @@ def _moved(settings: Settings, data_dir: Path, database_url: str | None) -> Sett
     update: dict[str, object] = {"data_dir": data_dir, "database_url": database_url}
     for name in ("secret_key_file", "identity_key_file"):
         path: Path | None = getattr(settings, name)
-        if path is not None and path.resolve().is_relative_to(old):
+        if (
+            path is not None
+            and not path.resolve().is_relative_to(data_dir.resolve())
+            and (path.resolve().is_relative_to(old))
+        ):
             update[name] = data_dir / path.resolve().relative_to(old)
+    return settings.model_copy(update=update)
+
+
+def _archived_keys(settings: Settings, manifest: Manifest, data_dir: Path) -> Settings:
+    """The verifier's settings, named as the archive's node and using the keys the
+    archive holds (only keys kept outside it come from the verifier's own settings)."""
+    update: dict[str, object] = {"node_name": manifest.node.name}
+    places = manifest.keys
+    if places.keyring == "archive" and places.keyring_file:
+        update |= {"secret_key": None, "secret_key_file": data_dir / places.keyring_file}
+    if places.identity == "archive" and places.identity_file:
+        update["identity_key_file"] = data_dir / places.identity_file
     return settings.model_copy(update=update)
 
 

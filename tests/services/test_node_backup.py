@@ -4,6 +4,8 @@ refusal leaves the target as it was."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 import shutil
 from pathlib import Path
 
@@ -16,11 +18,12 @@ from infracms.audit import exporter
 from infracms.audit.verifier import verify_export
 from infracms.config import Settings
 from infracms.db import make_engine, session_scope
-from infracms.errors import Conflict, InvalidInput, PermissionDenied
-from infracms.keys import ensure_identity
+from infracms.errors import ConfigurationError, Conflict, InvalidInput, PermissionDenied
+from infracms.keys import ensure_identity, load_keyring
 from infracms.models import Role
-from infracms.services import audit, node_backup
+from infracms.services import audit, credentials, node_backup
 from infracms.services.node_backup_stream import ArchiveRefused
+from infracms.services.setup import initialise
 from tests.conftest import ADMIN_PASSWORD, make_settings
 from tests.helpers import ADMIN, audit_size, make_org, member_actor, sign_in
 from tests.services.backup_node import (
@@ -237,4 +240,53 @@ def test_only_node_admins_back_up(settings: Settings, engine: Engine, tmp_path: 
     with pytest.raises(InvalidInput, match="shorter than 12"):
         node_backup.create(
             settings=settings, engine=engine, actor=ADMIN, to=tmp_path, passphrase=b"short"
+        )
+
+
+def test_a_key_kept_in_the_environment_must_be_brought_back(tmp_path: Path) -> None:
+    """With INFRACMS_SECRET_KEY (docker-compose), the keyring is not in the archive: the
+    report says so, a restore without it is refused, and with it the secrets open."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    settings = make_settings(tmp_path / "var", secret_key=key)
+    engine = make_engine(settings)
+    initialise(settings, engine)
+    make_org(engine, "clinic")
+    store_secret(settings, engine)
+    made = node_backup.create(
+        settings=settings,
+        engine=engine,
+        actor=ADMIN,
+        to=tmp_path / "backups",
+        passphrase=PASSPHRASE,
+        kdf_log2_n=FAST_KDF,
+    )
+    engine.dispose()
+    assert made.outside and "INFRACMS_SECRET_KEY" in made.outside[0]
+    verified = node_backup.verify(archive=made.path, passphrase=PASSPHRASE, settings=settings)
+    assert verified.secrets == 1
+    without = make_settings(tmp_path / "restored")
+    with pytest.raises(ConfigurationError, match=r"INFRACMS_SECRET_KEY \(key id"):
+        restore(made.path, without)
+    assert not without.data_dir.exists()
+    brought = make_settings(tmp_path / "restored", secret_key=key)
+    assert restore(made.path, brought).verified.secrets == 1
+
+
+def test_verify_uses_the_archived_keys_not_the_verifiers(
+    original: Original, tmp_path: Path
+) -> None:
+    other_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    elsewhere = make_settings(tmp_path / "var", secret_key=other_key)
+    report = node_backup.verify(archive=original.archive, passphrase=PASSPHRASE, settings=elsewhere)
+    assert report.secrets == 1
+
+
+def store_secret(settings: Settings, engine: Engine) -> None:
+    with session_scope(engine, write=True) as session:
+        credentials.create_credential(
+            session=session,
+            actor=ADMIN,
+            keyring=load_keyring(settings),
+            organisation="clinic",
+            data={"name": "root-pw", "kind": "password", "secret": SECRET},
         )
