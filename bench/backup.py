@@ -134,10 +134,12 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--postgres-entries", type=int, default=0)
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="infracms-bench-backup-") as tmp:
-        rows += sqlite_case(args.hosts, args.entries, Path(tmp) / "sqlite")
+        if not args.no_sqlite:
+            rows += sqlite_case(args.hosts, args.entries, Path(tmp) / "sqlite")
         if args.postgres_entries:
             rows += postgres_case(args.hosts, args.postgres_entries, Path(tmp) / "pg")
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
