@@ -127,8 +127,8 @@ def create(
 
 def prune(folder: Path, node_name: str, keep: int) -> tuple[Path, ...]:
     """Remove this node's archives in `folder` but the newest `keep`; the ones removed."""
-    prefix = archive_prefix(node_name)
-    found = sorted(p for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix == SUFFIX)
+    name = re.compile(re.escape(archive_prefix(node_name)) + r"\d{8}T\d{12}Z" + re.escape(SUFFIX))
+    found = sorted(p for p in folder.iterdir() if name.fullmatch(p.name))
     doomed = tuple(found[: max(0, len(found) - keep)])
     for path in doomed:
         path.unlink()

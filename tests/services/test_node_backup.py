@@ -193,15 +193,18 @@ def test_another_nodes_archive_does_not_replace_a_node(original: Original, tmp_p
 def test_retention_keeps_the_newest(original: Original, tmp_path: Path) -> None:
     folder = tmp_path / "backups"
     folder.mkdir()
-    names = [f"{node_backup.archive_prefix('infracms.local')}2026010{i}T000000Z.infracms-backup"
+    names = [f"{node_backup.archive_prefix('infracms.local')}2026010{i}T000000000000Z.infracms-backup"
              for i in range(1, 5)]  # fmt: skip
-    for name in [*names, "other.node-20260101T000000Z.infracms-backup", "notes.txt"]:
+    others = [
+        "other.node-20260101T000000000000Z.infracms-backup",
+        "infracms.local-2-20260101T000000000000Z.infracms-backup",  # another node's
+        "notes.txt",
+    ]
+    for name in [*names, *others]:
         (folder / name).write_text("x")
     removed = node_backup.prune(folder, "infracms.local", 2)
     assert [p.name for p in removed] == names[:2]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [*names[2:], "other.node-20260101T000000Z.infracms-backup", "notes.txt"]
-    )
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*names[2:], *others])
 
 
 def test_create_with_keep_prunes_and_is_audited(
