@@ -102,16 +102,21 @@ def create(
         snapshot = database.snapshot(settings, staging)
         manifest = _write(settings, final, passphrase, kdf_log2_n, snapshot, head, created, to)
     size, digest = final.stat().st_size, _sha256(final)
+    pruned = prune(to, settings.node_name, keep) if keep else ()
     with db.session_scope(engine, write=True) as session:
         audit.record(
             session,
             actor=actor,
             action="node.backup",
             subject=f"backup:{final.name}",
-            payload={"bytes": size, "sha256": digest, "audit_size": head.size},
+            payload={
+                "bytes": size,
+                "sha256": digest,
+                "audit_size": head.size,
+                "pruned": [path.name for path in pruned],
+            },
         )
         session.commit()
-    pruned = prune(to, settings.node_name, keep) if keep else ()
     return BackupReport(
         path=final,
         bytes=size,

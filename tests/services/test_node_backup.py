@@ -225,6 +225,7 @@ def test_create_with_keep_prunes_and_is_audited(
     with session_scope(engine) as session:
         page = audit.list_entries(session=session, actor=ADMIN, action="node.backup")
     assert page.total == 3
+    assert [report.pruned[0].name] in [entry.payload["pruned"] for entry in page.items]
 
 
 @pytest.mark.security
