@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audit_append import build_big_log
 from dashboard import populate
-
 from sqlalchemy import Engine, text
 
 from infracms.config import Settings
