@@ -66,6 +66,11 @@ COMMANDS: dict[str, Source] = {
     ),
     "run": Source("infracms.cli.runs", "run_app", "Plan and apply definitions on hosts."),
     "audit": Source("infracms.cli.audit", "audit_app", "The signed audit log."),
+    "backup": Source(
+        "infracms.cli.backup",
+        "backup_app",
+        "Encrypted backups of the node: create, verify by restoring, restore.",
+    ),
     "peer": Source(FEDERATION, "register", "Peer nodes: invitations, keys, suspension."),
     "catalog": Source(FEDERATION, "register", "Peers' catalogs: sync and search."),
     "offering": Source(SERVICES, "register", "Offerings this node publishes to peers."),
