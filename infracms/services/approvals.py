@@ -210,7 +210,12 @@ def hold_if_covered(
     )
     run.status = RunStatus.pending_approval
     session.add(request)
-    _record(session, actor, org, run, "approval.request", request, {})
+    detail = {
+        "requirements": request.requirements,
+        "expires_at": request.expires_at.isoformat(),
+        "requester_id": str(actor.user_id) if actor.user_id else None,
+    }
+    _record(session, actor, org, run, "approval.request", request, detail)
     notify(session, event="approval.requested", run=run, payload={"digest": request.digest})
     return request
 
@@ -469,6 +474,15 @@ def check_before_claim(session: Session, run: Run, plugins: Plugins | None) -> b
     org = found(session.get(Organisation, run.organisation_id), "the run's organisation")
     _void(session, org, run, request, reason)
     return False
+
+
+def approved_plan(session: Session, run: Run) -> dict[str, str]:
+    """{"plan_digest": …} for a released apply's start entry (nothing for other runs), so
+    the log ties what ran to what was approved."""
+    request = session.get(ApprovalRequest, run.id)
+    if request is None or request.state is not RequestState.released:
+        return {}
+    return {"plan_digest": request.digest}
 
 
 # --- break-glass and expiry -----------------------------------------------------------------

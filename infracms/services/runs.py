@@ -351,7 +351,7 @@ def claim_run(
             action="run.start",
             subject=f"run:{org.name}/{run.id}",
             organisation_id=org.id,
-            payload={"worker": worker},
+            payload={"worker": worker, **approvals.approved_plan(session, run)},
         )
         session.commit()
     except IntegrityError:  # another worker locked a host between our check and insert
