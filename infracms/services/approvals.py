@@ -189,12 +189,12 @@ def hold_if_covered(
     session: Session, *, actor: Actor, plugins: Plugins, org: Organisation, run: Run
 ) -> ApprovalRequest | None:
     """Hold a new apply that a policy covers, with its plan (in the caller's transaction)."""
-    if run.kind is not RunKind.apply:
-        return None
-    covering = _covering(session, org, run)
-    if not covering:
+    if run.kind is not RunKind.apply or not _has_policies(session, org):
         return None
     plan = plan_of(session, plugins, run, pinned_of(run))
+    covering = _covering(session, org, plan)
+    if not covering:
+        return None
     hours = min(policy.expires_hours for policy in covering)
     request = ApprovalRequest(
         run_id=run.id,
@@ -220,23 +220,27 @@ def hold_if_covered(
     return request
 
 
-def _covering(session: Session, org: Organisation, run: Run) -> list[ApprovalPolicy]:
-    policies = list(
-        session.exec(select(ApprovalPolicy).where(ApprovalPolicy.organisation_id == org.id))
-    )
-    if not policies:
-        return []
+def _has_policies(session: Session, org: Organisation) -> bool:
+    query = select(ApprovalPolicy.id).where(ApprovalPolicy.organisation_id == org.id)
+    return session.exec(query.limit(1)).first() is not None
+
+
+def _covering(session: Session, org: Organisation, plan: dict[str, Any]) -> list[ApprovalPolicy]:
+    """The policies that cover some host of the plan with a module it would get there."""
+    policies = session.exec(select(ApprovalPolicy).where(ApprovalPolicy.organisation_id == org.id))
     hosts = [HostRow(n, g) for (n,), g in rendering.hosts_with_groups(session, org.id)]
     parents = rendering.group_parents(session, org.id)
-    modules = {d["module"] for d in run.definitions}
+    modules_on = {name: set(host["settings"]) for name, host in plan["hosts"].items()}
     covering = []
     for policy in policies:
-        if policy.modules and modules.isdisjoint(policy.modules):
-            continue
         targets = [("host", h) for h in policy.hosts] + [("group", g) for g in policy.groups]
-        if targets and reached(hosts, parents, targets).isdisjoint(run.hosts):
-            continue
-        covering.append(policy)
+        scope = reached(hosts, parents, targets) if targets else set(modules_on)
+        if any(
+            modules and (not policy.modules or not modules.isdisjoint(policy.modules))
+            for name, modules in modules_on.items()
+            if name in scope
+        ):
+            covering.append(policy)
     return sorted(covering, key=lambda p: p.name)
 
 
