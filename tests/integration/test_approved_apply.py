@@ -29,7 +29,8 @@ def test_a_held_apply_runs_after_its_second_approval(
         inventory.create_group(
             session=session, actor=ADMIN, organisation="clinic", data={"name": "prod"}
         )
-    node.add_host("web1", host)
+    node.add_credential("pool-key", host.key_path.read_text(), kind="ssh_key")
+    node.add_host("web1", host, credential="pool-key")
     node.update_host("web1", groups=["prod"])
     node.define(
         "base-web1", "base", "web1", {"timezone": "Europe/Lisbon", "unattended_upgrades": False}
