@@ -42,6 +42,11 @@ def plugins() -> Plugins:
 
 @pytest.fixture
 def clinic(engine: Engine, plugins: Plugins) -> Engine:
+    """The organisations of `build_clinic` on SQLite."""
+    return build_clinic(engine, plugins)
+
+
+def build_clinic(engine: Engine, plugins: Plugins) -> Engine:
     """Group prod holds group web (web1, web2); db1 is in no group. motd on web, base on
     db1. People of PEOPLE in clinic; bob owns another organisation."""
     make_org(engine, "clinic")
