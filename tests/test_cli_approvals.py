@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,14 @@ def test_approvers_approve_and_refuse_from_the_command_line(cli, tmp_path: Path)
     held = str(run.id)
     own = cli("--as", "oscar", "run", "approve", "clinic", held)
     assert own.returncode != 0 and "someone else" in own.stderr, own
-    first = cli("--as", "olga", "run", "approve", "clinic", held, "--comment", "read it")
+    shown = json.loads(cli("--as", "olga", "run", "approval", "clinic", held).stdout)
+    digest = shown["request"]["digest"]
+    assert shown["request"]["plan"]["hosts"]["web1"]["settings"]["base"]["timezone"] == "UTC"
+    stale = cli("--as", "olga", "run", "approve", "clinic", held, "--digest", "0" * 64)
+    assert stale.returncode != 0 and "you reviewed" in stale.stderr, stale
+    first = cli(
+        "--as", "olga", "run", "approve", "clinic", held, "--comment", "read it", "--digest", digest
+    )
     assert first.returncode == 0, first.stderr
     assert "the run is pending_approval" in first.stdout
     silent = cli("--as", "otto", "run", "refuse", "clinic", held)

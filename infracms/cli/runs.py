@@ -13,6 +13,7 @@ import uuid
 import typer
 
 from infracms.cli.common import cli_actor, emit, engine, read_session, settings, write_session
+from infracms.models.approval import ApprovalPublic, ApprovalRequestPublic
 from infracms.models.run import Run, RunEventPublic, RunKind, RunPublic, RunStatus
 from infracms.plugins import Plugins
 from infracms.services import approvals, execution, runs
@@ -216,11 +217,37 @@ def run_cancel(organisation: str, run_id: uuid.UUID) -> None:
     typer.echo(f"asked run {run_id} to stop")
 
 
+@run_app.command("approval")
+def run_approval(organisation: str, run_id: uuid.UUID) -> None:
+    """A held apply's plan, its digest, what it needs, and the decisions so far (JSON)."""
+    with read_session() as session:
+        request, decisions = approvals.approval_of(
+            session=session, actor=cli_actor(), organisation=organisation, run_id=run_id
+        )
+        shown = {
+            "request": ApprovalRequestPublic.model_validate(request).model_dump(mode="json")
+            if request
+            else None,
+            "decisions": [
+                ApprovalPublic.model_validate(d).model_dump(mode="json") for d in decisions
+            ],
+        }
+    emit(shown, as_json=True)
+
+
 COMMENT = typer.Option("", "--comment", "-m", help="why (a refusal needs one)")
 
 
+DIGEST = typer.Option(None, "--digest", help="the plan digest you reviewed (`run approval`)")
+
+
 def _decide(
-    organisation: str, run_id: uuid.UUID, decision: str, comment: str, follow: bool
+    organisation: str,
+    run_id: uuid.UUID,
+    decision: str,
+    comment: str,
+    follow: bool,
+    digest: str | None = None,
 ) -> None:
     plugins = Plugins.load()
     with write_session() as session:
@@ -230,7 +257,7 @@ def _decide(
             plugins=plugins,
             organisation=organisation,
             run_id=run_id,
-            data={"decision": decision, "comment": comment},
+            data={"decision": decision, "comment": comment, "digest": digest},
         )
     typer.echo(
         f"run {run.id}: {decision}d; the run is {run.status}"
@@ -242,10 +269,14 @@ def _decide(
 
 @run_app.command("approve")
 def run_approve(
-    organisation: str, run_id: uuid.UUID, comment: str = COMMENT, follow: bool = FOLLOW
+    organisation: str,
+    run_id: uuid.UUID,
+    comment: str = COMMENT,
+    digest: str | None = DIGEST,
+    follow: bool = FOLLOW,
 ) -> None:
-    """Approve a held apply (its plan as it stands); the last approval needed starts it."""
-    _decide(organisation, run_id, "approve", comment, follow)
+    """Approve a held apply's plan; the last approval needed starts it."""
+    _decide(organisation, run_id, "approve", comment, follow, digest)
 
 
 @run_app.command("refuse")

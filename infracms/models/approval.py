@@ -153,6 +153,10 @@ class ApprovalRequest(SQLModel, table=True):
 class ApprovalRequestPublic(SQLModel):
     run_id: uuid.UUID
     digest: str
+    plan: dict[str, Any] = Field(
+        description="what the apply would run: revisions, hosts, settings (secret "
+        "references as references); the digest is SHA-256 of its canonical JSON"
+    )
     requirements: list[dict[str, Any]]
     state: RequestState
     expires_at: datetime

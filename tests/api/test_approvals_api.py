@@ -57,7 +57,9 @@ def test_two_approvals_through_the_api_release_a_held_apply(
     assert created.status_code == 202 and created.json()["status"] == "pending_approval"
     run = created.json()["id"]
     url = f"/api/v1/orgs/clinic/runs/{run}/approvals"
-    digest = as_(api, clinic, "olga").get(url).json()["request"]["digest"]
+    shown = as_(api, clinic, "olga").get(url).json()["request"]
+    digest = shown["digest"]
+    assert shown["plan"]["hosts"]["web1"]["settings"]["motd"]["message"] == "a"
     mine = as_(api, clinic, "oscar").post(url, json={"decision": "approve"})
     assert mine.status_code == 403 and "someone else" in mine.json()["detail"]
     first = as_(api, clinic, "olga").post(url, json={"decision": "approve", "digest": digest})
