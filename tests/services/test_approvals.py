@@ -446,13 +446,13 @@ def approved_in_export(export: bytes, subject: str) -> dict[str, Any]:
     digest = start["payload"]["plan_digest"]
     (request,) = [e for e in logged if e["action"] == "approval.request"]
     assert request["payload"]["digest"] == digest
-    approvers = {
-        e["actor"]["id"]
+    approvers = {  # people by account id: one person's two tokens are still one person
+        e["payload"]["approver_id"]
         for e in logged
         if e["action"] == "approval.approve" and e["payload"]["digest"] == digest
     }
     assert not [e for e in logged if e["action"] in ("approval.void", "approval.break_glass")]
     k = max(r["approvals_required"] for r in request["payload"]["requirements"])
     assert len(approvers) >= k
-    assert request["actor"]["id"] not in approvers  # never the requester
+    assert request["payload"]["requester_id"] not in approvers  # never the requester
     return {"k": k, "approvers": approvers}
