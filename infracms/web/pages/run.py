@@ -160,7 +160,8 @@ def run_page(
         "has_older": page.has_older(session, me, org, run, events),
         "has_newer": bool(events) and events[-1].seq < run.event_count and not page.is_latest,
         "page_size": PAGE_SIZE,
-        "live": page.is_latest and not run.status.finished,
+        # a held apply waits for people, maybe for hours: nothing to follow until released
+        "live": page.is_latest and run.status in (RunStatus.queued, RunStatus.running),
         "can_control": is_allowed(me.actor, may, run.organisation_id),
         "has_failed": any(row.outcome in ("failed", "unreachable") for row in rows),
         "problem": problem,
