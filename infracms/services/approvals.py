@@ -554,9 +554,12 @@ def _expire_if_due(
 def expire_due(session: Session, now: datetime | None = None) -> list[uuid.UUID]:
     """End the held applies whose approval expired (a periodic job)."""
     due = session.exec(
-        select(ApprovalRequest.run_id).where(
+        select(ApprovalRequest.run_id)
+        .join(Run, Run.id == ApprovalRequest.run_id)  # type: ignore[arg-type]
+        .where(
             ApprovalRequest.state == RequestState.pending,
             col(ApprovalRequest.expires_at) <= (now or utcnow()),
+            Run.status == RunStatus.pending_approval,  # not one cancelled meanwhile
         )
     ).all()
     ended = []

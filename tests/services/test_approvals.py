@@ -456,3 +456,19 @@ def approved_in_export(export: bytes, subject: str) -> dict[str, Any]:
     assert len(approvers) >= k
     assert request["payload"]["requester_id"] not in approvers  # never the requester
     return {"k": k, "approvers": approvers}
+
+
+def test_a_held_apply_can_be_cancelled_and_then_never_expires_or_runs(
+    clinic: Engine, plugins: Plugins
+) -> None:
+    set_policy(clinic, approvals_required=1)
+    held = apply(clinic, plugins, person(clinic, "oscar"), hosts=["web1"])
+    with session_scope(clinic, write=True) as session:
+        runs.cancel_run(
+            session=session, actor=person(clinic, "oscar"), organisation="clinic", run_id=held.id
+        )
+    assert status(clinic, held).status is RunStatus.cancelled
+    with session_scope(clinic, write=True) as session:
+        assert approvals.expire_due(session, utcnow() + timedelta(days=60)) == []
+    with pytest.raises(Conflict, match="not awaiting approval"):
+        decide(clinic, plugins, person(clinic, "olga"), held)
