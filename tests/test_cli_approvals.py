@@ -12,7 +12,7 @@ from infracms.config import Settings
 from infracms.db import make_engine, session_scope
 from infracms.models import Role, Run, RunStatus
 from infracms.plugins import Plugins
-from infracms.services import approvals, definitions, inventory, modules, runs
+from infracms.services import approval_policies, definitions, inventory, modules, runs
 from tests.helpers import ADMIN, make_org
 from tests.services.test_approvals import _people, person
 from tests.test_cli import cli_runner
@@ -60,7 +60,7 @@ def test_approvers_approve_and_refuse_from_the_command_line(cli, tmp_path: Path)
         )
     _people(engine, "clinic", {"olga": Role.owner, "oscar": Role.operator, "otto": Role.operator})
     with session_scope(engine, write=True) as session:
-        approvals.set_policy(
+        approval_policies.set_policy(
             session=session,
             actor=ADMIN,
             organisation="clinic",

@@ -18,7 +18,7 @@ from infracms.models.approval import (
     BreakGlass,
 )
 from infracms.models.run import Run, RunPublic, RunStatus
-from infracms.services import approvals
+from infracms.services import approval_policies, approvals
 
 router = APIRouter(prefix="/orgs/{org}", tags=["approvals"])
 
@@ -34,7 +34,7 @@ class RunApprovals(BaseModel):
 @router.get("/approval-policies", response_model=list[ApprovalPolicyPublic])
 def list_policies(org: str, session: SessionDep, actor: ActorDep) -> list[ApprovalPolicyPublic]:
     """The organisation's approval policies."""
-    found = approvals.list_policies(session=session, actor=actor, organisation=org)
+    found = approval_policies.list_policies(session=session, actor=actor, organisation=org)
     return [ApprovalPolicyPublic.model_validate(p) for p in found]
 
 
@@ -43,14 +43,14 @@ def set_policy(
     org: str, body: ApprovalPolicyCreate, session: SessionDep, actor: ActorDep
 ) -> ApprovalPolicyPublic:
     """Set a policy (owners): a policy of the same name is replaced."""
-    policy = approvals.set_policy(session=session, actor=actor, organisation=org, data=body)
+    policy = approval_policies.set_policy(session=session, actor=actor, organisation=org, data=body)
     return ApprovalPolicyPublic.model_validate(policy)
 
 
 @router.delete("/approval-policies/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_policy(org: str, name: str, session: SessionDep, actor: ActorDep) -> None:
     """Remove a policy (owners)."""
-    approvals.delete_policy(session=session, actor=actor, organisation=org, name=name)
+    approval_policies.delete_policy(session=session, actor=actor, organisation=org, name=name)
 
 
 @router.get("/runs/{run_id}/approvals", response_model=RunApprovals)

@@ -11,7 +11,7 @@ import pytest
 
 from infracms.db import session_scope
 from infracms.models import Role, RunStatus
-from infracms.services import approvals, inventory, runs
+from infracms.services import approval_policies, approvals, inventory, runs
 from tests.helpers import ADMIN
 from tests.integration.node import RUN_TIMEOUT, assert_succeeded, make_node, on_host
 from tests.services.test_approvals import _people, person
@@ -39,7 +39,7 @@ def test_a_held_apply_runs_after_its_second_approval(
         node.engine, "clinic", {"olga": Role.owner, "oscar": Role.operator, "otto": Role.operator}
     )
     with session_scope(node.engine, write=True) as session:
-        approvals.set_policy(
+        approval_policies.set_policy(
             session=session,
             actor=ADMIN,
             organisation="clinic",

@@ -20,7 +20,15 @@ from infracms.models import ApprovalPolicy, AuditEntry, Membership, Role, Run, R
 from infracms.models.approval import Approval
 from infracms.models.base import utcnow
 from infracms.plugins import Plugins
-from infracms.services import approvals, audit, definitions, inventory, modules, runs
+from infracms.services import (
+    approval_policies,
+    approvals,
+    audit,
+    definitions,
+    inventory,
+    modules,
+    runs,
+)
 from infracms.services.auth import user_actor
 from infracms.services.context import Actor
 from tests.helpers import ADMIN, audit_size, count, make_org
@@ -124,7 +132,7 @@ def person(engine: Engine, name: str) -> Actor:
 def set_policy(engine: Engine, actor: Actor = ADMIN, **data: Any) -> ApprovalPolicy:
     fields = {"name": "production", "groups": ["prod"], "approvals_required": 2, **data}
     with session_scope(engine, write=True) as session:
-        return approvals.set_policy(
+        return approval_policies.set_policy(
             session=session, actor=actor, organisation="clinic", data=fields
         )
 
