@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from infracms.api import (
+    approvals,
     audit,
     federation,
     inventory,
@@ -26,6 +27,7 @@ def build_router() -> APIRouter:
     router.include_router(modules.router)
     router.include_router(audit.router)
     router.include_router(runs.router)
+    router.include_router(approvals.router)
     router.include_router(federation.router)
     router.include_router(witness.api_router)
     router.include_router(secret_grants.router)

@@ -1,4 +1,4 @@
-"""`infracms run plan|apply|list|show|cancel|events`.
+"""`infracms run plan|apply|list|show|cancel|events|approve|refuse|break-glass`.
 
 Without a broker the command runs the run itself (the embedded executor, in this
 process) and `--follow` prints its events as they are stored; with a broker it queues
@@ -13,9 +13,10 @@ import uuid
 import typer
 
 from infracms.cli.common import cli_actor, emit, engine, read_session, settings, write_session
-from infracms.models.run import Run, RunEventPublic, RunKind, RunPublic
+from infracms.models.approval import ApprovalPublic, ApprovalRequestPublic
+from infracms.models.run import Run, RunEventPublic, RunKind, RunPublic, RunStatus
 from infracms.plugins import Plugins
-from infracms.services import execution, runs
+from infracms.services import approvals, execution, runs
 
 run_app = typer.Typer(help="Plan and apply definitions on hosts.", no_args_is_help=True)
 POLL_SECONDS = 0.3
@@ -51,15 +52,26 @@ def _start(
         f"{kind} {run.id} on {len(run.hosts)} host(s): {', '.join(run.hosts[:10])}"
         + (" …" if len(run.hosts) > 10 else "")
     )
+    if run.status is RunStatus.pending_approval:
+        typer.echo(
+            f"held for approval: an approval policy covers it (`infracms run approve "
+            f"{organisation} {run.id}`)"
+        )
+        return
+    _run_it(plugins, organisation, run.id, follow)
+
+
+def _run_it(plugins: Plugins, organisation: str, run_id: uuid.UUID, follow: bool) -> None:
+    """Send a queued run to the workers, or run it here (no broker), and follow it."""
     worker = execution.dispatch_run(
         settings=settings(),
         engine=engine(),
         plugins=plugins,
-        run_id=run.id,
+        run_id=run_id,
         worker=f"cli@{_host()}",
     )
     if follow or worker is not None:
-        final = _follow(organisation, run.id, show_events=follow)
+        final = _follow(organisation, run_id, show_events=follow)
         if worker is not None:
             worker.join()
         raise typer.Exit(0 if final.status == "succeeded" else 1)
@@ -203,3 +215,91 @@ def run_cancel(organisation: str, run_id: uuid.UUID) -> None:
             session=session, actor=cli_actor(), organisation=organisation, run_id=run_id
         )
     typer.echo(f"asked run {run_id} to stop")
+
+
+@run_app.command("approval")
+def run_approval(organisation: str, run_id: uuid.UUID) -> None:
+    """A held apply's plan, its digest, what it needs, and the decisions so far (JSON)."""
+    with read_session() as session:
+        request, decisions = approvals.approval_of(
+            session=session, actor=cli_actor(), organisation=organisation, run_id=run_id
+        )
+        shown = {
+            "request": ApprovalRequestPublic.model_validate(request).model_dump(mode="json")
+            if request
+            else None,
+            "decisions": [
+                ApprovalPublic.model_validate(d).model_dump(mode="json") for d in decisions
+            ],
+        }
+    emit(shown, as_json=True)
+
+
+COMMENT = typer.Option("", "--comment", "-m", help="why (a refusal needs one)")
+
+
+DIGEST = typer.Option(None, "--digest", help="the plan digest you reviewed (`run approval`)")
+
+
+def _decide(
+    organisation: str,
+    run_id: uuid.UUID,
+    decision: str,
+    comment: str,
+    follow: bool,
+    digest: str | None = None,
+) -> None:
+    plugins = Plugins.load()
+    with write_session() as session:
+        run = approvals.decide(
+            session=session,
+            actor=cli_actor(),
+            plugins=plugins,
+            organisation=organisation,
+            run_id=run_id,
+            data={"decision": decision, "comment": comment, "digest": digest},
+        )
+    typer.echo(
+        f"run {run.id}: {decision}d; the run is {run.status}"
+        + (f" — {run.error}" if run.error else "")
+    )
+    if run.status is RunStatus.queued:
+        _run_it(plugins, organisation, run.id, follow)
+
+
+@run_app.command("approve")
+def run_approve(
+    organisation: str,
+    run_id: uuid.UUID,
+    comment: str = COMMENT,
+    digest: str | None = DIGEST,
+    follow: bool = FOLLOW,
+) -> None:
+    """Approve a held apply's plan; the last approval needed starts it."""
+    _decide(organisation, run_id, "approve", comment, follow, digest)
+
+
+@run_app.command("refuse")
+def run_refuse(organisation: str, run_id: uuid.UUID, comment: str = COMMENT) -> None:
+    """Refuse a held apply, saying why: the run ends."""
+    _decide(organisation, run_id, "refuse", comment, False)
+
+
+@run_app.command("break-glass")
+def run_break_glass(
+    organisation: str,
+    run_id: uuid.UUID,
+    reason: str = typer.Option(..., "--reason", help="why the approvals are skipped"),
+    follow: bool = FOLLOW,
+) -> None:
+    """Start a held apply without its approvals (owners): flagged in the audit log."""
+    with write_session() as session:
+        run = approvals.break_glass(
+            session=session,
+            actor=cli_actor(),
+            organisation=organisation,
+            run_id=run_id,
+            data={"reason": reason},
+        )
+    typer.echo(f"run {run.id}: released without approvals (break-glass)")
+    _run_it(Plugins.load(), organisation, run.id, follow)

@@ -3,6 +3,7 @@
 Importing this package registers every table on ``SQLModel.metadata`` (for Alembic).
 """
 
+from infracms.models.approval import Approval, ApprovalPolicy, ApprovalRequest
 from infracms.models.audit import AuditEntry, AuditHead
 from infracms.models.credential import Credential, CredentialKind
 from infracms.models.definition import AvailableModule, Definition, EnabledModule, Revision
@@ -36,6 +37,9 @@ from infracms.models.witness import AuditCosignature, WitnessConflict, Witnessed
 
 __all__ = [
     "ApiToken",
+    "Approval",
+    "ApprovalPolicy",
+    "ApprovalRequest",
     "AuditCosignature",
     "AuditEntry",
     "AuditHead",

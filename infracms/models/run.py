@@ -23,25 +23,37 @@ class RunKind(enum.StrEnum):
 class RunStatus(enum.StrEnum):
     """Where a run is."""
 
+    pending_approval = "pending_approval"  # an apply held until its plan is approved
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
     timed_out = "timed_out"
+    refused = "refused"  # refused by an approver, or its approved plan changed
+    expired = "expired"  # not approved in time
 
     @property
     def finished(self) -> bool:
         """Whether the run has ended."""
-        return self not in (RunStatus.queued, RunStatus.running)
+        return self not in (RunStatus.pending_approval, RunStatus.queued, RunStatus.running)
 
 
 STATUS_GROUPS: dict[str, tuple[RunStatus, ...]] = {
-    "active": (RunStatus.queued, RunStatus.running),
+    "active": (RunStatus.pending_approval, RunStatus.queued, RunStatus.running),
     "failed": (RunStatus.failed, RunStatus.timed_out),  # a run that timed out failed too
 }
 StatusFilter = Literal[
-    "active", "queued", "running", "succeeded", "failed", "cancelled", "timed_out"
+    "active",
+    "pending_approval",
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed_out",
+    "refused",
+    "expired",
 ]
 
 
@@ -50,7 +62,10 @@ class RunFilter(SQLModel):
 
     status: StatusFilter | None = Field(
         default=None,
-        description="a status, or `active` (queued or running); `failed` takes in timed out",
+        description=(
+            "a status, or `active` (awaiting approval, queued or running); "
+            "`failed` takes in timed out"
+        ),
     )
     kind: RunKind | None = None
     host: str | None = Field(default=None, max_length=63, description="runs on this host")

@@ -59,7 +59,7 @@ class RunContext:
 def execute_run(run_id: uuid.UUID, context: RunContext) -> RunStatus | None:
     """Run `run_id` to its end; None if it was not ours to run (not queued any more)."""
     with session_scope(context.engine, write=True) as session:
-        run = run_service.claim_run(session, run_id, context.worker)
+        run = run_service.claim_run(session, run_id, context.worker, plugins=context.plugins)
     if run is None or run.status is not RunStatus.running:
         return None
     try:

@@ -48,7 +48,7 @@ from infracms.models.run import (
 )
 from infracms.modules.render import HostRow, reached
 from infracms.plugins import Plugins
-from infracms.services import audit, host_state, rendering
+from infracms.services import approvals, audit, host_state, rendering
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Fields, Page, commit, found, organisation_by_name, page, parse
 from infracms.services.context import Actor, system_actor
@@ -110,6 +110,7 @@ def create_run(
             "parent": parent.id if parent else None,
         },
     )
+    approvals.hold_if_covered(session, actor=actor, plugins=plugins, org=org, run=run)
     commit(session)
     return run
 
@@ -181,7 +182,7 @@ def cancel_run(*, session: Session, actor: Actor, organisation: str, run_id: uui
     if run.status.finished:
         raise Conflict(f"run {run.id} has already ended ({run.status})")
     run.cancel_requested = True
-    if run.status is RunStatus.queued:
+    if run.status in (RunStatus.queued, RunStatus.pending_approval):
         run.status, run.finished_at = RunStatus.cancelled, utcnow()
     session.add(run)
     audit.record(
@@ -322,11 +323,17 @@ def _run_in(session: Session, organisation: str, run_id: uuid.UUID) -> tuple[Org
 # --- lifecycle, for the executors ------------------------------------------------------
 
 
-def claim_run(session: Session, run_id: uuid.UUID, worker: str) -> Run | None:
+def claim_run(
+    session: Session, run_id: uuid.UUID, worker: str, *, plugins: Plugins | None = None
+) -> Run | None:
     """Mark a queued run running and lock its hosts; None if it is not queued any more
-    (a redelivered task must not run twice). A locked host fails the run, named."""
+    (a redelivered task must not run twice). A locked host fails the run, named. An
+    approved apply whose plan changed since (made again with `plugins`) ends refused."""
     run = session.exec(select(Run).where(Run.id == run_id).with_for_update()).first()
     if run is None or run.status is not RunStatus.queued:
+        return None
+    if run.kind is RunKind.apply and not approvals.check_before_claim(session, run, plugins):
+        session.commit()
         return None
     org = found(session.get(Organisation, run.organisation_id), "the run's organisation")
     now = utcnow()
@@ -344,7 +351,7 @@ def claim_run(session: Session, run_id: uuid.UUID, worker: str) -> Run | None:
             action="run.start",
             subject=f"run:{org.name}/{run.id}",
             organisation_id=org.id,
-            payload={"worker": worker},
+            payload={"worker": worker, **approvals.approved_plan(session, run)},
         )
         session.commit()
     except IntegrityError:  # another worker locked a host between our check and insert

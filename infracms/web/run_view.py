@@ -23,12 +23,15 @@ OUTCOME_WORDS = {
     "missed": "not reached",
 }
 STATUS_WORDS = {
+    RunStatus.pending_approval: "awaiting approval",
     RunStatus.queued: "queued",
     RunStatus.running: "running",
     RunStatus.succeeded: "succeeded",
     RunStatus.failed: "failed",
     RunStatus.cancelled: "cancelled",
     RunStatus.timed_out: "timed out",
+    RunStatus.refused: "refused",
+    RunStatus.expired: "expired",
 }
 
 

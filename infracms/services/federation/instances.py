@@ -134,7 +134,7 @@ def progress(session: Session, row: ServiceInstance, node: str) -> tuple[LastOpe
             return SUCCEEDED, "updated: the settings stay as they were, nothing to apply"
         return IN_PROGRESS, "approved: starting the run"
     doing = {"deprovision": "removing", "update": "updating"}.get(operation_kind(row), "applying")
-    if run.status in (RunStatus.queued, RunStatus.running):
+    if not run.status.finished:  # awaiting approval, queued or running
         return IN_PROGRESS, f"{doing}: run {run.id} is {run.status}"
     if run.status is RunStatus.succeeded:
         return SUCCEEDED, f"run {run.id} succeeded"

@@ -1,6 +1,7 @@
 """/orgs/{org}/runs/{id}: one run, its per-host recap, the revisions it applied, its
 output a page at a time (the latest first, "older" going back), and, while it runs, the
-live view (``static/run.js`` on the API's server-sent events).
+live view (``static/run.js`` on the API's server-sent events). A held apply shows its
+plan's digest and diff, the decisions so far, and approve, refuse and break-glass forms.
 
 A run may have 100,000 events and more: a page shows at most PAGE_SIZE of them.
 Without a host filter event numbers are contiguous, so a page is one query. With one,
@@ -12,16 +13,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
-from infracms.api.deps import SessionDep
-from infracms.models.run import Run, RunEventPublic, RunKind
-from infracms.services import runs
+from infracms.api.deps import PluginsDep, SessionDep
+from infracms.models.run import Run, RunEventPublic, RunKind, RunStatus
+from infracms.services import approvals, runs
+from infracms.services.approval_plan import plan_diff
 from infracms.services.authz import Action, is_allowed
-from infracms.web.errors import FormProblem
+from infracms.web.errors import FormProblem, redirect, submit
+from infracms.web.forms import text
 from infracms.web.pages.orgs import org_view
 from infracms.web.run_view import (
     RECAP_COLUMNS,
@@ -31,7 +34,7 @@ from infracms.web.run_view import (
     output_lines,
     recap_rows,
 )
-from infracms.web.session import SignedIn, WebUser
+from infracms.web.session import Form, Poster, SignedIn, WebUser
 from infracms.web.templating import render
 
 router = APIRouter()
@@ -157,11 +160,92 @@ def run_page(
         "has_older": page.has_older(session, me, org, run, events),
         "has_newer": bool(events) and events[-1].seq < run.event_count and not page.is_latest,
         "page_size": PAGE_SIZE,
-        "live": page.is_latest and not run.status.finished,
+        # a held apply waits for people, maybe for hours: nothing to follow until released
+        "live": page.is_latest and run.status in (RunStatus.queued, RunStatus.running),
         "can_control": is_allowed(me.actor, may, run.organisation_id),
         "has_failed": any(row.outcome in ("failed", "unreachable") for row in rows),
         "problem": problem,
         "notice": notice,
         "section": "runs",
+        **_approval_context(session, me, org, run),
     }
     return render(request, "run.html", context, status=problem.status if problem else 200)
+
+
+def _approval_context(session: Session, me: WebUser, org: str, run: Run) -> dict[str, Any]:
+    """A held (or once held) apply's approval: the request, decisions, the plan's diff,
+    and what this person may do about it."""
+    held, decisions = approvals.approval_of(
+        session=session, actor=me.actor, organisation=org, run_id=run.id
+    )
+    if held is None:
+        return {"approval": None}
+    pending = run.status is RunStatus.pending_approval
+    return {
+        "approval": held,
+        "decisions": decisions,
+        "plan_diff": plan_diff(session, run) if pending else [],
+        "can_decide": pending and approvals.may_decide(me.actor, run.organisation_id, held),
+        "can_break_glass": pending and is_allowed(me.actor, Action.org_update, run.organisation_id),
+    }
+
+
+@router.post("/orgs/{org}/runs/{run_id}/approvals")
+def decide(
+    org: str,
+    run_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    me: Poster,
+    form: Form,
+    plugins: PluginsDep,
+) -> Response:
+    """Approve or refuse a held apply (the button pressed names the decision)."""
+
+    def action() -> Response:
+        run = approvals.decide(
+            session=session,
+            actor=me.actor,
+            plugins=plugins,
+            organisation=org,
+            run_id=run_id,
+            data={
+                "decision": text(form, "decision"),
+                "comment": text(form, "comment"),
+                "digest": text(form, "digest") or None,
+            },
+        )
+        return _after(request, org, run)
+
+    def on_error(problem: FormProblem) -> Response:
+        return run_page(request, session, me, org, run_id, problem=problem)
+
+    return submit(session, action, on_error)
+
+
+@router.post("/orgs/{org}/runs/{run_id}/break-glass")
+def break_glass(
+    org: str, run_id: uuid.UUID, request: Request, session: SessionDep, me: Poster, form: Form
+) -> Response:
+    """Start a held apply without its approvals (owners), with the reason given."""
+
+    def action() -> Response:
+        run = approvals.break_glass(
+            session=session,
+            actor=me.actor,
+            organisation=org,
+            run_id=run_id,
+            data={"reason": text(form, "reason")},
+        )
+        return _after(request, org, run)
+
+    def on_error(problem: FormProblem) -> Response:
+        return run_page(request, session, me, org, run_id, problem=problem)
+
+    return submit(session, action, on_error)
+
+
+def _after(request: Request, org: str, run: Run) -> Response:
+    if run.status is RunStatus.queued:
+        request.app.state.executor.submit(run.id)
+    return redirect(f"/orgs/{org}/runs/{run.id}")
