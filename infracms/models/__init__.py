@@ -31,6 +31,7 @@ from infracms.models.run import (
     RunKind,
     RunStatus,
 )
+from infracms.models.schedule import HostDrift, Schedule
 from infracms.models.user import ApiToken, LoginAttempt, Membership, Role, User, WebSession
 from infracms.models.witness import AuditCosignature, WitnessConflict, WitnessedLog
 
@@ -48,6 +49,7 @@ __all__ = [
     "EnabledModule",
     "Host",
     "HostGroup",
+    "HostDrift",
     "HostGroupLink",
     "HostLock",
     "HostOutcome",
@@ -65,6 +67,7 @@ __all__ = [
     "Revision",
     "Role",
     "Run",
+    "Schedule",
     "RunEvent",
     "RunKind",
     "RunStatus",
