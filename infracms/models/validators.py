@@ -199,7 +199,7 @@ Variables = Annotated[
 
 def check_cron(value: str) -> str:
     """A five-field cron expression (minute hour day month weekday), as croniter reads it."""
-    from croniter import croniter
+    from croniter import croniter  # type: ignore[import-untyped]
 
     value = " ".join(value.split())
     if len(value.split()) != 5 or not croniter.is_valid(value):

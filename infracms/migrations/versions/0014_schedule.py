@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.Column("cron", sa.String(length=100), nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=False),
         sa.Column(
-            "mode", sa.Enum(*MODES, name="schedulemode", native_enum=False, length=16), nullable=False
+            "mode",
+            sa.Enum(*MODES, name="schedulemode", native_enum=False, length=16),
+            nullable=False,
         ),
         sa.Column("group", sa.String(length=63), nullable=True),
         sa.Column("definitions", sa.JSON(), nullable=True),

@@ -20,6 +20,7 @@ REAP_SECONDS = 15.0  # runs of lost workers are failed, and lost messages resent
 WITNESS_SECONDS = 10.0  # peers are asked to cosign the latest checkpoint this often
 FEDERATION_SECONDS = 300.0  # catalogs sync, requested services are followed
 AUDIT_CHECK_SECONDS = 600.0  # the node rehashes its whole stored log this often
+SCHEDULE_SECONDS = 30.0  # due schedules (drift checks) fire this often
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def registry(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
     from infracms.orchestration.jobs.federation import federation_job
     from infracms.orchestration.jobs.reap import reap_lost_runs
     from infracms.orchestration.jobs.resend import resend_lost_runs
+    from infracms.orchestration.jobs.schedules import fire_schedules
     from infracms.orchestration.jobs.witness import gather_cosignatures
 
     return [
@@ -55,6 +57,7 @@ def registry(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
         PeriodicJob("gather cosignatures", WITNESS_SECONDS, gather_cosignatures),
         PeriodicJob("federation", FEDERATION_SECONDS, federation_job),
         PeriodicJob("audit self check", AUDIT_CHECK_SECONDS, self_check),
+        PeriodicJob("schedules", SCHEDULE_SECONDS, fire_schedules),
     ]
 
 
