@@ -1,8 +1,7 @@
 """Schedules: recurring drift checks of an organisation, a group or some definitions.
 
-A schedule is a cron expression read in its IANA time zone (croniter on zone-aware
-times, so a 02:30 check on a day that skips 02:30 runs once, and a repeated hour does
-not run twice). When a schedule is due, ``fire_due`` queues a plan of its scope through
+A schedule is a cron expression read on the wall clocks of its IANA time zone (a 02:30
+check runs once on the day that skips 02:30 and once on the day that repeats it). When a schedule is due, ``fire_due`` queues a plan of its scope through
 ``runs.create_run``, and its next time is counted from *now*: a node that was down
 over many occurrences fires each missed schedule once when it is back, never a burst.
 A check never starts while the previous one for the same scope is queued or running.
@@ -47,10 +46,18 @@ ACTIVE = (RunStatus.queued, RunStatus.running)
 
 
 def next_due(cron: str, time_zone: str, after: datetime) -> datetime:
-    """The first time after `after` that `cron` names in `time_zone`, in UTC."""
-    local = after.astimezone(ZoneInfo(time_zone))
-    found: datetime = croniter(cron, local).get_next(datetime)
-    return found.astimezone(UTC)
+    """The first time after `after` that `cron` names on the wall clocks of `time_zone`, in UTC.
+
+    croniter walks wall-clock times; each is then placed in the zone (PEP 495, ``fold=0``):
+    a time that a change to summer time skips runs once, as its winter-time equivalent
+    (02:30 → 03:30), and a time that the change back repeats runs once, the first time.
+    (croniter on zone-aware times runs such a time twice.)"""
+    zone = ZoneInfo(time_zone)
+    walls = croniter(cron, after.astimezone(zone).replace(tzinfo=None))
+    while True:
+        found: datetime = walls.get_next(datetime).replace(tzinfo=zone).astimezone(UTC)
+        if found > after:  # `after` in a repeated hour's second pass
+            return found
 
 
 def scope_key(group: str | None, definitions: list[str] | None) -> str:
@@ -193,7 +200,7 @@ def _fire(
             )
         except InfracmsError as exc:  # nothing to check, a definition gone: said, not fatal
             session.rollback()
-            skipped = str(exc)[:500]
+            skipped = _why(exc)
     fresh = session.get(Schedule, schedule_id)
     if fresh is None:
         return None
@@ -205,6 +212,12 @@ def _fire(
     session.add(fresh)
     session.commit()
     return run.id if run is not None else None
+
+
+def _why(exc: InfracmsError) -> str:
+    errors = getattr(exc, "errors", None) or {}
+    details = "; ".join(f"{field}: {text}" for field, text in errors.items())
+    return (f"{exc}: {details}" if details else str(exc))[:500]
 
 
 def _org_name(session: Session, organisation_id: uuid.UUID) -> str:
@@ -283,7 +296,7 @@ def _reconcile_one(
             )
         except InfracmsError as exc:
             session.rollback()
-            skipped = f"reconcile: {exc}"[:500]
+            skipped = "reconcile: " + _why(exc)
     fresh = session.get(Schedule, schedule_id)
     if fresh is None:
         return None
