@@ -12,6 +12,7 @@ from infracms.api import (
     organisations,
     people,
     runs,
+    schedules,
     secret_grants,
     witness,
 )
@@ -26,6 +27,7 @@ def build_router() -> APIRouter:
     router.include_router(modules.router)
     router.include_router(audit.router)
     router.include_router(runs.router)
+    router.include_router(schedules.router)
     router.include_router(federation.router)
     router.include_router(witness.api_router)
     router.include_router(secret_grants.router)

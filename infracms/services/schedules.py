@@ -1,9 +1,10 @@
 """Schedules: recurring drift checks of an organisation, a group or some definitions.
 
 A schedule is a cron expression read on the wall clocks of its IANA time zone (a 02:30
-check runs once on the day that skips 02:30 and once on the day that repeats it). When a schedule is due, ``fire_due`` queues a plan of its scope through
-``runs.create_run``, and its next time is counted from *now*: a node that was down
-over many occurrences fires each missed schedule once when it is back, never a burst.
+check runs once on the day that skips 02:30 and once on the day that repeats it). When
+a schedule is due, ``fire_due`` queues a plan of its scope through ``runs.create_run``,
+and its next time is counted from *now*: a node that was down over many occurrences
+fires each missed schedule once when it is back, never a burst.
 A check never starts while the previous one for the same scope is queued or running.
 A ``reconcile`` schedule then applies what its plan found drifted, again through
 ``runs.create_run`` (so whatever holds applies back, such as approvals, holds it too).

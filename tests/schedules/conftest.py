@@ -43,8 +43,12 @@ def clinic(engine: Engine, plugins: Plugins) -> uuid.UUID:
             data = {"name": name, "address": "198.51.100.1", "groups": groups}
             inventory.create_host(session=session, actor=ADMIN, organisation="clinic", data=data)
         for data in (
-            {"name": "motd-web", "module": "motd", "target": {"group": "web"},
-             "settings": {"message": "a"}},
+            {
+                "name": "motd-web",
+                "module": "motd",
+                "target": {"group": "web"},
+                "settings": {"message": "a"},
+            },
             {"name": "base-db", "module": "base", "target": {"host": "db1"}, "settings": {}},
         ):
             definitions.create_definition(
@@ -56,9 +60,15 @@ def clinic(engine: Engine, plugins: Plugins) -> uuid.UUID:
 def changed_event(seq: int, host: str, role: str, task: str, diff: Any) -> dict[str, Any]:
     """A stored event of a task that changed (or, in a plan, would change)."""
     return {
-        "seq": seq, "event": "runner_on_ok", "host": host, "task": task, "status": "changed",
-        "changed": True, "stdout": f"changed: [{host}]",
-        "data": {"role": role, "diff": diff}, "created_at": utcnow(),
+        "seq": seq,
+        "event": "runner_on_ok",
+        "host": host,
+        "task": task,
+        "status": "changed",
+        "changed": True,
+        "stdout": f"changed: [{host}]",
+        "data": {"role": role, "diff": diff},
+        "created_at": utcnow(),
     }
 
 

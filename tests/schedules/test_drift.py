@@ -61,7 +61,9 @@ def test_drift_found_is_shown_and_audited_with_its_definitions_and_digest(
     finish(engine, run(engine, plugins, kind=RunKind.apply), ALL_OK)
     plan = drifted_plan(engine, plugins)
     assert states(engine) == {
-        "db1": DriftState.drifted, "web1": DriftState.drifted, "web2": DriftState.in_sync
+        "db1": DriftState.drifted,
+        "web1": DriftState.drifted,
+        "web2": DriftState.in_sync,
     }
     with session_scope(engine) as session:
         web1 = drift.host_drift(session=session, actor=ADMIN, organisation="clinic", host="web1")
@@ -70,7 +72,8 @@ def test_drift_found_is_shown_and_audited_with_its_definitions_and_digest(
     assert web1.run_id == plan and web1.checked_at is not None and web1.digest
     found = entries(engine, "drift.found")
     assert sorted((e["host"], e["definitions"]) for e in found) == [  # type: ignore[type-var]
-        ("db1", ["base-db"]), ("web1", ["motd-web"])
+        ("db1", ["base-db"]),
+        ("web1", ["motd-web"]),
     ]
     assert {e["digest"] for e in found if e["host"] == "web1"} == {web1.digest}
     drifted_plan(engine, plugins)  # the same drift again: nothing new to say
@@ -103,7 +106,10 @@ def test_acknowledged_drift_leaves_the_dashboard_until_it_changes(
     drifted_plan(engine, plugins)
     with session_scope(engine, write=True) as session:
         drift.acknowledge(
-            session=session, actor=ADMIN, organisation="clinic", host="web1",
+            session=session,
+            actor=ADMIN,
+            organisation="clinic",
+            host="web1",
             data={"reason": "hand-edited during the outage, kept until Monday"},
         )
     with session_scope(engine) as session:
@@ -147,8 +153,12 @@ def test_a_host_out_of_date_after_a_new_revision(
     finish(engine, run(engine, plugins, kind=RunKind.apply), ALL_OK)
     with session_scope(engine, write=True) as session:
         definitions.save_revision(
-            session=session, actor=ADMIN, plugins=plugins, organisation="clinic",
-            name="motd-web", data={"settings": {"message": "b"}},
+            session=session,
+            actor=ADMIN,
+            plugins=plugins,
+            organisation="clinic",
+            name="motd-web",
+            data={"settings": {"message": "b"}},
         )
     found = states(engine)
     assert found["web1"] is DriftState.out_of_date and found["db1"] is DriftState.in_sync
@@ -169,17 +179,26 @@ def test_only_operators_and_owners_acknowledge_or_remediate(
         with session_scope(engine, write=True) as session:
             with pytest.raises(PermissionDenied):
                 drift.acknowledge(
-                    session=session, actor=actor, organisation="clinic", host="web1",
+                    session=session,
+                    actor=actor,
+                    organisation="clinic",
+                    host="web1",
                     data={"reason": "nothing to see"},
                 )
             with pytest.raises(PermissionDenied):
                 drift.remediate(
-                    session=session, actor=actor, plugins=plugins, organisation="clinic",
+                    session=session,
+                    actor=actor,
+                    plugins=plugins,
+                    organisation="clinic",
                     host="web1",
                 )
     assert entries(engine, "drift.acknowledge") == []
     with session_scope(engine, write=True) as session, pytest.raises(Conflict):
         drift.acknowledge(
-            session=session, actor=ADMIN, organisation="clinic", host="web2",
+            session=session,
+            actor=ADMIN,
+            organisation="clinic",
+            host="web2",
             data={"reason": "web2 has no drift"},
         )

@@ -184,15 +184,18 @@ def test_an_editor_may_schedule_checks_but_not_unattended_applies(
     with session_scope(engine, write=True) as session:
         with pytest.raises(PermissionDenied):
             schedules.create_schedule(
-                session=session, actor=editor, organisation="clinic",
+                session=session,
+                actor=editor,
+                organisation="clinic",
                 data={**data, "mode": "reconcile"},
             )
         with pytest.raises(PermissionDenied):
-            schedules.create_schedule(session=session, actor=viewer, organisation="clinic", data=data)
-        schedules.create_schedule(session=session, actor=editor, organisation="clinic", data=data)
-    with session_scope(engine, write=True) as session:
-        with pytest.raises(PermissionDenied):
-            schedules.remove_schedule(
-                session=session, actor=viewer, organisation="clinic", name="nightly"
+            schedules.create_schedule(
+                session=session, actor=viewer, organisation="clinic", data=data
             )
+        schedules.create_schedule(session=session, actor=editor, organisation="clinic", data=data)
+    with session_scope(engine, write=True) as session, pytest.raises(PermissionDenied):
+        schedules.remove_schedule(
+            session=session, actor=viewer, organisation="clinic", name="nightly"
+        )
     assert count(engine, Schedule) == 1
