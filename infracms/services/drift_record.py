@@ -18,8 +18,12 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table, Text, bindparam, cast, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from infracms.models.definition import Definition
@@ -32,7 +36,7 @@ from infracms.services import audit, rendering
 from infracms.services.context import system_actor
 
 GOOD = (HostOutcome.ok, HostOutcome.changed)
-Item = tuple[str, str, Any]  # (definition, task, diff)
+Item = tuple[str, str, str | None]  # (definition, task, diff as JSON text)
 
 
 def record(
@@ -43,37 +47,105 @@ def record(
     applied: set[uuid.UUID],
 ) -> None:
     """Update the drift of the hosts `run` reached (`outcomes`: {host: how it went});
-    `applied`: the hosts an apply has ever succeeded on (only theirs is audited)."""
+    `applied`: the hosts an apply has ever succeeded on (only theirs is audited).
+
+    Rows are read and written with Core statements (one select, one executemany each way):
+    building a thousand ORM objects cost more than everything else together."""
     if run.finished_at is None or not outcomes:
         return
-    rows = _drift_rows(session, [hosts[name] for name in outcomes])
+    rows = _load(session, [hosts[name] for name in outcomes])
     audited = _Audit(session, run)
     if run.kind is RunKind.apply:
         for name, outcome in outcomes.items():
             row = rows.get(hosts[name])
             if row is not None and outcome in GOOD:
                 _applied(row, run, audited, name)
-        return
-    items = _changed_items(session, run, list(outcomes))
-    for name, outcome in outcomes.items():
-        host_id = hosts[name]
-        row = rows.get(host_id) or HostDrift(
-            host_id=host_id,
-            organisation_id=run.organisation_id,
-            state=DriftState.in_sync,
-            checked_at=run.finished_at,
+    else:
+        items = _changed_items(session, run, list(outcomes))
+        for name, outcome in outcomes.items():
+            host_id = hosts[name]
+            row = rows.get(host_id)
+            if row is None:
+                row = rows[host_id] = _Row(host_id, run.organisation_id, new=True)
+            _checked(row, run, outcome, items.get(name, []), audited, name, host_id in applied)
+    _store(session, list(rows.values()))
+
+
+@dataclass
+class _Row:
+    """A host_drift row being worked on (the table's columns, and whether it is new)."""
+
+    host_id: uuid.UUID
+    organisation_id: uuid.UUID
+    state: DriftState = DriftState.in_sync
+    checked_at: datetime | None = None
+    run_id: uuid.UUID | None = None
+    definitions: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    digest: str | None = None
+    since: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_reason: str | None = None
+    new: bool = False
+    changed: bool = False  # checked or changed by this run
+    loaded: tuple[Any, ...] = ()  # the content as read
+
+
+TABLE: Table = HostDrift.__table__  # type: ignore[attr-defined]
+COLUMNS = [column.name for column in TABLE.columns]
+
+
+CONTENT = [name for name in COLUMNS if name not in ("host_id", "checked_at", "run_id")]
+
+
+def _load(session: Session, host_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Row]:
+    query = sa_select(TABLE).where(TABLE.c.host_id.in_(host_ids))
+    rows = {row.host_id: _Row(**row._mapping) for row in session.execute(query)}
+    for row in rows.values():
+        row.loaded = _content(row)
+    return rows
+
+
+def _content(row: _Row) -> tuple[Any, ...]:
+    return tuple(getattr(row, name) for name in CONTENT)
+
+
+def _store(session: Session, rows: list[_Row]) -> None:
+    """New rows inserted, changed rows updated (one executemany each); rows only checked
+    again, as most are, get their check time and run in one statement."""
+    changed = [row for row in rows if row.changed and (row.new or _content(row) != row.loaded)]
+    values = [{name: getattr(row, name) for name in COLUMNS} for row in changed]
+    inserts = [v for row, v in zip(changed, values, strict=True) if row.new]
+    updates = [
+        {**v, "key": v["host_id"]} for row, v in zip(changed, values, strict=True) if not row.new
+    ]
+    written = {row.host_id for row in changed}
+    again = [row for row in rows if row.changed and row.host_id not in written]
+    if again:
+        _checked_again(session, again)
+    if inserts:
+        session.execute(insert(TABLE), inserts)
+    if updates:
+        fields: dict[str, Any] = {n: bindparam(n) for n in COLUMNS if n != "host_id"}
+        statement = update(TABLE).where(TABLE.c.host_id == bindparam("key")).values(fields)
+        session.execute(statement, updates)
+
+
+def _checked_again(session: Session, rows: list[_Row]) -> None:
+    by_check: dict[tuple[Any, Any], list[uuid.UUID]] = defaultdict(list)
+    for row in rows:
+        by_check[(row.checked_at, row.run_id)].append(row.host_id)
+    for (checked_at, run_id), host_ids in by_check.items():
+        session.execute(
+            update(TABLE)
+            .where(TABLE.c.host_id.in_(host_ids))
+            .values(checked_at=checked_at, run_id=run_id)
         )
-        _checked(row, run, outcome, items.get(name, []), audited, name, host_id in applied)
-        session.add(row)
-
-
-def _drift_rows(session: Session, host_ids: list[uuid.UUID]) -> dict[uuid.UUID, HostDrift]:
-    query = select(HostDrift).where(col(HostDrift.host_id).in_(host_ids))
-    return {row.host_id: row for row in session.exec(query)}
 
 
 def _checked(
-    row: HostDrift,
+    row: _Row,
     run: Run,
     outcome: HostOutcome,
     items: list[Item],
@@ -82,28 +154,21 @@ def _checked(
     was_applied: bool,
 ) -> None:
     """What a plan found on one host."""
-    when = run.finished_at or row.checked_at
-    row.checked_at, row.run_id = when, run.id
+    when = run.finished_at
+    row.checked_at, row.run_id, row.changed = when, run.id, True
     if outcome in (HostOutcome.failed, HostOutcome.unreachable, HostOutcome.not_reached):
-        row.state = (
-            DriftState.unreachable if outcome is HostOutcome.unreachable else (DriftState.failed)
-        )
+        unreachable = outcome is HostOutcome.unreachable
+        row.state = DriftState.unreachable if unreachable else DriftState.failed
         return  # what drifted before is still what we know
     checked = {str(d["name"]) for d in run.definitions}
     kept = [t for t in _tasks_of(row) if t[0] not in checked]  # not looked at this time
     tasks = sorted({(d, t) for d, t, _ in items} | set(kept))
     before = row.digest if row.state is DriftState.drifted else None
     if not tasks:
-        row.state, row.definitions, row.tasks, row.digest, row.since = (
-            DriftState.in_sync,
-            [],
-            [],
-            None,
-            None,
-        )
-        _unacknowledge(row)
+        drifted = row.definitions
+        _in_sync(row)
         if before is not None and was_applied:
-            audited.cleared(host, row, "a plan found nothing to change")
+            audited.cleared(host, drifted, before, "a plan found nothing to change")
         return
     digest = _digest(items, row.digest if kept else None)
     row.state, row.tasks = DriftState.drifted, [f"{d}: {t}" for d, t in tasks]
@@ -115,44 +180,46 @@ def _checked(
             audited.found(host, row)
 
 
-def _applied(row: HostDrift, run: Run, audited: _Audit, host: str) -> None:
+def _applied(row: _Row, run: Run, audited: _Audit, host: str) -> None:
     """A good apply made the host match the definitions it applied."""
     if row.state is not DriftState.drifted:
         return
+    row.changed = True
     done = {str(d["name"]) for d in run.definitions}
     kept = [t for t in _tasks_of(row) if t[0] not in done]
     if kept:
         row.tasks = [f"{d}: {t}" for d, t in kept]
         row.definitions = sorted({d for d, _ in kept})
-    else:
-        row.state, row.definitions, row.tasks, row.digest, row.since = (
-            DriftState.in_sync,
-            [],
-            [],
-            None,
-            None,
-        )
-        _unacknowledge(row)
-        audited.cleared(host, row, f"applied by run {run.id}")
-    audited.session.add(row)
+        return
+    drifted, before = row.definitions, row.digest
+    _in_sync(row)
+    audited.cleared(host, drifted, before, f"applied by run {run.id}")
 
 
-def _tasks_of(row: HostDrift) -> list[tuple[str, str]]:
+def _in_sync(row: _Row) -> None:
+    row.state, row.definitions, row.tasks, row.digest, row.since = (
+        DriftState.in_sync,
+        [],
+        [],
+        None,
+        None,
+    )
+    _unacknowledge(row)
+
+
+def _tasks_of(row: _Row) -> list[tuple[str, str]]:
     return [tuple(t.split(": ", 1)) for t in row.tasks if ": " in t]  # type: ignore[misc]
 
 
-def _unacknowledge(row: HostDrift) -> None:
+def _unacknowledge(row: _Row) -> None:
     row.acknowledged_by = row.acknowledged_at = row.acknowledged_reason = None
 
 
 def _digest(items: Iterable[Item], carried: str | None) -> str:
-    """SHA-256 over the sorted (definition, task, diff) triples as compact JSON."""
-    text = json.dumps(
-        sorted(items, key=lambda i: (i[0], i[1], json.dumps(i[2], sort_keys=True))),
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
+    """SHA-256 over the (definition, task, diff) triples as compact JSON, sorted by
+    definition and task (events in their order within one task)."""
+    ordered = sorted(items, key=lambda item: (item[0], item[1]))
+    text = json.dumps(ordered, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(((carried or "") + text).encode()).hexdigest()
 
 
@@ -170,15 +237,23 @@ class _Audit:
             self._org = org.name if org else str(self.run.organisation_id)
         return self._org
 
-    def found(self, host: str, row: HostDrift) -> None:
+    def found(self, host: str, row: _Row) -> None:
         """Drift found (or changed) on `host`: audited; a "drift found" notification goes here."""
-        self._record("drift.found", host, row, {"tasks": len(row.tasks)})
+        extra = {"tasks": len(row.tasks)}
+        self._record("drift.found", host, row.definitions, row.digest, extra)
 
-    def cleared(self, host: str, row: HostDrift, why: str) -> None:
+    def cleared(self, host: str, definitions: list[str], digest: str | None, why: str) -> None:
         """Drift cleared on `host`: audited; a "drift cleared" notification goes here."""
-        self._record("drift.cleared", host, row, {"why": why})
+        self._record("drift.cleared", host, definitions, digest, {"why": why})
 
-    def _record(self, action: str, host: str, row: HostDrift, extra: dict[str, Any]) -> None:
+    def _record(
+        self,
+        action: str,
+        host: str,
+        definitions: list[str],
+        digest: str | None,
+        extra: dict[str, Any],
+    ) -> None:
         audit.record(
             self.session,
             actor=self.actor,
@@ -187,8 +262,8 @@ class _Audit:
             organisation_id=self.run.organisation_id,
             payload={
                 "host": host,
-                "definitions": row.definitions,
-                "digest": row.digest,
+                "definitions": definitions,
+                "digest": digest,
                 "run": str(self.run.id),
                 **extra,
             },
@@ -197,21 +272,34 @@ class _Audit:
 
 def _changed_items(session: Session, run: Run, hosts: list[str]) -> dict[str, list[Item]]:
     """{host: [(definition, task, diff)]} from the run's changed events."""
-    query = select(RunEvent.host, RunEvent.task, RunEvent.data).where(
-        RunEvent.run_id == run.id, col(RunEvent.changed).is_(True)
-    )
-    events = session.exec(query).all()
+    events = session.execute(_changed_events(session, run.id)).all()
     if not events:
         return {}
     owner = _Owners(session, run, hosts)
     found: dict[str, list[Item]] = defaultdict(list)
-    for host, task, data in events:
+    for host, task, role, diff in events:
         if host is None:
             continue
-        role = data.get("role") if isinstance(data, dict) else None
         for definition in owner.of(host, role):
-            found[host].append((definition, str(task or ""), data.get("diff")))
+            found[host].append((definition, str(task or ""), diff))
     return found
+
+
+def _changed_events(session: Session, run_id: uuid.UUID) -> Any:
+    """(host, task, role, diff as JSON text) of the run's changed events, in order: the
+    role and diff picked out by the database, so no event's whole data is decoded here."""
+    events: Table = RunEvent.__table__  # type: ignore[attr-defined]
+    c = events.c
+    role: Any
+    diff: Any
+    if session.get_bind().dialect.name == "postgresql":
+        role = c.data.op("->>", return_type=Text)("role")
+        diff = cast(c.data.op("->")("diff"), Text)
+    else:
+        role = func.json_extract(c.data, "$.role")
+        diff = c.data.op("->", return_type=Text)("$.diff")
+    query = sa_select(c.host, c.task, role, diff)
+    return query.where(c.run_id == run_id, c.changed.is_(True)).order_by(c.seq)
 
 
 class _Owners:
@@ -222,13 +310,14 @@ class _Owners:
         names = [str(d["name"]) for d in run.definitions]
         self.module_of = {str(d["name"]): str(d.get("module", "")) for d in run.definitions}
         self.targets = _targets(session, run.organisation_id, names)
+        self.on_hosts = {target for kind, target, _ in self.targets if kind == "host"}
         self.groups = _groups_of(session, run.organisation_id, hosts)
         self.distances = group_distances(rendering.group_parents(session, run.organisation_id))
         self.memo: dict[tuple[str | None, tuple[str, ...], str | None], list[str]] = {}
 
     def of(self, host: str, role: str | None) -> list[str]:
         groups = self.groups.get(host, ())
-        own = host if any(kind == "host" and t == host for kind, t, _ in self.targets) else None
+        own = host if host in self.on_hosts else None
         key = (own, groups, role)
         if key not in self.memo:
             self.memo[key] = self._nearest(host, groups, role)

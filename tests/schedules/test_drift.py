@@ -76,8 +76,11 @@ def test_drift_found_is_shown_and_audited_with_its_definitions_and_digest(
         ("web1", ["motd-web"]),
     ]
     assert {e["digest"] for e in found if e["host"] == "web1"} == {web1.digest}
-    drifted_plan(engine, plugins)  # the same drift again: nothing new to say
+    again = drifted_plan(engine, plugins)  # the same drift again: nothing new to say
     assert len(entries(engine, "drift.found")) == 2
+    with session_scope(engine) as session:
+        web1 = drift.host_drift(session=session, actor=ADMIN, organisation="clinic", host="web1")
+    assert web1.run_id == again and web1.since is not None and web1.checked_at > web1.since
     drifted_plan(engine, plugins, diff="c")  # a different diff on web1 is a new drift
     assert [e["host"] for e in entries(engine, "drift.found")][2:] == ["web1"]
 
