@@ -5,8 +5,9 @@ its own, on the group above all the others), every host applied once. A plan run
 all of them is stored as an executor stores it: per host and definition two changed
 tasks with a diff and two unchanged ones (N x 32 events). What is timed is
 `finish_run` (the run's end, the host standing, the drift rows and an audit entry per
-drifted host, one commit), with the first plan (every host newly drifted: N audit entries) and a second, identical one
-(nothing new to audit), and the extraction and storing alone (`drift_record.record`).
+drifted host, one commit), with the first plan (every host newly drifted: N audit
+entries) and a second, identical one (nothing new to audit), and the extraction and
+storing alone (`drift_record.record`).
 Target: <= 1 s for 1,000 hosts x 8 definitions.
 
     .venv/bin/python bench/drift.py [--hosts 1000] [--repeat 3] [--no-postgres]
