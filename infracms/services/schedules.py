@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter  # type: ignore[import-untyped]
 from sqlmodel import Session, col, select
 
-from infracms.errors import InfracmsError, InvalidInput, NotFound
+from infracms.errors import Conflict, InfracmsError, InvalidInput, NotFound
 from infracms.models.base import utcnow
 from infracms.models.host import Host, HostGroup
 from infracms.models.organisation import Organisation
@@ -80,6 +80,11 @@ def create_schedule(
     schedule_in = parse(ScheduleCreate, data)
     _authorize_write(actor, schedule_in.mode, org.id)
     _check_scope(session, org.id, schedule_in)
+    taken = select(Schedule.id).where(
+        Schedule.organisation_id == org.id, Schedule.name == schedule_in.name
+    )
+    if session.exec(taken).first() is not None:
+        raise Conflict(f"a schedule named {schedule_in.name} already exists")
     schedule = Schedule(
         organisation_id=org.id,
         **schedule_in.model_dump(),
