@@ -182,42 +182,57 @@ def _plans(session: Session, plugins: Plugins, now: datetime) -> list[uuid.UUID]
 def _fire(
     session: Session, plugins: Plugins, schedule: Schedule, now: datetime
 ) -> uuid.UUID | None:
-    """One due schedule: its plan, or why not. Its next time counts from now."""
-    schedule_id, org_id = schedule.id, schedule.organisation_id
-    busy = _running_for_scope(session, org_id, schedule.scope)
-    run: Run | None = None
-    skipped: str | None = None
-    if busy is not None:
-        skipped = (
-            f"the check of run {busy} for the same scope was still going at {now:%Y-%m-%d %H:%M}Z"
-        )
-    else:
-        try:
-            run = runs.create_run(
-                session=session,
-                actor=system_actor(f"schedule {schedule.name}"),
-                plugins=plugins,
-                organisation=_org_name(session, org_id),
-                data={
-                    "kind": RunKind.plan,
-                    "groups": [schedule.group] if schedule.group else None,
-                    "definitions": schedule.definitions,
-                },
-            )
-        except InfracmsError as exc:  # nothing to check, a definition gone: said, not fatal
-            session.rollback()
-            skipped = _why(exc)
-    fresh = session.get(Schedule, schedule_id)
+    """One due schedule: its plan, or why not. Its next time counts from now, and is
+    written in the transaction that creates the plan: a second beat (PostgreSQL), blocked
+    on the row, then finds it no longer due."""
+    schedule_id = schedule.id
+    fresh = _due_row(session, schedule_id, now)
     if fresh is None:
         return None
     fresh.next_due_at = next_due(fresh.cron, fresh.time_zone, now)
-    fresh.last_fired_at = now
-    fresh.last_skipped = skipped
-    if run is not None:
-        fresh.last_run_id = run.id
+    fresh.last_fired_at, fresh.last_skipped = now, None
+    session.add(fresh)
+    busy = _running_for_scope(session, fresh.organisation_id, fresh.scope)
+    if busy is not None:
+        fresh.last_skipped = f"the check of run {busy} for the same scope was still going"
+        session.commit()
+        return None
+    data = {
+        "kind": RunKind.plan,
+        "groups": [fresh.group] if fresh.group else None,
+        "definitions": fresh.definitions,
+    }
+    actor, org = system_actor(f"schedule {fresh.name}"), _org_name(session, fresh.organisation_id)
+    try:
+        run = runs.create_run(
+            session=session, actor=actor, plugins=plugins, organisation=org, data=data
+        )
+    except InfracmsError as exc:  # nothing to check, a definition gone: said, not fatal
+        session.rollback()
+        _skipped(session, schedule_id, now, _why(exc))
+        return None
+    fresh.last_run_id = run.id
     session.add(fresh)
     session.commit()
-    return run.id if run is not None else None
+    return run.id
+
+
+def _due_row(session: Session, schedule_id: uuid.UUID, now: datetime) -> Schedule | None:
+    """The schedule, locked, if it is still enabled and due."""
+    query = select(Schedule).where(Schedule.id == schedule_id).with_for_update()
+    fresh = session.exec(query.execution_options(populate_existing=True)).first()
+    if fresh is None or not fresh.enabled or fresh.next_due_at is None or fresh.next_due_at > now:
+        return None
+    return fresh
+
+
+def _skipped(session: Session, schedule_id: uuid.UUID, now: datetime, why: str) -> None:
+    fresh = _due_row(session, schedule_id, now)
+    if fresh is not None:
+        fresh.next_due_at = next_due(fresh.cron, fresh.time_zone, now)
+        fresh.last_fired_at, fresh.last_skipped = now, why
+        session.add(fresh)
+    session.commit()
 
 
 def _why(exc: InfracmsError) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -59,8 +60,12 @@ def _submitter(context: JobContext, plugins: Plugins) -> Submit:
     def here(run_id: uuid.UUID) -> None:
         from infracms.services.execution import dispatch_run
 
-        dispatch_run(
-            settings=context.settings, engine=context.engine, plugins=plugins, run_id=run_id
+        dispatch_run(  # named as the embedded executor's runs, so a restart reaps them
+            settings=context.settings,
+            engine=context.engine,
+            plugins=plugins,
+            run_id=run_id,
+            worker=f"embedded@{socket.gethostname()}",
         )
 
     return here
