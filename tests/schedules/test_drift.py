@@ -1,15 +1,18 @@
 """Drift from finished runs: found on a host that was applied (audited, with the
-definitions and a digest), shown as the host's state, acknowledged, cleared by an apply."""
+definitions and a digest), shown as the host's state, acknowledged, cleared by an apply;
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from infracms.config import Settings
 from infracms.db import session_scope
 from infracms.errors import Conflict, PermissionDenied
 from infracms.models import AuditEntry, Role
@@ -17,10 +20,21 @@ from infracms.models.run import RunKind
 from infracms.models.schedule import DriftState
 from infracms.plugins import Plugins
 from infracms.services import drift, host_state
+from tests.conftest import make_settings
 from tests.helpers import ADMIN, member_actor
 from tests.schedules.conftest import changed_event, finish, run
 
 ALL_OK = {"web1": {"ok": 2}, "web2": {"ok": 2}, "db1": {"ok": 1}}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """SQLite, and PostgreSQL (marked): the role and diff are picked out of the events by
+    SQL that differs between the two."""
+    if request.param == "sqlite":
+        return make_settings(tmp_path / "var")
+    url = request.getfixturevalue("fresh_postgres_database")
+    return make_settings(tmp_path / "var", database_url=url)
 
 
 def states(engine: Engine) -> dict[str, DriftState]:
