@@ -13,6 +13,7 @@ from infracms.api import (
     organisations,
     people,
     runs,
+    schedules,
     secret_grants,
     witness,
 )
@@ -28,6 +29,8 @@ def build_router() -> APIRouter:
     router.include_router(audit.router)
     router.include_router(runs.router)
     router.include_router(approvals.router)
+
+    router.include_router(schedules.router)
     router.include_router(federation.router)
     router.include_router(witness.api_router)
     router.include_router(secret_grants.router)

@@ -65,6 +65,9 @@ COMMANDS: dict[str, Source] = {
         "infracms.cli.content", "definition_app", "Definitions and their revisions."
     ),
     "run": Source("infracms.cli.runs", "run_app", "Plan and apply definitions on hosts."),
+    "schedule": Source(
+        "infracms.cli.schedules", "schedule_app", "Scheduled drift checks, and hosts' drift."
+    ),
     "audit": Source("infracms.cli.audit", "audit_app", "The signed audit log."),
     "backup": Source(
         "infracms.cli.backup",

@@ -32,6 +32,7 @@ from infracms.models.run import (
     RunKind,
     RunStatus,
 )
+from infracms.models.schedule import HostDrift, Schedule
 from infracms.models.user import ApiToken, LoginAttempt, Membership, Role, User, WebSession
 from infracms.models.witness import AuditCosignature, WitnessConflict, WitnessedLog
 
@@ -51,6 +52,7 @@ __all__ = [
     "Definition",
     "EnabledModule",
     "Host",
+    "HostDrift",
     "HostGroup",
     "HostGroupLink",
     "HostLock",
@@ -72,6 +74,7 @@ __all__ = [
     "RunEvent",
     "RunKind",
     "RunStatus",
+    "Schedule",
     "SecretGrant",
     "ServiceBinding",
     "ServiceInstance",

@@ -91,7 +91,7 @@ class Host(HostBase, table=True):
     created_at: datetime = created_field()
 
 
-HostStanding = Literal["unreachable", "failed", "out_of_date", "never_applied", "no_key"]
+HostStanding = Literal["unreachable", "failed", "drifted", "out_of_date", "never_applied", "no_key"]
 
 
 class HostFilter(SQLModel):

@@ -195,3 +195,29 @@ Variables = Annotated[
     dict[str, Any],
     PydanticField(json_schema_extra={"propertyNames": {"pattern": VARIABLE_RE.pattern}}),
 ]
+
+
+def check_cron(value: str) -> str:
+    """A five-field cron expression (minute hour day month weekday), as croniter reads it."""
+    from croniter import croniter  # type: ignore[import-untyped]
+
+    value = " ".join(value.split())
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        raise ValueError(
+            "must be a cron expression of five fields: minute hour day-of-month month "
+            "day-of-week, e.g. '0 3 * * *'"
+        )
+    return value
+
+
+def check_time_zone(value: str) -> str:
+    """An IANA time zone name such as ``Europe/Paris`` (or ``UTC``)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        if not value or value != value.strip() or value.startswith(("/", ".")) or ".." in value:
+            raise ValueError(value)
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError("must be an IANA time zone name, e.g. 'Europe/Paris' or 'UTC'") from exc
+    return value

@@ -156,6 +156,7 @@ class EventSink:
         kept = {
             "action": data.get("task_action"),
             "play": data.get("play"),
+            "role": data.get("role"),  # the module a task belongs to (drift per definition)
             "duration": data.get("duration"),
             "msg": result.get("msg"),
             "diff": result.get("diff"),

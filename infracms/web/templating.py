@@ -47,6 +47,9 @@ NAV: list[NavItem] = [
 # Messages shown after a form redirects (`?notice=key`); unknown keys show nothing.
 NOTICES = {
     "host-created": "Host added.",
+    "schedule-added": "Schedule added: its first check is queued when it is next due.",
+    "schedule-removed": "Schedule removed; its runs stay.",
+    "drift-acknowledged": "Drift acknowledged: it leaves the dashboard until it changes.",
     "host-deleted": "Host removed from the inventory.",
     "group-created": "Group added.",
     "group-deleted": "Group deleted.",

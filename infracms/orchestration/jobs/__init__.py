@@ -21,6 +21,7 @@ WITNESS_SECONDS = 10.0  # peers are asked to cosign the latest checkpoint this o
 FEDERATION_SECONDS = 300.0  # catalogs sync, requested services are followed
 AUDIT_CHECK_SECONDS = 600.0  # the node rehashes its whole stored log this often
 APPROVAL_EXPIRY_SECONDS = 60.0  # held applies past their approval's expiry end this often
+SCHEDULE_SECONDS = 30.0  # due schedules (drift checks) fire this often
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def registry(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
     from infracms.orchestration.jobs.federation import federation_job
     from infracms.orchestration.jobs.reap import reap_lost_runs
     from infracms.orchestration.jobs.resend import resend_lost_runs
+    from infracms.orchestration.jobs.schedules import fire_schedules
     from infracms.orchestration.jobs.witness import gather_cosignatures
 
     return [
@@ -58,6 +60,7 @@ def registry(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
         PeriodicJob("federation", FEDERATION_SECONDS, federation_job),
         PeriodicJob("audit self check", AUDIT_CHECK_SECONDS, self_check),
         PeriodicJob("expire approvals", APPROVAL_EXPIRY_SECONDS, expire_approvals),
+        PeriodicJob("schedules", SCHEDULE_SECONDS, fire_schedules),
     ]
 
 

@@ -12,8 +12,9 @@ from infracms.api.deps import PluginsDep, SessionDep, SettingsDep
 from infracms.errors import Conflict
 from infracms.models.host import HostCreate, HostFilter, HostPublic, HostSort, HostUpdate
 from infracms.models.run import HostOutcome
+from infracms.models.schedule import HostDriftPublic
 from infracms.plugins import Plugins
-from infracms.services import credentials, inventory, organisations, rendering
+from infracms.services import credentials, drift, inventory, organisations, rendering
 from infracms.services.authz import Action, authorize, is_allowed
 from infracms.services.common import parse
 from infracms.services.host_state import STANDINGS
@@ -168,7 +169,18 @@ def show_host(
     """A host, what its definitions give it; the edit form for those who may change it."""
     host = inventory.get_host(session=session, actor=me.actor, organisation=org, name=name)
     gets = _host_gets(session, me, plugins, org, name)
-    return _form(request, session, me, org, _values_of(host), host=host, notice=notice, gets=gets)
+    found = drift.host_drift(session=session, actor=me.actor, organisation=org, host=name)
+    return _form(
+        request,
+        session,
+        me,
+        org,
+        _values_of(host),
+        host=host,
+        notice=notice,
+        gets=gets,
+        drift_state=found,
+    )
 
 
 @router.post("/orgs/{org}/hosts/{name}")
@@ -292,6 +304,7 @@ def _form(
     host: HostPublic | None = None,
     notice: str = "",
     gets: dict[str, Any] | None = None,
+    drift_state: HostDriftPublic | None = None,
 ) -> Response:
     found = organisations.get_organisation(session=session, actor=me.actor, name=org)
     scope: dict[str, Any] = {"session": session, "actor": me.actor, "organisation": org}
@@ -307,6 +320,7 @@ def _form(
         "can_plan": is_allowed(me.actor, Action.run_plan, found.id),
         "can_apply": is_allowed(me.actor, Action.run_apply, found.id),
         "gets": gets,
+        "drift": drift_state,
         "credentials": [c.name for c in credentials.list_credentials(**scope)],
         "groups": [g.name for g in inventory.list_groups(**scope)],
     }
