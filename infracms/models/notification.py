@@ -306,6 +306,7 @@ class OutboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     claimed_by: str | None = Field(default=None, max_length=200)
     last_error: str | None = Field(default=None, sa_type=Text)
+    attempt_log: list[dict[str, Any]] = json_field(list)
     created_at: datetime = created_field()
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -323,5 +324,6 @@ class DeliveryPublic(SQLModel):
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
+    attempt_log: list[dict[str, Any]]
     created_at: datetime
     delivered_at: datetime | None

@@ -143,6 +143,7 @@ def upgrade() -> None:
         sa.Column("claimed_until", infracms.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("attempt_log", sa.JSON(), nullable=False),
         sa.Column("created_at", infracms.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", infracms.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["channel_id"], ["notification_channel.id"], ondelete="CASCADE"),

@@ -20,6 +20,7 @@ REAP_SECONDS = 15.0  # runs of lost workers are failed, and lost messages resent
 WITNESS_SECONDS = 10.0  # peers are asked to cosign the latest checkpoint this often
 FEDERATION_SECONDS = 300.0  # catalogs sync, requested services are followed
 AUDIT_CHECK_SECONDS = 600.0  # the node rehashes its whole stored log this often
+NOTIFY_SECONDS = 1.0  # the notification outbox is drained this often
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ def registry(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
     """Every periodic job of a node."""
     from infracms.orchestration.jobs.audit_check import self_check
     from infracms.orchestration.jobs.federation import federation_job
+    from infracms.orchestration.jobs.notifications import deliver_notifications
     from infracms.orchestration.jobs.reap import reap_lost_runs
     from infracms.orchestration.jobs.resend import resend_lost_runs
     from infracms.orchestration.jobs.witness import gather_cosignatures
@@ -55,6 +57,7 @@ def registry(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
         PeriodicJob("gather cosignatures", WITNESS_SECONDS, gather_cosignatures),
         PeriodicJob("federation", FEDERATION_SECONDS, federation_job),
         PeriodicJob("audit self check", AUDIT_CHECK_SECONDS, self_check),
+        PeriodicJob("deliver notifications", NOTIFY_SECONDS, deliver_notifications),
     ]
 
 
