@@ -177,8 +177,14 @@ def _apply(settings: Settings, row: OutboxMessage, outcome: Outcome) -> None:
 class Deliverer:
     """Sends claimed notifications: webhooks from a thread pool, emails on one connection."""
 
-    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None):
-        self.settings = settings
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.settings, self.clock = settings, clock
         self.key = NodeKey(keys.load_identity(settings))
         self.client = httpx.Client(
             transport=transport,
@@ -197,7 +203,7 @@ class Deliverer:
         mails = [(item, item.target) for item in claimed if isinstance(item.target, Email)]
         with ThreadPoolExecutor(max_workers=SENDERS) as pool:
             pending = [
-                pool.submit(_guarded, partial(self._hook, item, hook), item, deadline)
+                pool.submit(_guarded, partial(self._hook, item, hook), item, deadline, self.clock)
                 for item, hook in hooks
             ]
             outcomes = self._mail(mails, deadline)
@@ -213,7 +219,7 @@ class Deliverer:
         mailer = Mailer(self.settings)
         try:
             found = [
-                _guarded(partial(_send_mail, mailer, item, target), item, deadline)
+                _guarded(partial(_send_mail, mailer, item, target), item, deadline, self.clock)
                 for item, target in mails
             ]
         finally:
@@ -221,15 +227,17 @@ class Deliverer:
         return [outcome for outcome in found if outcome is not None]
 
 
-def _guarded(send: Callable[[], None], item: Outgoing, deadline: float) -> Outcome | None:
+def _guarded(
+    send: Callable[[], None], item: Outgoing, deadline: float, clock: Callable[[], datetime]
+) -> Outcome | None:
     """Send, unless `deadline` passed; the outcome, failures included."""
     if time.monotonic() > deadline:
         return None  # its lease could run out while it is sent: the next claim sends it
     try:
         send()
     except DeliveryFailed as exc:
-        return Outcome(item.id, str(exc) or repr(exc), utcnow())
-    return Outcome(item.id, None, utcnow())
+        return Outcome(item.id, str(exc) or repr(exc), clock())
+    return Outcome(item.id, None, clock())
 
 
 def _send_mail(mailer: Mailer, item: Outgoing, target: Email) -> None:
@@ -269,7 +277,7 @@ def deliver_due(
             claimed = claim_due(engine, settings, claimer=claimer, now=now())
             if not claimed:
                 break
-            deliverer = deliverer or Deliverer(settings, transport=transport)
+            deliverer = deliverer or Deliverer(settings, transport=transport, clock=now)
             deadline = time.monotonic() + _send_window(settings)
             outcomes = deliverer.send_all(claimed, deadline=deadline)
             record(engine, settings, outcomes)

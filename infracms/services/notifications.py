@@ -19,8 +19,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from infracms.audit import selfcheck
 from infracms.audit.payload import payload_text
 from infracms.models.base import new_id, utcnow
+from infracms.models.federation import ServiceInstance
 from infracms.models.notification import (
     NotificationChannel,
     NotificationKind,
@@ -29,9 +31,15 @@ from infracms.models.notification import (
     OutboxMessage,
 )
 from infracms.models.organisation import Organisation
+from infracms.models.run import Run, RunStatus
 from infracms.models.user import User
 
 MAX_SUBJECT = 500
+RUN_OUTCOMES = {
+    RunStatus.succeeded: NotificationKind.run_succeeded,
+    RunStatus.failed: NotificationKind.run_failed,
+    RunStatus.timed_out: NotificationKind.run_failed,
+}
 
 
 def emit(
@@ -140,4 +148,68 @@ def _queue(
             destination=destination[:300],
             body=document,
         )
+    )
+
+
+def run_finished(session: Session, run: Run, organisation: str) -> None:
+    """Queue "run succeeded" or "run failed" (a timed-out run failed; a cancelled one is
+    neither): what ran where, how it ended; never the definitions' settings."""
+    kind = RUN_OUTCOMES.get(run.status)
+    if kind is None:
+        return
+    emit(
+        session,
+        organisation_id=run.organisation_id,
+        kind=kind,
+        subject=f"{run.kind} of {organisation} {run.status}: run {run.id}",
+        data={
+            "run": run.id,
+            "run_kind": run.kind,
+            "status": run.status,
+            "rc": run.rc,
+            "hosts": run.hosts,
+            "recap": run.recap,
+            "definitions": [
+                {"name": d.get("name"), "module": d.get("module"), "revision": d.get("revision")}
+                for d in run.definitions
+            ],
+            "requested_by": run.requested_by,
+            "error": run.error,
+        },
+        user=run.requested_by,
+    )
+
+
+def self_check_failed(session: Session, outcome: selfcheck.CheckOutcome) -> None:
+    """Queue "audit self check failed" for the node's channels when a check fails after
+    one that passed (or none): once per failure, not at every check while it lasts."""
+    if outcome.ok:
+        return
+    last = selfcheck.last_outcome(session)
+    if last is not None and not last.ok:
+        return
+    emit(
+        session,
+        organisation_id=None,
+        kind=NotificationKind.audit_check_failed,
+        subject=f"the audit self check failed at entry {outcome.first_bad}",
+        data={"size": outcome.size, "first_bad": outcome.first_bad, "detail": outcome.detail},
+    )
+
+
+def provision_requested(session: Session, instance: ServiceInstance) -> None:
+    """Queue "provision request received" for the offering's organisation: who asks for
+    which offering and plan (not the request's parameters)."""
+    emit(
+        session,
+        organisation_id=instance.organisation_id,
+        kind=NotificationKind.provision_requested,
+        subject=f"{instance.client} requests {instance.offering_id} ({instance.plan_id})",
+        data={
+            "instance": instance.instance_id,
+            "client": instance.client,
+            "offering": instance.offering_id,
+            "plan": instance.plan_id,
+            "status": instance.status,
+        },
     )
