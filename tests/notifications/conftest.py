@@ -66,8 +66,9 @@ def add_channel(engine: Engine, settings: Settings, *kinds: str, **fields: Any) 
 
 def owner_of(engine: Engine) -> Any:
     """An owner of clinic."""
-    from infracms.models import Organisation
     from sqlmodel import select
+
+    from infracms.models import Organisation
 
     with session_scope(engine) as session:
         org_id = session.exec(select(Organisation.id).where(Organisation.name == "clinic")).one()
