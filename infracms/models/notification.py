@@ -127,6 +127,12 @@ def check_webhook_url(value: str, *, allow_private: bool | None) -> str:
         raise ValueError("must not have a #fragment")
     if port == 0:
         raise ValueError("must not use port 0")
+    last = parts.hostname.rstrip(".").rsplit(".", 1)[-1]
+    if ":" not in parts.hostname and (last.isdigit() or last.startswith("0x")):
+        try:
+            ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            raise ValueError(f"{parts.hostname} is not a valid IP address") from None
     why = private_target_kind(parts.hostname)
     if why and allow_private is False:
         raise ValueError(

@@ -18,6 +18,7 @@ from infracms.web.pages import (
     login,
     members,
     modules,
+    notifications,
     offerings,
     orgs,
     peers,
@@ -58,6 +59,7 @@ def build_router() -> APIRouter:
         peers,
         offerings,
         provision_requests,
+        notifications,
         services,
         usage,
     ):
