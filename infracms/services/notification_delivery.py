@@ -18,14 +18,16 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import httpx
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine, Row, bindparam, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from federation.keys import NodeKey
@@ -78,36 +80,54 @@ def backoff(settings: Settings, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.notify_backoff_cap_seconds))
 
 
+TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
+CLAIMED_FIELDS = (
+    TABLE.c.id,
+    TABLE.c.idempotency_key,
+    TABLE.c.body,
+    TABLE.c.channel_id,
+    TABLE.c.user_id,
+)
+OUTCOME_FIELDS = (
+    TABLE.c.id,
+    TABLE.c.state,
+    TABLE.c.attempts,
+    TABLE.c.attempt_log,
+    TABLE.c.last_error,
+    TABLE.c.next_attempt_at,
+    TABLE.c.delivered_at,
+)
+
+
 def claim_due(
     engine: Engine, settings: Settings, *, claimer: str, now: datetime, limit: int = BATCH
 ) -> list[Outgoing]:
     """Claim up to `limit` due rows for `LEASE`, and what sending them needs."""
-    with session_scope(engine, write=True) as session:
-        query = (
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.state == DeliveryState.pending,
-                col(OutboxMessage.next_attempt_at) <= now,
-                or_(
-                    col(OutboxMessage.claimed_until).is_(None),
-                    col(OutboxMessage.claimed_until) < now,
-                ),
-            )
-            .order_by(col(OutboxMessage.next_attempt_at))
-            .limit(limit)
+    query = (
+        core_select(*CLAIMED_FIELDS)
+        .where(
+            TABLE.c.state == DeliveryState.pending,
+            TABLE.c.next_attempt_at <= now,
+            or_(TABLE.c.claimed_until.is_(None), TABLE.c.claimed_until < now),
         )
-        if engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = list(session.exec(query))
-        for row in rows:
-            row.claimed_until, row.claimed_by = now + LEASE, claimer
-            session.add(row)
+        .order_by(TABLE.c.next_attempt_at)
+        .limit(limit)
+    )
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    with session_scope(engine, write=True) as session:
+        rows = session.execute(query).all()
+        if not rows:
+            return []
+        claim = {"claimed_until": now + LEASE, "claimed_by": claimer}
+        ids = [row.id for row in rows]
+        session.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(**claim))
         claimed = _outgoing(session, settings, rows)
         session.commit()
     return claimed
 
 
-def _outgoing(session: Session, settings: Settings, rows: list[OutboxMessage]) -> list[Outgoing]:
+def _outgoing(session: Session, settings: Settings, rows: Sequence[Row[Any]]) -> list[Outgoing]:
     channel_ids = {row.channel_id for row in rows if row.channel_id}
     user_ids = {row.user_id for row in rows if row.user_id}
     channels = {
@@ -118,11 +138,11 @@ def _outgoing(session: Session, settings: Settings, rows: list[OutboxMessage]) -
     }
     emails = dict(session.exec(select(User.id, User.email).where(col(User.id).in_(user_ids))).all())
     keyring = keys.load_keyring(settings) if channels else None
+    targets = {key: _target(channel, keyring) for key, channel in channels.items()}
     claimed = []
     for row in rows:
         if row.channel_id is not None:
-            channel = channels[row.channel_id]
-            target: Webhook | Email = _target(channel, keyring)
+            target: Webhook | Email = targets[row.channel_id]
         else:
             address = emails.get(row.user_id) if row.user_id else None
             target = Email(recipients=(address,) if address else ())
@@ -145,33 +165,55 @@ def _target(channel: NotificationChannel, keyring: keys.Keyring | None) -> Webho
 
 
 def record(engine: Engine, settings: Settings, outcomes: list[Outcome]) -> None:
-    """Write how each attempt ended, in one transaction."""
+    """Write how each attempt ended, in one transaction (one statement for all)."""
     if not outcomes:
         return
     by_id = {outcome.id: outcome for outcome in outcomes}
     with session_scope(engine, write=True) as session:
-        rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(by_id)))
-        for row in rows:
-            _apply(settings, row, by_id[row.id])
-            session.add(row)
+        rows = session.execute(core_select(*OUTCOME_FIELDS).where(TABLE.c.id.in_(by_id))).all()
+        found = (_after(settings, row, by_id[row.id]) for row in rows)
+        changes = [change for change in found if change is not None]
+        if changes:
+            statement = (
+                update(TABLE)
+                .where(TABLE.c.id == bindparam("row_id"))
+                .values(
+                    state=bindparam("new_state"),
+                    attempts=bindparam("new_attempts"),
+                    attempt_log=bindparam("new_log"),
+                    last_error=bindparam("new_error"),
+                    next_attempt_at=bindparam("new_next"),
+                    delivered_at=bindparam("new_delivered"),
+                    claimed_until=None,
+                    claimed_by=None,
+                )
+            )
+            session.execute(statement, changes)
         session.commit()
 
 
-def _apply(settings: Settings, row: OutboxMessage, outcome: Outcome) -> None:
+def _after(settings: Settings, row: Row[Any], outcome: Outcome) -> dict[str, Any] | None:
+    """The row's new values after an attempt (None: delivered meanwhile by another
+    claimer, whose lease this one's had run out)."""
     if row.state is not DeliveryState.pending:
-        return  # delivered meanwhile by another claimer (a lease that ran out)
-    row.attempts += 1
-    row.claimed_until, row.claimed_by = None, None
+        return None
+    attempts = row.attempts + 1
     entry = {"at": outcome.at.isoformat(), "error": outcome.error}
-    row.attempt_log = [*row.attempt_log, entry][-ATTEMPT_LOG:]
+    change = {
+        "row_id": row.id,
+        "new_state": DeliveryState.pending,
+        "new_attempts": attempts,
+        "new_log": [*row.attempt_log, entry][-ATTEMPT_LOG:],
+        "new_error": row.last_error,
+        "new_next": row.next_attempt_at,
+        "new_delivered": row.delivered_at,
+    }
     if outcome.error is None:
-        row.state, row.delivered_at = DeliveryState.delivered, outcome.at
-        return
-    row.last_error = outcome.error[:MAX_ERROR]
-    if row.attempts >= settings.notify_max_attempts:
-        row.state = DeliveryState.failed
-    else:
-        row.next_attempt_at = outcome.at + backoff(settings, row.attempts)
+        return {**change, "new_state": DeliveryState.delivered, "new_delivered": outcome.at}
+    change["new_error"] = outcome.error[:MAX_ERROR]
+    if attempts >= settings.notify_max_attempts:
+        return {**change, "new_state": DeliveryState.failed}
+    return {**change, "new_next": outcome.at + backoff(settings, attempts)}
 
 
 class Deliverer:
@@ -251,12 +293,11 @@ def release(engine: Engine, ids: list[uuid.UUID], claimer: str) -> None:
     if not ids:
         return
     with session_scope(engine, write=True) as session:
-        query = select(OutboxMessage).where(
-            col(OutboxMessage.id).in_(ids), OutboxMessage.claimed_by == claimer
+        session.execute(
+            update(TABLE)
+            .where(TABLE.c.id.in_(ids), TABLE.c.claimed_by == claimer)
+            .values(claimed_until=None, claimed_by=None)
         )
-        for row in session.exec(query):
-            row.claimed_until, row.claimed_by = None, None
-            session.add(row)
         session.commit()
 
 
