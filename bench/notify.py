@@ -230,6 +230,12 @@ def report(
             "≥ 500/s",
         ),
         (
+            "drain per CPU-second",
+            f"{cpu:.2f} CPU-s in the sending process",
+            f"{args.burst / cpu:.0f}/CPU-s",
+            "",
+        ),
+        (
             "commit→receiver p50",
             f"{len(lags)} of {events} events",
             f"{statistics.median(lags):.3f} s",
