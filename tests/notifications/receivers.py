@@ -62,9 +62,13 @@ class WebhookReceiver:
     answer: int = 200
     received: list[Received] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    hold: bool = False  # keep each request unanswered (it is still noted in `seen`)
+    seen: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._nonces = MemoryNonceStore()
+        self.arrived = threading.Event()
+        self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -84,6 +88,7 @@ class WebhookReceiver:
 
     def close(self) -> None:
         """Stop serving."""
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -120,6 +125,11 @@ class WebhookReceiver:
                 except VerificationError as exc:
                     receiver.refused.append(str(exc))
                     self._reply(401)
+                    return
+                receiver.seen.append(self.headers.get("idempotency-key", ""))
+                receiver.arrived.set()
+                if receiver.hold:
+                    receiver._release.wait(60)
                     return
                 if receiver.answer == 200:
                     receiver.received.append(
