@@ -251,6 +251,7 @@ def subscribe(
     kind = parse(SubscriptionCreate, data).kind
     row = NotificationSubscription(user_id=user_id, organisation_id=org.id, kind=kind)
     session.add(row)
+    _audit_subscription(session, actor, org, "notification.subscribe", kind)
     commit(session, conflict=f"you are already subscribed to {kind}")
     return row
 
@@ -270,6 +271,7 @@ def unsubscribe(
     if row is None:
         raise NotFound(f"you are not subscribed to {kind}")
     session.delete(row)
+    _audit_subscription(session, actor, org, "notification.unsubscribe", kind)
     commit(session)
 
 
@@ -283,6 +285,19 @@ def my_subscriptions(
         NotificationSubscription.organisation_id == org.id,
     )
     return list(session.exec(query.order_by(col(NotificationSubscription.kind))))
+
+
+def _audit_subscription(
+    session: Session, actor: Actor, org: Organisation, action: str, kind: NotificationKind
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        subject=f"notification-subscription:{org.name}/{actor.name}",
+        organisation_id=org.id,
+        payload={"kind": kind},
+    )
 
 
 def _member_of(session: Session, actor: Actor, organisation: str) -> Organisation:
