@@ -63,6 +63,8 @@ def test_owner_adds_a_channel_and_a_rule_and_members_read_them(
     page = owner.get("/orgs/clinic/notifications")
     assert page.status_code == 200 and "run.failed" in page.text and "Add a channel" in page.text
     assert owner.get(f"{API}/deliveries").json()["total"] == 0
+    bad = owner.post(f"{API}/channels", json={**HOOK, "name": "lan", "url": "http://10.0.0.9/"})
+    assert bad.status_code == 422 and "private address" in bad.text
 
 
 @pytest.mark.security
@@ -178,12 +180,18 @@ def test_a_name_resolving_to_a_private_address_is_not_sent_to(
     ],
 )
 def test_bad_channels_are_refused(
-    people: TestClient, engine: Engine, settings: Settings, body: dict[str, object], complaint: str
+    clinic: Engine, settings: Settings, body: dict[str, object], complaint: str
 ) -> None:
-    owner = as_user(people, engine, settings, "olivia")
-    answer = owner.post(f"{API}/channels", json=body)
-    assert answer.status_code == 422 and complaint in answer.text, answer.text
-    assert count(engine, NotificationChannel) == 0
+    with session_scope(clinic, write=True) as session, pytest.raises(InvalidInput) as refused:
+        channels.create_channel(
+            session=session,
+            actor=owner_of(clinic),
+            settings=settings,
+            organisation="clinic",
+            data=body,
+        )
+    assert complaint in str(refused.value.errors), refused.value.errors
+    assert count(clinic, NotificationChannel) == 0
 
 
 def test_the_page_form_adds_a_channel_and_shows_a_refusal(
