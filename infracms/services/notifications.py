@@ -213,3 +213,17 @@ def provision_requested(session: Session, instance: ServiceInstance) -> None:
             "status": instance.status,
         },
     )
+
+
+def catalog_stale(
+    session: Session, peer: str, why: str, error: str, kept_version: int | None
+) -> None:
+    """Queue "peer catalog stale" for the node's channels when a peer's catalog stops
+    syncing (the first failure after a success: the copy held is stale from then on)."""
+    emit(
+        session,
+        organisation_id=None,
+        kind=NotificationKind.peer_catalog_stale,
+        subject=f"the catalog of {peer} is stale: {why}",
+        data={"peer": peer, "failure": why, "error": error[:500], "kept_version": kept_version},
+    )
