@@ -17,11 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from infracms import keys
 from infracms.config import Settings
-from infracms.errors import InvalidInput, NotFound
+from infracms.errors import Conflict, InvalidInput, NotFound
 from infracms.models.notification import (
     ChannelCreate,
     ChannelPublic,
@@ -100,9 +101,20 @@ def create_channel(
             secret, context=hmac_context(channel.id)
         )
     session.add(channel)
+    _flush(session, f"a channel called {channel.name!r} exists already")
     _audit(session, actor, org, "notification.channel.create", channel, _described(channel))
     commit(session, conflict=f"a channel called {channel.name!r} exists already")
     return channel
+
+
+def _flush(session: Session, conflict: str) -> None:
+    """Write the new row now, so that a duplicate is a Conflict (nothing written), not a
+    failure of the audit append that follows."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(conflict) from exc
 
 
 def _described(channel: NotificationChannel) -> dict[str, Any]:
@@ -198,6 +210,7 @@ def add_rule(
     channel = _channel(session, org, rule_in.channel)
     rule = NotificationRule(organisation_id=_org_id(org), channel_id=channel.id, kind=rule_in.kind)
     session.add(rule)
+    _flush(session, f"{rule.kind} already goes to {channel.name!r}")
     payload = {"kind": rule.kind}
     _audit(session, actor, org, "notification.rule.create", channel, payload)
     commit(session, conflict=f"{rule.kind} already goes to {channel.name!r}")
@@ -251,6 +264,7 @@ def subscribe(
     kind = parse(SubscriptionCreate, data).kind
     row = NotificationSubscription(user_id=user_id, organisation_id=org.id, kind=kind)
     session.add(row)
+    _flush(session, f"you are already subscribed to {kind}")
     _audit_subscription(session, actor, org, "notification.subscribe", kind)
     commit(session, conflict=f"you are already subscribed to {kind}")
     return row

@@ -214,3 +214,19 @@ def test_the_page_form_adds_a_channel_and_shows_a_refusal(
     )
     assert bad.status_code == 422 and "private address" in bad.text
     assert count(engine, NotificationChannel) == 1
+
+
+def test_duplicates_are_conflicts_with_nothing_written(
+    people: TestClient, engine: Engine, settings: Settings
+) -> None:
+    owner = as_user(people, engine, settings, "olivia")
+    assert owner.post(f"{API}/channels", json=HOOK).status_code == 201
+    assert owner.post(f"{API}/channels", json=HOOK).status_code == 409
+    rule = {"channel": "ops", "kind": "run.failed"}
+    assert owner.post(f"{API}/rules", json=rule).status_code == 201
+    assert owner.post(f"{API}/rules", json=rule).status_code == 409
+    mine = {"kind": "run.failed"}
+    assert owner.post(f"{API}/subscriptions", json=mine).status_code == 201
+    assert owner.post(f"{API}/subscriptions", json=mine).status_code == 409
+    assert [s["kind"] for s in owner.get(f"{API}/subscriptions").json()] == ["run.failed"]
+    assert owner.delete(f"{API}/subscriptions?kind=run.failed").status_code == 204
