@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "changethis", "secret", "placeholder", "xxx"}
 )
+SMTP_FROM_RE = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 
 
 class Settings(BaseSettings):
@@ -74,6 +76,23 @@ class Settings(BaseSettings):
     peer_max_pending: int = Field(
         default=20, ge=1, description="provision requests one client may leave awaiting consent"
     )
+    # Notifications (services/notification_delivery.py): webhooks and email over SMTP.
+    notify_allow_private_targets: bool = Field(
+        default=False, description="allow webhooks to loopback, link-local and private addresses"
+    )
+    notify_max_attempts: int = Field(default=12, ge=1, description="then a delivery is failed")
+    notify_backoff_seconds: float = Field(default=2.0, ge=0, description="the first retry's wait")
+    notify_backoff_cap_seconds: float = Field(default=900.0, ge=0, description="the longest wait")
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA certificates to trust for the SMTP server (else the system's)"
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
@@ -110,6 +129,25 @@ class Settings(BaseSettings):
                 f"INFRACMS_METRICS_LISTEN is {self.metrics_listen!r}, expected host:port"
             )
         return host, int(port)
+
+    @model_validator(mode="after")
+    def _check_smtp(self) -> Settings:
+        if self.smtp_host is None:
+            return self
+        if not self.smtp_host.strip() or any(ch.isspace() for ch in self.smtp_host):
+            raise ValueError("INFRACMS_SMTP_HOST must be a host name or address")
+        if not self.smtp_from or not SMTP_FROM_RE.fullmatch(self.smtp_from):
+            raise ValueError("INFRACMS_SMTP_FROM must be the sender's email address")
+        if (self.smtp_user is None) != (self.smtp_password is None):
+            raise ValueError("INFRACMS_SMTP_USER and INFRACMS_SMTP_PASSWORD go together")
+        if self.smtp_user is not None and self.smtp_security == "none":
+            raise ValueError(
+                "INFRACMS_SMTP_SECURITY=none would send the SMTP password in clear: "
+                "use starttls or tls"
+            )
+        if self.smtp_ca_file is not None and not self.smtp_ca_file.is_file():
+            raise ValueError(f"INFRACMS_SMTP_CA_FILE {self.smtp_ca_file} is not a file")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,6 +10,7 @@ from infracms.api import (
     federation,
     inventory,
     modules,
+    notifications,
     organisations,
     people,
     runs,
@@ -34,4 +35,5 @@ def build_router() -> APIRouter:
     router.include_router(federation.router)
     router.include_router(witness.api_router)
     router.include_router(secret_grants.router)
+    router.include_router(notifications.router)
     return router

@@ -81,6 +81,9 @@ COMMANDS: dict[str, Source] = {
     "service": Source(SERVICES, "register", "Services requested from peers."),
     "usage": Source(SERVICES, "register", "Usage records, per peer."),
     "broker": Source(SERVICES, "register", "OSB platforms' credentials for /v2."),
+    "notify": Source(
+        "infracms.cli.notify", "notify_app", "Notifications: channels, rules, deliveries."
+    ),
 }
 
 

@@ -22,6 +22,12 @@ from infracms.models.federation import (
     UsageRecord,
 )
 from infracms.models.host import Host, HostGroup, HostGroupLink
+from infracms.models.notification import (
+    NotificationChannel,
+    NotificationRule,
+    NotificationSubscription,
+    OutboxMessage,
+)
 from infracms.models.organisation import Organisation, SecretGrant
 from infracms.models.run import (
     HostLock,
@@ -61,7 +67,11 @@ __all__ = [
     "LoginAttempt",
     "Membership",
     "NodeCatalog",
+    "NotificationChannel",
+    "NotificationRule",
+    "NotificationSubscription",
     "Organisation",
+    "OutboxMessage",
     "Peer",
     "PeerCatalog",
     "PeerInvitation",

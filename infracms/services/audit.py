@@ -54,6 +54,7 @@ from infracms.models.audit import (
 )
 from infracms.models.base import utcnow
 from infracms.models.organisation import Organisation
+from infracms.services import notifications
 from infracms.services.authz import Action, authorize, is_allowed
 from infracms.services.common import Page, organisation_by_name
 from infracms.services.context import Actor
@@ -230,6 +231,7 @@ def self_check(*, engine: Engine, settings: Settings) -> selfcheck.CheckOutcome:
     with session_scope(engine) as session:
         outcome = selfcheck.check_store(session, node_verifier(settings))
     with session_scope(engine, write=True) as session:
+        notifications.self_check_failed(session, outcome)
         selfcheck.record(session, outcome)
         session.commit()
     if not outcome.ok:

@@ -48,7 +48,7 @@ from infracms.models.run import (
 )
 from infracms.modules.render import HostRow, reached
 from infracms.plugins import Plugins
-from infracms.services import approvals, audit, host_state, rendering
+from infracms.services import approvals, audit, host_state, notifications, rendering
 from infracms.services.authz import Action, authorize
 from infracms.services.common import Fields, Page, commit, found, organisation_by_name, page, parse
 from infracms.services.context import Actor, system_actor
@@ -517,6 +517,7 @@ def finish_run(
             "error": error,
         },
     )
+    notifications.run_finished(session, run, org.name)
     session.commit()
     return run
 

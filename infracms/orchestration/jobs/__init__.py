@@ -22,6 +22,7 @@ FEDERATION_SECONDS = 300.0  # catalogs sync, requested services are followed
 AUDIT_CHECK_SECONDS = 600.0  # the node rehashes its whole stored log this often
 APPROVAL_EXPIRY_SECONDS = 60.0  # held applies past their approval's expiry end this often
 SCHEDULE_SECONDS = 30.0  # due schedules (drift checks) fire this often
+NOTIFY_SECONDS = 1.0  # the notification outbox is drained this often
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def registry(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
     from infracms.orchestration.jobs.approvals import expire_approvals
     from infracms.orchestration.jobs.audit_check import self_check
     from infracms.orchestration.jobs.federation import federation_job
+    from infracms.orchestration.jobs.notifications import deliver_notifications
     from infracms.orchestration.jobs.reap import reap_lost_runs
     from infracms.orchestration.jobs.resend import resend_lost_runs
     from infracms.orchestration.jobs.schedules import fire_schedules
@@ -61,6 +63,7 @@ def registry(*, reap_seconds: float = REAP_SECONDS) -> list[PeriodicJob]:
         PeriodicJob("audit self check", AUDIT_CHECK_SECONDS, self_check),
         PeriodicJob("expire approvals", APPROVAL_EXPIRY_SECONDS, expire_approvals),
         PeriodicJob("schedules", SCHEDULE_SECONDS, fire_schedules),
+        PeriodicJob("deliver notifications", NOTIFY_SECONDS, deliver_notifications),
     ]
 
 

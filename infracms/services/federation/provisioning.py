@@ -40,7 +40,7 @@ from infracms.models.host import HostGroup
 from infracms.models.organisation import Organisation
 from infracms.models.run import Run, RunStatus
 from infracms.plugins import Plugins
-from infracms.services import audit, definitions, runs
+from infracms.services import audit, definitions, notifications, runs
 from infracms.services.authz import Action, authorize
 from infracms.services.common import commit, found, organisation_by_name
 from infracms.services.context import Actor, system_actor
@@ -138,6 +138,7 @@ def request_instance(
         organisation_id=instance.organisation_id,
         payload={**cross_reference(instance), "parameters": parameters, "requester": context},
     )
+    notifications.provision_requested(session, instance)
     commit(session, conflict=f"instance {instance_id} exists already")
     run_id = _auto_approve(session, plugins, caller, publication, instance, keyring)
     return Provisioned(instance, run_id, created=True)

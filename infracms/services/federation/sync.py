@@ -29,7 +29,7 @@ from federation.models.base import load
 from federation.models.catalog import Catalog
 from infracms.models.base import utcnow
 from infracms.models.federation import Peer, PeerCatalog, PeerStatus, SyncFailure, SyncOutcome
-from infracms.services import audit
+from infracms.services import audit, notifications
 from infracms.services.authz import Action, authorize
 from infracms.services.context import Actor, system_actor
 from infracms.services.federation.node import FederationContext
@@ -262,6 +262,7 @@ def _failed(
                 "kept_version": row.version,
             },
         )
+        notifications.catalog_stale(session, peer.name, failure.label, error, row.version)
     now = ctx.clock()
     row.checked_at, row.outcome, row.failure = now, SyncOutcome.failed, failure
     row.error, row.error_at = error[:2000], now

@@ -19,6 +19,7 @@ from infracms.web.pages import (
     login,
     members,
     modules,
+    notifications,
     offerings,
     orgs,
     peers,
@@ -60,6 +61,7 @@ def build_router() -> APIRouter:
         peers,
         offerings,
         provision_requests,
+        notifications,
         services,
         usage,
     ):
