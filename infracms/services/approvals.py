@@ -36,12 +36,13 @@ from infracms.models.approval import (
     RequestState,
 )
 from infracms.models.base import utcnow
+from infracms.models.notification import NotificationKind
 from infracms.models.organisation import Organisation
 from infracms.models.run import Run, RunKind, RunStatus
 from infracms.models.user import Role
 from infracms.modules.render import HostRow, reached
 from infracms.plugins import Plugins
-from infracms.services import audit, rendering
+from infracms.services import audit, notifications, rendering
 from infracms.services.approval_plan import (
     changes,
     current_pins,
@@ -53,12 +54,28 @@ from infracms.services.authz import Action, authorize
 from infracms.services.common import Fields, commit, found, organisation_by_name, parse
 from infracms.services.context import Actor, system_actor
 
+APPROVAL_NOTIFICATIONS = {
+    "approval.requested": NotificationKind.approval_requested,
+    "approval.granted": NotificationKind.approval_granted,
+    "approval.refused": NotificationKind.approval_refused,
+    "approval.void": NotificationKind.approval_refused,
+    "approval.expired": NotificationKind.approval_expired,
+    "approval.break_glass": NotificationKind.break_glass_used,
+}
+
 
 def notify(session: Session, *, event: str, run: Run, payload: dict[str, Any]) -> None:
-    """Call point for notifications (approval requested, granted, refused, expired,
-    break-glass used): the notification outbox is to write its row here, in the
-    caller's transaction. Does nothing yet."""
-    return None
+    """Queue the notification of an approval event (requested, granted, refused or void,
+    expired, break-glass used) in the caller's transaction: the organisation's channels
+    whose rules ask for it, and the requester's own email subscription."""
+    notifications.emit(
+        session,
+        organisation_id=run.organisation_id,
+        kind=APPROVAL_NOTIFICATIONS[event],
+        subject=f"{event.replace('.', ' ').replace('_', '-')}: apply {run.id}",
+        data={"event": event, "run": run.id, "requested_by": run.requested_by, **payload},
+        user=run.requested_by,
+    )
 
 
 # --- holding an apply ----------------------------------------------------------------------

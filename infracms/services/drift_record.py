@@ -28,11 +28,12 @@ from sqlmodel import Session, col, select
 
 from infracms.models.definition import Definition
 from infracms.models.host import Host, HostGroup, HostGroupLink
+from infracms.models.notification import NotificationKind
 from infracms.models.organisation import Organisation
 from infracms.models.run import HostOutcome, Run, RunEvent, RunKind
 from infracms.models.schedule import DriftState, HostDrift
 from infracms.modules.render import HOST_DEPTH, group_distances
-from infracms.services import audit, rendering
+from infracms.services import audit, notifications, rendering
 from infracms.services.context import system_actor
 
 GOOD = (HostOutcome.ok, HostOutcome.changed)
@@ -238,13 +239,26 @@ class _Audit:
         return self._org
 
     def found(self, host: str, row: _Row) -> None:
-        """Drift found (or changed) on `host`: audited; a "drift found" notification goes here."""
+        """Drift found (or changed) on `host`: audited and notified."""
         extra = {"tasks": len(row.tasks)}
         self._record("drift.found", host, row.definitions, row.digest, extra)
+        self._notify(NotificationKind.drift_found, host, row.definitions, row.digest)
 
     def cleared(self, host: str, definitions: list[str], digest: str | None, why: str) -> None:
-        """Drift cleared on `host`: audited; a "drift cleared" notification goes here."""
+        """Drift cleared on `host`: audited and notified."""
         self._record("drift.cleared", host, definitions, digest, {"why": why})
+        self._notify(NotificationKind.drift_cleared, host, definitions, digest)
+
+    def _notify(
+        self, kind: NotificationKind, host: str, definitions: list[str], digest: str | None
+    ) -> None:
+        notifications.emit(
+            self.session,
+            organisation_id=self.run.organisation_id,
+            kind=kind,
+            subject=f"{kind.value.replace('.', ' ')} on {self.org()}/{host}",
+            data={"host": host, "definitions": definitions, "digest": digest, "run": self.run.id},
+        )
 
     def _record(
         self,

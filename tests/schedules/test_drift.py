@@ -219,3 +219,38 @@ def test_only_operators_and_owners_acknowledge_or_remediate(
             host="web2",
             data={"reason": "web2 has no drift"},
         )
+
+
+def test_drift_found_and_cleared_reach_the_channels_that_ask_for_them(
+    engine: Engine, clinic: uuid.UUID, plugins: Plugins, settings: Settings
+) -> None:
+    from infracms.models.notification import OutboxMessage
+    from infracms.services import notification_settings as channels
+
+    with session_scope(engine, write=True) as session:
+        channels.create_channel(
+            session=session,
+            actor=ADMIN,
+            settings=settings,
+            organisation="clinic",
+            data={"name": "ops", "kind": "webhook", "url": "https://hooks.example/ops"},
+        )
+        for kind in ("drift.found", "drift.cleared"):
+            channels.add_rule(
+                session=session,
+                actor=ADMIN,
+                organisation="clinic",
+                data={"channel": "ops", "kind": kind},
+            )
+    finish(engine, run(engine, plugins, kind=RunKind.apply), ALL_OK)
+    drifted_plan(engine, plugins)
+    finish(engine, run(engine, plugins, kind=RunKind.plan), ALL_OK)
+    with session_scope(engine) as session:
+        bodies = [row.body for row in session.exec(select(OutboxMessage))]
+    said = sorted((body["kind"], body["data"]["host"]) for body in bodies)
+    assert said == [
+        ("drift.cleared", "db1"),
+        ("drift.cleared", "web1"),
+        ("drift.found", "db1"),
+        ("drift.found", "web1"),
+    ]
