@@ -360,7 +360,7 @@ def _host_filters(
     if filters.group is not None:
         where.append(col(Host.id).in_(_hosts_under(session, org, filters.group)))
     if filters.standing is not None:
-        names = host_state.standing(session, org.id).hosts[filters.standing]
+        names = host_state.standing(session, organisation_id=org.id).hosts[filters.standing]
         where.append(col(Host.name).in_(names))
     return where
 
