@@ -41,7 +41,7 @@ def outcome_on(recap: Mapping[str, Mapping[str, int]], host: str) -> HostOutcome
     return HostOutcome.ok
 
 
-def record_run(session: Session, run: Run) -> None:
+def record_run(session: Session, *, run: Run) -> None:
     """Update the state of every host `run` was for (in the caller's transaction)."""
     if not run.hosts or run.finished_at is None:
         return

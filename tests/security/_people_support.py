@@ -40,8 +40,8 @@ class People:
 def issue(engine: Engine, username: str, **data: Any) -> str:
     """An API token of `username`, issued as they would (their own actor)."""
     with session_scope(engine, write=True) as session:
-        user = users.user_by_name(session, username)
-        roles = users.roles_of(session, user.id)
+        user = users.user_by_name(session, username=username)
+        roles = users.roles_of(session, user_id=user.id)
         actor = auth.user_actor(user, roles)
         return auth.issue_token(session=session, actor=actor, data={"name": "t", **data}).token
 
@@ -66,7 +66,7 @@ def build(engine: Engine, settings: Settings) -> None:
     make_user(engine, settings, "boris", bakery=Role.owner)
     make_user(engine, settings, "root2")
     with session_scope(engine, write=True) as session:
-        root2 = users.user_by_name(session, "root2")
+        root2 = users.user_by_name(session, username="root2")
         root2.is_admin = True
         session.add(root2)
         session.commit()
@@ -86,7 +86,7 @@ def state(engine: Engine) -> tuple[Any, ...]:
 
 def org_id(engine: Engine, name: str) -> Any:
     with session_scope(engine) as session:
-        return organisation_by_name(session, name).id
+        return organisation_by_name(session, name=name).id
 
 
 @pytest.fixture

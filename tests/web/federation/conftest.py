@@ -248,6 +248,6 @@ def provided(node: Node) -> uuid.UUID:
 def finish(node: Node, run_id: uuid.UUID, status: RunStatus = RunStatus.succeeded) -> None:
     """End a run on `node` as its executor would."""
     with session_scope(node.engine, write=True) as session:
-        assert runs.claim_run(session, run_id, "page-test") is not None
+        assert runs.claim_run(session, run_id=run_id, worker="page-test") is not None
     with session_scope(node.engine, write=True) as session:
-        runs.finish_run(session, run_id, status=status, rc=0, recap={}, stdout_sha256=None)
+        runs.finish_run(session, run_id=run_id, status=status, rc=0, recap={}, stdout_sha256=None)
