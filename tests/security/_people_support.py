@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from infracms.app import create_app
 from infracms.config import Settings
 from infracms.db import session_scope
 from infracms.models import ApiToken, User, WebSession
@@ -20,6 +19,7 @@ from infracms.models.user import Role
 from infracms.services import auth, users
 from infracms.services.common import organisation_by_name
 from tests.helpers import ADMIN, audit_size, make_org, make_user, password_of
+from tests.support.apps import AppPool
 
 API = "/api/v1"
 
@@ -90,10 +90,10 @@ def org_id(engine: Engine, name: str) -> Any:
 
 
 @pytest.fixture
-def people(settings: Settings, engine: Engine) -> Iterator[People]:
+def people(settings: Settings, engine: Engine, app_pool: AppPool) -> Iterator[People]:
     """The node, built, with a TestClient (not signed in)."""
     build(engine, settings)
-    app = create_app(settings)
+    app = app_pool.app(settings)
     with TestClient(app) as client:
         yield People(engine=engine, settings=settings, client=client)
     app.state.engine.dispose()
