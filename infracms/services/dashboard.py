@@ -187,12 +187,8 @@ def _recent_runs(session: Session, organisation_ids: list[uuid.UUID]) -> dict[uu
     if not organisation_ids:
         return {}
     ranked = _ranked([col(Run.organisation_id).in_(organisation_ids)])
-    query = (
-        select(Run)
-        .join(ranked, ranked.c.id == Run.id)
-        .where(ranked.c.rank <= SAMPLE)
-        .order_by(ranked.c.rank)
-    )
+    latest = select(ranked.c.id).where(ranked.c.rank <= SAMPLE)
+    query = select(Run).where(col(Run.id).in_(latest)).order_by(col(Run.created_at).desc())
     found: dict[uuid.UUID, list[Run]] = {}
     for run in session.exec(query).all():
         found.setdefault(run.organisation_id, []).append(run)
