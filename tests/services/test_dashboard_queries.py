@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import Engine, event
 
 from infracms.db import session_scope
+from infracms.models import Role
 from infracms.models.run import Run, RunKind, RunStatus
-from infracms.services import dashboard, inventory
+from infracms.services import dashboard, inventory, organisations
 from infracms.services.dashboard import Attention
-from tests.helpers import ADMIN, make_org
+from tests.helpers import ADMIN, make_org, member_actor
 
 
 def add_org(engine: Engine, name: str, hosts: int, runs: dict[RunStatus, int]) -> None:
@@ -95,3 +97,21 @@ def test_each_organisation_gets_its_own_concerns(engine: Engine) -> None:
     assert {run.organisation_id for run in by_name["bakery"].recent_runs} == {
         by_name["bakery"].organisation.id
     }
+
+
+@pytest.mark.security
+def test_a_member_of_one_organisation_reads_none_of_anothers_concerns(engine: Engine) -> None:
+    """The queries cover every organisation at once: a viewer of `bakery` must still get
+    only `bakery`, its counts and samples computed from its own rows only."""
+    add_org(engine, "clinic", hosts=3, runs={RunStatus.failed: 4, RunStatus.running: 1})
+    add_org(engine, "bakery", hosts=1, runs={RunStatus.succeeded: 1})
+    with session_scope(engine) as session:
+        bakery = organisations.get_organisation(session=session, actor=ADMIN, name="bakery")
+        viewer = member_actor(bakery.id, Role.viewer, "baker")
+        found = dashboard.attention(session=session, actor=viewer)
+    assert [org.organisation.name for org in found.organisations] == ["bakery"]
+    [only] = found.organisations
+    assert {c.key: c.count for c in only.concerns} == {"no_key": 1}
+    assert only.concerns[0].sample == ["bakery-0"]
+    assert {run.organisation_id for run in only.recent_runs} == {bakery.id}
+    assert found.node == []
