@@ -135,10 +135,10 @@ def populate(settings: Settings, hosts: int) -> tuple[str, Plugins]:
             for target in targets:
                 definitions.add_definition(
                     session,
-                    ADMIN,
-                    plugins,
-                    ORG,
-                    {
+                    actor=ADMIN,
+                    plugins=plugins,
+                    organisation=ORG,
+                    data={
                         "name": f"{module}-{target}",
                         "module": module,
                         "target": {"group": target},
@@ -340,13 +340,15 @@ def profile(settings: Settings, plugins: Plugins, *, show: bool, with_ansible: b
 
     def claim() -> None:
         with session_scope(engine, write=True) as session:
-            assert run_service.claim_run(session, state["run"].id, "bench") is not None
+            assert (
+                run_service.claim_run(session, run_id=state["run"].id, worker="bench") is not None
+            )
 
     def load() -> None:
         with session_scope(engine) as session:
             run = session.get(Run, state["run"].id)
             state["input"] = load_run_input(
-                session, run, settings=settings, plugins=plugins, keyring=load_keyring(settings)
+                session, run=run, settings=settings, plugins=plugins, keyring=load_keyring(settings)
             )
 
     def do_render() -> None:
@@ -376,7 +378,12 @@ def profile(settings: Settings, plugins: Plugins, *, show: bool, with_ansible: b
             print("\n".join(out.getvalue().splitlines()[6:]))
     with session_scope(engine, write=True) as session:
         run_service.finish_run(
-            session, state["run"].id, status=RunStatus.succeeded, rc=0, recap={}, stdout_sha256=None
+            session,
+            run_id=state["run"].id,
+            status=RunStatus.succeeded,
+            rc=0,
+            recap={},
+            stdout_sha256=None,
         )
     engine.dispose()
     if with_ansible:

@@ -8,7 +8,11 @@ summary plus the organisation cards and the latest runs) against `GET /orgs/benc
 page of the host list) as the baseline in the same run. Target: the dashboard in
 <= 200 ms at 10,000 hosts on SQLite.
 
+A second table counts the SQL statements `GET /` sends with 1, 10 and 50 organisations
+(20 hosts and 40 runs each, on SQLite): the same whatever their number.
+
     .venv/bin/python bench/dashboard.py [--hosts 1000 10000] [--repeat 15] [--no-postgres]
+        [--orgs 1 10 50]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from infracms.app import create_app
 from infracms.cli.setup import quiet_gc
@@ -152,11 +157,61 @@ def run_case(name: str, settings: Settings, hosts: int, repeat: int) -> list[lis
     return rows
 
 
+def populate_orgs(settings: Settings, count: int) -> None:
+    """`count` organisations of 20 hosts (no pinned key) and 40 runs each."""
+    engine = make_engine(settings)
+    initialise(settings, engine)
+    with session_scope(engine, write=True) as session:
+        for n in range(count):
+            org = Organisation(name=f"org-{n:03d}")
+            session.add(org)
+            session.flush()
+            session.add_all(
+                Host(name=f"h{i:02d}", address="198.51.100.1", organisation_id=org.id)
+                for i in range(20)
+            )
+            session.add_all(
+                Run(
+                    organisation_id=org.id,
+                    kind=RunKind.apply,
+                    status=RunStatus.failed if i % 4 == 0 else RunStatus.succeeded,
+                    requested_by="bench",
+                    hosts=["h00"],
+                )
+                for i in range(40)
+            )
+        session.commit()
+    engine.dispose()
+
+
+def queries_case(settings: Settings, count: int) -> list[str]:
+    """How many statements `GET /` sends, and its median time, with `count` organisations."""
+    populate_orgs(settings, count)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        form = client.get("/login").text
+        csrf = form.split('name="csrf_token" value="')[1].split('"')[0]
+        login = {"username": "admin", "password": PASSWORD, "next": "/", "csrf_token": csrf}
+        assert client.post("/login", data=login, follow_redirects=False).status_code == 303
+        samples = timed(client, "/", 5)
+        sent: list[str] = []
+
+        def record(*args: object) -> None:
+            sent.append(str(args[2]))
+
+        event.listen(app.state.engine, "before_cursor_execute", record)
+        assert client.get("/").status_code == 200
+        event.remove(app.state.engine, "before_cursor_execute", record)
+    app.state.engine.dispose()
+    return [str(count), str(len(sent)), f"{statistics.median(samples):.0f}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hosts", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--orgs", type=int, nargs="+", default=[1, 10, 50])
     args = parser.parse_args()
     common = {"admin_password": PASSWORD, "argon2_time_cost": 1, "argon2_memory_kib": 1024}
     rows: list[list[str]] = []
@@ -173,9 +228,20 @@ def main() -> None:
                 rows += run_case("postgresql", settings, hosts, args.repeat)
             finally:
                 drop_database(url)
-    header = ["database", "hosts", "page", "p50 ms", "max ms", "x host list", "target <=200ms"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        counted = [
+            queries_case(Settings(data_dir=Path(tmp) / f"orgs-{n}", **common), n)  # type: ignore[arg-type]
+            for n in args.orgs
+        ]
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    header = ["database", "hosts", "page", "p50 ms", "max ms", "x host list", "target <=200ms"]
+    table(header, rows)
+    print()
+    table(["organisations (SQLite)", "statements for GET /", "p50 ms"], counted)
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    """Print `rows` under `header`, in columns."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 

@@ -127,7 +127,7 @@ def plan_run(
         session.add(run)
         session.commit()
         run_id = run.id
-        runs.claim_run(session, run_id, "bench")
+        runs.claim_run(session, run_id=run_id, worker="bench")
     events, seq, now = [], 0, utcnow()
     for host in names:
         for d in pinned:
@@ -155,7 +155,7 @@ def plan_run(
                 )
     with session_scope(engine, write=True) as session:
         for start in range(0, len(events), 5000):
-            runs.write_events(session, run_id, events[start : start + 5000])
+            runs.write_events(session, run_id=run_id, rows=events[start : start + 5000])
     return run_id
 
 
@@ -164,7 +164,12 @@ def finish(engine: Engine, run_id: uuid.UUID, hosts: int) -> float:
     with session_scope(engine, write=True) as session:
         start = time.perf_counter()
         runs.finish_run(
-            session, run_id, status=RunStatus.succeeded, rc=0, recap=recap, stdout_sha256=None
+            session,
+            run_id=run_id,
+            status=RunStatus.succeeded,
+            rc=0,
+            recap=recap,
+            stdout_sha256=None,
         )
         return time.perf_counter() - start
 

@@ -115,7 +115,7 @@ def writer(engine: Engine) -> Callable[[uuid.UUID, list[dict[str, Any]]], None]:
 
     def write(run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
         with session_scope(engine, write=True) as session:
-            run_service.write_events(session, run_id, rows)
+            run_service.write_events(session, run_id=run_id, rows=rows)
 
     return write
 

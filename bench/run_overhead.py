@@ -301,7 +301,7 @@ def bare_playbook(node: BenchNode, directory: Path, forks: int) -> BarePlaybook:
         assert stored is not None
         loaded = load_run_input(
             session,
-            stored,
+            run=stored,
             settings=node.settings,
             plugins=node.plugins,
             keyring=load_keyring(node.settings),

@@ -5,18 +5,22 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from infracms.app import create_app
 from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.services.setup import initialise
 from tests.support.seed import seed_database
 
+if TYPE_CHECKING:  # imported by pytest_plugins below, where pytest rewrites its asserts
+    from tests.support.apps import AppPool
+
 pytest_plugins = [
+    "tests.support.apps",
     "tests.support.postgres",
     "tests.support.browser",
     "tests.support.hosts",
@@ -39,8 +43,13 @@ def make_settings(data_dir: Path, database_url: str | None = None, **extra: obje
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """A new node's settings on SQLite."""
+def settings(tmp_path: Path, request: pytest.FixtureRequest, app_pool: AppPool) -> Settings:
+    """A new node's settings on SQLite; for a test with an app (`client`, `people`), in a
+    data directory of the app pool's (emptied for the test): its app is built once per
+    worker."""
+    if {"client", "people"} & set(request.fixturenames):
+        cheap = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+        return app_pool.settings(request, "var", admin_password=ADMIN_PASSWORD, **cheap)
     return make_settings(tmp_path / "var")
 
 
@@ -94,9 +103,9 @@ def any_engine(any_db_settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+def client(settings: Settings, engine: Engine, app_pool: AppPool) -> Iterator[TestClient]:
     """An API client for the node (not signed in)."""
-    app = create_app(settings)
+    app = app_pool.app(settings)
     with TestClient(app) as client:
         yield client
     app.state.engine.dispose()

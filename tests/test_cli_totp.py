@@ -25,7 +25,7 @@ def test_reset_totp_on_the_node_lets_a_locked_out_admin_in(tmp_path: Path) -> No
     engine = make_engine(settings)
     keyring = load_keyring(settings)
     with session_scope(engine, write=True) as session:
-        actor = auth.user_actor(users.user_by_name(session, "admin"), {})
+        actor = auth.user_actor(users.user_by_name(session, username="admin"), {})
         pending = totp.start_enrolment(
             session=session, actor=actor, settings=settings, keyring=keyring
         )
@@ -43,7 +43,7 @@ def test_reset_totp_on_the_node_lets_a_locked_out_admin_in(tmp_path: Path) -> No
     again = cli("user", "reset-totp", "admin")
     assert again.returncode != 0 and "no two-factor sign-in" in again.stderr
     with Session(engine) as session:
-        assert not totp.enrolled(users.user_by_name(session, "admin"))
+        assert not totp.enrolled(users.user_by_name(session, username="admin"))
         [entry] = session.exec(select(AuditEntry).where(AuditEntry.action == "totp.reset")).all()
     engine.dispose()
     assert entry.actor_name == f"cli:{pwd.getpwuid(os.geteuid()).pw_name}"

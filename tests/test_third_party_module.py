@@ -13,6 +13,10 @@ import pytest
 PACKAGE = Path(__file__).parent / "dummy_module"
 ROOT = Path(__file__).resolve().parents[1]
 
+# Each test runs `infracms` in fresh processes (and pip installs the package once): a
+# second process, so outside the fast tier; `make test` runs them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

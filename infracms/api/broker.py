@@ -66,7 +66,7 @@ async def broker_caller(request: Request) -> Caller:
 
         def caller() -> BrokerCaller:
             with db.session_scope(engine) as session:
-                peer = peer_by_name(session, call.peer)
+                peer = peer_by_name(session, name=call.peer)
             return BrokerCaller("peer", peer.name, peer.id, call.signature.nonce)
 
         return Caller(await run_in_threadpool(caller), call)
@@ -75,7 +75,9 @@ async def broker_caller(request: Request) -> Caller:
 
     def platform() -> BrokerCaller:
         with db.session_scope(request.app.state.engine) as session:
-            return broker_clients.authenticate(session, request.headers.get("authorization"))
+            return broker_clients.authenticate(
+                session, authorization=request.headers.get("authorization")
+            )
 
     found = Caller(await run_in_threadpool(platform), None)
     _check_ids(request)
@@ -191,16 +193,16 @@ def last_operation(
     operation: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
     """How the instance's last operation goes (the one named by ``operation``, if given)."""
-    row = instances.instance_of(session, caller.caller, instance_id)
+    row = instances.instance_of(session, caller=caller.caller, instance_id=instance_id)
     node = request.app.state.settings.node_name
-    answer = instances.last_operation(session, row, node, operation)
+    answer = instances.last_operation(session, row=row, node=node, operation=operation)
     return caller.answer(200, answer.to_json_value())
 
 
 @router.get("/service_instances/{instance_id}")
 def get_instance(instance_id: str, caller: CallerDep, session: SessionDep) -> Response:
     """The instance's service, plan and parameters."""
-    row = instances.instance_of(session, caller.caller, instance_id)
+    row = instances.instance_of(session, caller=caller.caller, instance_id=instance_id)
     body = {"service_id": row.offering_id, "plan_id": row.plan_id, "parameters": row.parameters}
     return caller.answer(200, body)
 

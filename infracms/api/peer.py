@@ -129,8 +129,8 @@ def _verify(engine: Any, ctx: FederationContext, message: HttpRequest) -> Verifi
 
 def _check_rate(engine: Any, peer_name: str, per_minute: int) -> None:
     with db.session_scope(engine) as session:  # a new snapshot: it sees this request's nonce
-        peer = peer_by_name(session, peer_name)
-        limits.check_rate(session, peer.id, peer.name, per_minute)
+        peer = peer_by_name(session, name=peer_name)
+        limits.check_rate(session, peer_id=peer.id, peer=peer.name, per_minute=per_minute)
 
 
 def signed_response(

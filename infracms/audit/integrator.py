@@ -59,9 +59,11 @@ class Integrator:
         self._last_error = ""
 
     def start(self) -> None:
-        """Start the thread (once)."""
-        if self._thread is not None:
+        """Start the thread (once while it runs; again after a stop: an app's lifespan may
+        run more than once)."""
+        if self._thread is not None and self._thread.is_alive():
             return
+        self._stop.clear()
         with _wake_lock:
             _wake_events.add(self._wake)
         self._thread = threading.Thread(target=self._run, name="audit-integrator", daemon=True)

@@ -84,8 +84,8 @@ def _account_actor(username: str, *, via: str, required: bool) -> Actor | None:
 
     try:
         with db.session_scope(engine()) as session:
-            user = user_by_name(session, username)
-            roles = roles_of(session, user.id)
+            user = user_by_name(session, username=username)
+            roles = roles_of(session, user_id=user.id)
     except NotFound as exc:
         if required:
             raise NotFound(f"--as {username}: there is no infracms account called that") from exc

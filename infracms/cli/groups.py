@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
 from infracms.cli.common import cli_actor, emit, read_session, write_session
@@ -103,26 +105,26 @@ def group_remove(organisation: str, name: str) -> None:
 @group_app.command("add-hosts")
 def group_add_hosts(organisation: str, name: str, hosts: list[str]) -> None:
     """Put HOSTS into group NAME."""
-    with write_session() as session:
-        added = group_hosts.add_hosts(
-            session=session,
-            actor=cli_actor(),
-            organisation=organisation,
-            name=name,
-            data={"hosts": hosts},
-        )
+    added = _members(group_hosts.add_hosts, organisation, name, hosts)
     typer.echo(f"added to {name}: {', '.join(added) or 'nothing (already in it)'}")
 
 
 @group_app.command("remove-hosts")
 def group_remove_hosts(organisation: str, name: str, hosts: list[str]) -> None:
     """Take HOSTS out of group NAME (they stay in the inventory)."""
+    removed = _members(group_hosts.remove_hosts, organisation, name, hosts)
+    typer.echo(f"taken out of {name}: {', '.join(removed) or 'nothing (not in it)'}")
+
+
+def _members(
+    change: Callable[..., list[str]], organisation: str, name: str, hosts: list[str]
+) -> list[str]:
+    """Add or remove (`change`) a group's HOSTS in one transaction; the names changed."""
     with write_session() as session:
-        removed = group_hosts.remove_hosts(
+        return change(
             session=session,
             actor=cli_actor(),
             organisation=organisation,
             name=name,
             data={"hosts": hosts},
         )
-    typer.echo(f"taken out of {name}: {', '.join(removed) or 'nothing (not in it)'}")

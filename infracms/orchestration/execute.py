@@ -59,7 +59,9 @@ class RunContext:
 def execute_run(run_id: uuid.UUID, context: RunContext) -> RunStatus | None:
     """Run `run_id` to its end; None if it was not ours to run (not queued any more)."""
     with session_scope(context.engine, write=True) as session:
-        run = run_service.claim_run(session, run_id, context.worker, plugins=context.plugins)
+        run = run_service.claim_run(
+            session, run_id=run_id, worker=context.worker, plugins=context.plugins
+        )
     if run is None or run.status is not RunStatus.running:
         return None
     try:
@@ -77,7 +79,7 @@ def _execute(run_id: uuid.UUID, context: RunContext) -> RunStatus:
         run = found(session.get(Run, run_id), f"run {run_id}")
         loaded = load_run_input(
             session,
-            run,
+            run=run,
             settings=context.settings,
             plugins=context.plugins,
             keyring=load_keyring(context.settings),
@@ -150,7 +152,13 @@ def _finish(
 ) -> RunStatus:
     with session_scope(context.engine, write=True) as session:
         run_service.finish_run(
-            session, run_id, status=status, rc=rc, recap=recap, stdout_sha256=digest, error=error
+            session,
+            run_id=run_id,
+            status=status,
+            rc=rc,
+            recap=recap,
+            stdout_sha256=digest,
+            error=error,
         )
     return status
 
@@ -158,7 +166,7 @@ def _finish(
 def _writer(context: RunContext) -> Any:
     def write(run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
         with session_scope(context.engine, write=True) as session:
-            run_service.write_events(session, run_id, rows)
+            run_service.write_events(session, run_id=run_id, rows=rows)
 
     return write
 
@@ -189,6 +197,8 @@ class _Heartbeat:
         ):
             try:
                 with session_scope(self.context.engine, write=True) as session:
-                    self.cancelled = run_service.heartbeat(session, self.run_id) or self.cancelled
+                    self.cancelled = (
+                        run_service.heartbeat(session, run_id=self.run_id) or self.cancelled
+                    )
             except Exception:  # a missed beat is retried; the lock outlives a few
                 log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)

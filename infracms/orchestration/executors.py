@@ -58,13 +58,18 @@ class EmbeddedExecutor:
 
     def __init__(self, context: RunContext, *, workers: int = 4) -> None:
         self.context = context
+        self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run")
         self.futures: dict[uuid.UUID, Future[object]] = {}
         self.stopping = threading.Event()
-        self.reaper = threading.Thread(target=self._reap_loop, name="run-reaper", daemon=True)
+        self.reaper: threading.Thread | None = None
 
     def start(self) -> None:
-        """Recover from the previous process, then start reaping stale runs."""
+        """Recover from the previous process, then start reaping stale runs (again after a
+        shutdown, with a new pool: an app's lifespan may run more than once)."""
+        if self.stopping.is_set():
+            self.stopping.clear()
+            self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="run")
         workdir.sweep()  # a killed server's run directories hold secrets
         with session_scope(self.context.engine, write=True) as session:
             lost = run_service.reap_stale_runs(session, worker_prefix=self.context.worker)
@@ -73,6 +78,7 @@ class EmbeddedExecutor:
             log.warning("marked %d run(s) of a previous server failed", len(lost))
         for run_id in queued:
             self.submit(run_id)
+        self.reaper = threading.Thread(target=self._reap_loop, name="run-reaper", daemon=True)
         self.reaper.start()
 
     def submit(self, run_id: uuid.UUID) -> None:

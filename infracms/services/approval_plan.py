@@ -60,7 +60,9 @@ def plan_of(
     wanted = set(run.hosts)
     found = [
         (row, groups)
-        for row, groups in rendering.hosts_with_groups(session, run.organisation_id, *HOST_COLUMNS)
+        for row, groups in rendering.hosts_with_groups(
+            session, organisation_id=run.organisation_id, columns=HOST_COLUMNS
+        )
         if row[0] in wanted
     ]
     host_rows = [HostRow(row[0], groups, row[1], row[4], row[3]) for row, groups in found]
@@ -68,8 +70,10 @@ def plan_of(
     shapes = rendering.resolve(
         plugins,
         host_rows,
-        rendering.group_parents(session, run.organisation_id),
-        rendering.definition_rows(session, run.organisation_id, dict(pinned)),
+        rendering.group_parents(session, organisation_id=run.organisation_id),
+        rendering.definition_rows(
+            session, organisation_id=run.organisation_id, pinned=dict(pinned)
+        ),
     )
     per_host = rendering.settings_of(plugins, shapes)
     return _jsonable(

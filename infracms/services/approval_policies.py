@@ -31,7 +31,7 @@ def set_policy(
     *, session: Session, actor: Actor, organisation: str, data: ApprovalPolicyCreate | Fields
 ) -> ApprovalPolicy:
     """Create a policy, or replace the one of that name (owners only)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.org_update, org.id)
     policy_in = parse(ApprovalPolicyCreate, data)
     _check_targets(session, org, policy_in)
@@ -81,7 +81,7 @@ def _policy_fields(policy: ApprovalPolicy) -> dict[str, Any]:
 def _check_targets(session: Session, org: Organisation, policy: ApprovalPolicyCreate) -> None:
     """Named hosts and groups must exist (a typo would leave hosts unguarded)."""
     hosts = set(session.exec(select(Host.name).where(Host.organisation_id == org.id)))
-    groups = set(rendering.group_parents(session, org.id))
+    groups = set(rendering.group_parents(session, organisation_id=org.id))
     errors = {}
     if set(policy.hosts) - hosts:
         errors["hosts"] = f"no such hosts: {', '.join(sorted(set(policy.hosts) - hosts))}"
@@ -108,7 +108,7 @@ def _eligible_count(session: Session, organisation_id: uuid.UUID, roles: Iterabl
 
 def list_policies(*, session: Session, actor: Actor, organisation: str) -> list[ApprovalPolicy]:
     """The organisation's policies, by name."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.org_read, org.id)
     return list(
         session.exec(
@@ -121,7 +121,7 @@ def list_policies(*, session: Session, actor: Actor, organisation: str) -> list[
 
 def delete_policy(*, session: Session, actor: Actor, organisation: str, name: str) -> None:
     """Remove a policy (owners only); applies already held keep what they asked for."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.org_update, org.id)
     policy = session.exec(
         select(ApprovalPolicy).where(

@@ -124,8 +124,10 @@ def _has_policies(session: Session, org: Organisation) -> bool:
 def _covering(session: Session, org: Organisation, plan: dict[str, Any]) -> list[ApprovalPolicy]:
     """The policies that cover some host of the plan with a module it would get there."""
     policies = session.exec(select(ApprovalPolicy).where(ApprovalPolicy.organisation_id == org.id))
-    hosts = [HostRow(n, g) for (n,), g in rendering.hosts_with_groups(session, org.id)]
-    parents = rendering.group_parents(session, org.id)
+    hosts = [
+        HostRow(n, g) for (n,), g in rendering.hosts_with_groups(session, organisation_id=org.id)
+    ]
+    parents = rendering.group_parents(session, organisation_id=org.id)
     modules_on = {name: set(host["settings"]) for name, host in plan["hosts"].items()}
     covering = []
     for policy in policies:
@@ -202,7 +204,7 @@ def _held(
     session: Session, organisation: str, run_id: uuid.UUID, actor: Actor
 ) -> tuple[Organisation, Run, ApprovalRequest]:
     """The held run, locked (two last approvals must not both miss the count)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.run_read, org.id)
     run = session.exec(select(Run).where(Run.id == run_id).with_for_update()).first()
     if run is None or run.organisation_id != org.id:
@@ -477,7 +479,7 @@ def approval_of(
     *, session: Session, actor: Actor, organisation: str, run_id: uuid.UUID
 ) -> tuple[ApprovalRequest | None, list[Approval]]:
     """A run's approval request (None if it was never held) and its decisions, oldest first."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.run_read, org.id)
     run = session.get(Run, run_id)
     if run is None or run.organisation_id != org.id:

@@ -297,7 +297,7 @@ def _filters(
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if organisation is not None:
-        org = organisation_by_name(session, organisation)
+        org = organisation_by_name(session, name=organisation)
         authorize(actor, Action.audit_read, org.id)
         where.append(col(AuditEntry.organisation_id) == org.id)
     visible = _visible(actor)

@@ -138,7 +138,7 @@ def _check_rate(session: Session, settings: Settings, username: str, client: str
         )
 
 
-def check_rate(session: Session, settings: Settings, username: str, client: str) -> None:
+def check_rate(session: Session, *, settings: Settings, username: str, client: str) -> None:
     """Refuse another password guess after too many failures (RateLimited)."""
     _check_rate(session, settings, username, client)
 
@@ -184,7 +184,7 @@ def session_info(
     web_session, user = row
     if web_session.expires_at <= utcnow() or not user.is_active:
         return None
-    actor = user_actor(user, roles_of(session, user.id), request_id=request_id)
+    actor = user_actor(user, roles_of(session, user_id=user.id), request_id=request_id)
     return SessionInfo(actor=actor, user=user, csrf_token=web_session.csrf_token)
 
 
@@ -254,7 +254,7 @@ def _token_organisation(
     if token_in.scope is TokenScope.node:
         authorize(actor, Action.node_token_create, None)
         return None
-    org = organisation_by_name(session, str(token_in.organisation))
+    org = organisation_by_name(session, name=str(token_in.organisation))
     authorize(actor, Action.token_create, org.id)
     own = actor.role_in(org.id)
     wanted = Role(token_in.role) if token_in.role else Role.owner
@@ -348,7 +348,7 @@ def _node_token_actor(token: ApiToken, user: User, request_id: str | None) -> Ac
     )
 
 
-def end_sessions(session: Session, user_id: uuid.UUID, *, keep: str | None = None) -> int:
+def end_sessions(session: Session, *, user_id: uuid.UUID, keep: str | None = None) -> int:
     """Delete a user's web sessions (all but the raw token `keep`): they stop at once.
     Part of the caller's transaction, which records why."""
     query = select(WebSession).where(WebSession.user_id == user_id)

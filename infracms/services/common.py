@@ -73,7 +73,7 @@ def invalid_from(exc: ValidationError) -> InvalidInput:
     return InvalidInput("the request has invalid fields", errors=errors)
 
 
-def organisation_by_name(session: Session, name: str) -> Organisation:
+def organisation_by_name(session: Session, *, name: str) -> Organisation:
     """The organisation called `name`, or NotFound."""
     org = session.exec(select(Organisation).where(Organisation.name == name)).first()
     if org is None:
@@ -83,8 +83,8 @@ def organisation_by_name(session: Session, name: str) -> Organisation:
 
 def page(
     session: Session,
-    table: type[SQLModel],
     *,
+    table: type[SQLModel],
     where: Sequence[ColumnElement[bool]],
     order_by: Any,
     limit: int,

@@ -22,7 +22,7 @@ from infracms.modules.render import HostRow, reached
 
 
 def scope_ids(
-    session: Session, organisation_id: uuid.UUID, scope: CredentialScope | None
+    session: Session, *, organisation_id: uuid.UUID, scope: CredentialScope | None
 ) -> dict[str, list[str]] | None:
     """The stored form of `scope` (ids); refuses names that are not in the organisation."""
     if scope is None:
@@ -37,7 +37,7 @@ def scope_ids(
     return {"hosts": hosts, "groups": groups}
 
 
-def scope_names(session: Session, credential: Credential) -> CredentialScope | None:
+def scope_names(session: Session, *, credential: Credential) -> CredentialScope | None:
     """A credential's scope by name (hosts and groups deleted since drop out)."""
     if credential.scope is None:
         return None
@@ -182,7 +182,7 @@ class Membership:
         return under
 
 
-def membership(session: Session, organisation_id: uuid.UUID) -> Membership:
+def membership(session: Session, *, organisation_id: uuid.UUID) -> Membership:
     """The organisation's membership as stored now."""
     hosts = session.exec(
         select(Host.id, Host.name).where(Host.organisation_id == organisation_id)
@@ -208,7 +208,7 @@ def membership(session: Session, organisation_id: uuid.UUID) -> Membership:
 
 
 def widened(
-    session: Session, organisation_id: uuid.UUID, before: Membership, after: Membership
+    session: Session, *, organisation_id: uuid.UUID, before: Membership, after: Membership
 ) -> dict[str, list[str]]:
     """{credential: the hosts it would newly reach} for each scoped credential of the
     organisation whose reach `after` is wider than `before` (unscoped ones reach all)."""
@@ -224,20 +224,21 @@ def widened(
 
 
 def refuse_outside(
-    session: Session, credential: Credential, host: uuid.UUID, members: Membership
+    session: Session, *, credential: Credential, host: uuid.UUID, members: Membership
 ) -> None:
     """Refuse to attach `credential` to `host` (in `members`) when its scope leaves it out."""
     if credential.scope is None or host in members.reach(credential.scope):
         return
+    scope = describe_scope(session, credential=credential)
     message = (
-        f"credential {credential.name} may be sent only to {describe_scope(session, credential)}"
+        f"credential {credential.name} may be sent only to {scope}"
         f" (its scope); host {members.names[host]} is not in it"
     )
     raise InvalidInput(message, errors={"credential": message})
 
 
 def stranded(
-    session: Session, credential: Credential, scope: Mapping[str, Any] | None
+    session: Session, *, credential: Credential, scope: Mapping[str, Any] | None
 ) -> list[str]:
     """The hosts using `credential` to connect that `scope` would leave out."""
     if scope is None:
@@ -245,13 +246,13 @@ def stranded(
     users = set(session.exec(select(Host.id).where(Host.credential_id == credential.id)).all())
     if not users:
         return []
-    members = membership(session, credential.organisation_id)
+    members = membership(session, organisation_id=credential.organisation_id)
     return sorted(members.names[host] for host in users - members.reach(scope))
 
 
-def describe_scope(session: Session, credential: Credential) -> str:
+def describe_scope(session: Session, *, credential: Credential) -> str:
     """A credential's scope in words: 'hosts a, b and groups g (and groups under them)'."""
-    scope = scope_names(session, credential)
+    scope = scope_names(session, credential=credential)
     if scope is None:
         return "any host of its organisation"
     parts = [f"hosts {', '.join(scope.hosts)}"] if scope.hosts else []

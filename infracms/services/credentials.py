@@ -47,7 +47,7 @@ def create_credential(
     data: CredentialCreate | Fields,
 ) -> Credential:
     """Store a credential, sealed under the node's key."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.credential_write, org.id)
     cred_in = parse(CredentialCreate, data)
     key = _checked_secret(cred_in.kind, cred_in.secret, cred_in.passphrase)
@@ -62,7 +62,7 @@ def create_credential(
         ciphertext="",
         fingerprint=key.fingerprint,
         public_key=key.public_key,
-        scope=scope_ids(session, org.id, cred_in.scope),
+        scope=scope_ids(session, organisation_id=org.id, scope=cred_in.scope),
     )
     credential.ciphertext = keyring.seal(key.text, context=sealing_context(credential))
     session.add(credential)
@@ -89,7 +89,7 @@ def replace_credential(
 ) -> Credential:
     """Give a credential a new secret (a rotated key, a changed password): same name,
     kind, scope and hosts; audited with the old and new fingerprints, never the secret."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.credential_write, org.id)
     new = parse(CredentialReplace, data)
     credential = _by_name(session, org.id, name)
@@ -117,7 +117,7 @@ def update_credential(
     *, session: Session, actor: Actor, organisation: str, name: str, data: CredentialUpdate | Fields
 ) -> Credential:
     """Change a credential's description or scope (the secret itself never changes)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.credential_write, org.id)
     update = parse(CredentialUpdate, data)
     credential = _by_name(session, org.id, name)
@@ -125,8 +125,8 @@ def update_credential(
         raise NotFound(f"no credential called {name!r} in {organisation}")
     before = _snapshot(session, credential)
     if "scope" in update.model_fields_set:
-        scope = scope_ids(session, org.id, update.scope)
-        _refuse_stranding(credential, stranded(session, credential, scope))
+        scope = scope_ids(session, organisation_id=org.id, scope=update.scope)
+        _refuse_stranding(credential, stranded(session, credential=credential, scope=scope))
         credential.scope = scope
     if update.description is not None:
         credential.description = update.description
@@ -146,13 +146,13 @@ def update_credential(
 def describe(session: Session, credential: Credential) -> CredentialPublic:
     """A credential as the API and the CLI show it: metadata, its scope by name."""
     public = CredentialPublic.model_validate(credential, update={"scope": None})
-    public.scope = scope_names(session, credential)
+    public.scope = scope_names(session, credential=credential)
     return public
 
 
 def list_credentials(*, session: Session, actor: Actor, organisation: str) -> list[Credential]:
     """An organisation's credentials (metadata; the Public shape has no secret)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.credential_read, org.id)
     query = select(Credential).where(Credential.organisation_id == org.id)
     return list(session.exec(query.order_by(Credential.name)).all())
@@ -160,7 +160,7 @@ def list_credentials(*, session: Session, actor: Actor, organisation: str) -> li
 
 def get_credential(*, session: Session, actor: Actor, organisation: str, name: str) -> Credential:
     """One credential's metadata."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.credential_read, org.id)
     credential = _by_name(session, org.id, name)
     if credential is None:
@@ -170,7 +170,7 @@ def get_credential(*, session: Session, actor: Actor, organisation: str, name: s
 
 def delete_credential(*, session: Session, actor: Actor, organisation: str, name: str) -> None:
     """Delete a credential no host uses."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.credential_write, org.id)
     credential = _by_name(session, org.id, name)
     if credential is None:
@@ -227,7 +227,7 @@ def _refuse_stranding(credential: Credential, hosts: list[str]) -> None:
 
 
 def _snapshot(session: Session, credential: Credential) -> dict[str, Any]:
-    scope = scope_names(session, credential)
+    scope = scope_names(session, credential=credential)
     return {**snapshot(credential, FIELDS), "scope": scope.model_dump() if scope else None}
 
 

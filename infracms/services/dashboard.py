@@ -6,9 +6,10 @@ published revisions of the definitions that reach them, hosts with no pinned key
 provision requests waiting for a decision. Node-wide (node administrators): peers whose
 catalog is stale and peer invitations not yet used.
 
-Counts come from a few queries per organisation, whatever the number of hosts: one row
-per host (``HostRunState``, written when a run finishes), the definitions' targets and
-the groups' parents; hosts are matched to definitions in memory.
+Counts come from the same few queries whatever the number of organisations and hosts
+(each query covers every organisation shown): one row per host (``HostRunState``,
+written when a run finishes), the definitions' targets and the groups' parents; hosts
+are matched to definitions in memory.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, Subquery, func
 from sqlmodel import Session, col, select
 
 from infracms.models.base import utcnow
@@ -78,36 +79,51 @@ def attention(*, session: Session, actor: Actor, now: datetime | None = None) ->
     orgs = organisations.list_organisations(session=session, actor=actor)
     return Attention(
         node=_node_concerns(session, actor, moment),
-        organisations=[_org_attention(session, actor, org, moment) for org in orgs],
+        organisations=_org_attention(session, actor, orgs, moment),
     )
 
 
 def _org_attention(
-    session: Session, actor: Actor, org: Organisation, now: datetime
-) -> OrgAttention:
-    concerns: list[Concern] = []
-    recent: list[Run] = []
-    if is_allowed(actor, Action.run_read, org.id):
-        concerns += _run_concerns(session, org, now)
-        recent = _recent_runs(session, org.id)
-    total = 0
-    if is_allowed(actor, Action.host_read, org.id):
-        total, host_concerns = _host_concerns(session, org)
-        concerns += host_concerns
-    if is_allowed(actor, Action.provision_read, org.id):
-        concerns += _request_concerns(session, org)
-    return OrgAttention(
-        organisation=org,
-        hosts=total,
-        concerns=[c for c in concerns if c.count],
-        recent_runs=recent,
-    )
+    session: Session, actor: Actor, orgs: list[Organisation], now: datetime
+) -> list[OrgAttention]:
+    """Each organisation's concerns, in the same few queries whatever their number."""
+
+    def allowed(action: Action) -> list[uuid.UUID]:
+        return [org.id for org in orgs if is_allowed(actor, action, org.id)]
+
+    run_orgs = allowed(Action.run_read)
+    failed = _runs_where(session, run_orgs, FAILED, since=now - RECENT)
+    active = _runs_where(session, run_orgs, ACTIVE)
+    recent = _recent_runs(session, run_orgs)
+    standings = host_state.standings(session, organisation_ids=allowed(Action.host_read))
+    pending = _pending_requests(session, allowed(Action.provision_read))
+    found = []
+    for org in orgs:
+        concerns: list[Concern] = []
+        if org.id in run_orgs:
+            concerns += _run_concerns(org, failed.get(org.id, NONE), active.get(org.id, NONE))
+        standing = standings.get(org.id)
+        if standing is not None:
+            concerns += _host_concerns(org, standing)
+        if org.id in pending:
+            concerns.append(_request_concern(org, pending[org.id]))
+        found.append(
+            OrgAttention(
+                organisation=org,
+                hosts=standing.total if standing else 0,
+                concerns=[c for c in concerns if c.count],
+                recent_runs=recent.get(org.id, []),
+            )
+        )
+    return found
 
 
-def _run_concerns(session: Session, org: Organisation, now: datetime) -> list[Concern]:
+Sampled = tuple[int, list[str]]  # how many, and the latest few by id
+NONE: Sampled = (0, [])
+
+
+def _run_concerns(org: Organisation, failed: Sampled, active: Sampled) -> list[Concern]:
     base = f"/orgs/{org.name}/runs"
-    failed = _runs_where(session, org.id, FAILED, since=now - RECENT)
-    active = _runs_where(session, org.id, ACTIVE)
     return [
         Concern(
             "failed_runs",
@@ -124,36 +140,63 @@ def _run_concerns(session: Session, org: Organisation, now: datetime) -> list[Co
 
 def _runs_where(
     session: Session,
-    organisation_id: uuid.UUID,
+    organisation_ids: list[uuid.UUID],
     statuses: Iterable[RunStatus],
     since: datetime | None = None,
-) -> tuple[int, list[str]]:
+) -> dict[uuid.UUID, Sampled]:
+    """Per organisation, how many of its runs have one of `statuses` (since `since`), and
+    the latest few of them: one query."""
+    if not organisation_ids:
+        return {}
     where: list[ColumnElement[bool]] = [
-        col(Run.organisation_id) == organisation_id,
+        col(Run.organisation_id).in_(organisation_ids),
         col(Run.status).in_(list(statuses)),
     ]
     if since is not None:
         where.append(col(Run.created_at) >= since)
-    count = session.exec(select(func.count()).select_from(Run).where(*where)).one()
-    latest = session.exec(
-        select(Run.id).where(*where).order_by(col(Run.created_at).desc()).limit(SAMPLE)
-    ).all()
-    return count, [str(run_id) for run_id in latest]
-
-
-def _recent_runs(session: Session, organisation_id: uuid.UUID) -> list[Run]:
-    query = (
-        select(Run)
-        .where(Run.organisation_id == organisation_id)
-        .order_by(col(Run.created_at).desc())
-        .limit(SAMPLE)
+    ranked = _ranked(where)
+    query = select(ranked.c.organisation_id, ranked.c.id, ranked.c.total).where(
+        ranked.c.rank <= SAMPLE
     )
-    return list(session.exec(query).all())
+    found: dict[uuid.UUID, Sampled] = {}
+    for org, run_id, total in session.execute(query.order_by(ranked.c.rank)):
+        found.setdefault(org, (total, []))[1].append(str(run_id))
+    return found
 
 
-def _host_concerns(session: Session, org: Organisation) -> tuple[int, list[Concern]]:
-    found = host_state.standing(session, org.id)
-    concerns = [
+def _ranked(where: list[ColumnElement[bool]]) -> Subquery:
+    """The runs `where` holds, each with its rank among its organisation's (latest first)
+    and how many its organisation has."""
+    org = col(Run.organisation_id)
+    return (
+        select(
+            org,
+            Run.id,
+            func.row_number()
+            .over(partition_by=org, order_by=col(Run.created_at).desc())
+            .label("rank"),
+            func.count().over(partition_by=org).label("total"),
+        )
+        .where(*where)
+        .subquery()
+    )
+
+
+def _recent_runs(session: Session, organisation_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Run]]:
+    """Per organisation, its latest few runs: one query."""
+    if not organisation_ids:
+        return {}
+    ranked = _ranked([col(Run.organisation_id).in_(organisation_ids)])
+    latest = select(ranked.c.id).where(ranked.c.rank <= SAMPLE)
+    query = select(Run).where(col(Run.id).in_(latest)).order_by(col(Run.created_at).desc())
+    found: dict[uuid.UUID, list[Run]] = {}
+    for run in session.exec(query).all():
+        found.setdefault(run.organisation_id, []).append(run)
+    return found
+
+
+def _host_concerns(org: Organisation, found: host_state.Standing) -> list[Concern]:
+    return [
         Concern(
             key,
             label,
@@ -163,17 +206,26 @@ def _host_concerns(session: Session, org: Organisation) -> tuple[int, list[Conce
         )
         for key, label in host_state.STANDINGS.items()
     ]
-    return found.total, concerns
 
 
-def _request_concerns(session: Session, org: Organisation) -> list[Concern]:
-    where = (
-        ServiceInstance.organisation_id == org.id,
-        ServiceInstance.status == InstanceStatus.pending,
+def _pending_requests(session: Session, organisation_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Per organisation, how many provision requests wait for a decision: one query."""
+    if not organisation_ids:
+        return {}
+    org = col(ServiceInstance.organisation_id)
+    query = (
+        select(org, func.count())
+        .where(org.in_(organisation_ids), ServiceInstance.status == InstanceStatus.pending)
+        .group_by(org)
     )
-    count = session.exec(select(func.count()).select_from(ServiceInstance).where(*where)).one()
+    counts = {org_id: 0 for org_id in organisation_ids}
+    counts.update({org_id: count for org_id, count in session.exec(query).all()})
+    return counts
+
+
+def _request_concern(org: Organisation, count: int) -> Concern:
     href = f"/orgs/{org.name}/requests"
-    return [Concern("pending_requests", "provision requests waiting for a decision", count, href)]
+    return Concern("pending_requests", "provision requests waiting for a decision", count, href)
 
 
 def _node_concerns(session: Session, actor: Actor, now: datetime) -> list[Concern]:

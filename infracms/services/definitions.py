@@ -51,7 +51,7 @@ def create_definition(
         session, actor=actor, plugins=plugins, organisation=organisation, data=data
     )
     commit(session)
-    return describe(session, definition)
+    return describe(session, definition=definition)
 
 
 def add_definition(
@@ -63,7 +63,7 @@ def add_definition(
     data: DefinitionCreate | Fields,
 ) -> Definition:
     """Create a definition in the caller's transaction (see create_definition)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_write, org.id)
     definition_in = parse(DefinitionCreate, data)
     if _definition(session, org.id, definition_in.name) is not None:
@@ -72,7 +72,7 @@ def add_definition(
             errors={"name": "is already taken"},
         )
     module_or_404(plugins, definition_in.module)
-    require_enabled(session, org.id, definition_in.module)
+    require_enabled(session, organisation_id=org.id, name=definition_in.module)
     host_id, group_id = _target_ids(session, org.id, definition_in.target)
     definition = Definition(
         organisation_id=org.id,
@@ -83,7 +83,12 @@ def add_definition(
         group_id=group_id,
     )
     settings = validate_settings(
-        session, plugins, org, definition_in.module, definition_in.target, definition_in.settings
+        session,
+        plugins=plugins,
+        org=org,
+        module_name=definition_in.module,
+        target=definition_in.target,
+        settings=definition_in.settings,
     )
     session.add(definition)
     _append(session, actor, org, definition, settings, definition_in.message, publish=True)
@@ -104,7 +109,7 @@ def save_revision(
         session, actor=actor, plugins=plugins, organisation=organisation, name=name, data=data
     )
     commit(session)
-    return describe(session, definition)
+    return describe(session, definition=definition)
 
 
 def add_revision(
@@ -119,9 +124,14 @@ def add_revision(
     """Save a revision in the caller's transaction (see save_revision)."""
     org, definition = _editable(session, actor, organisation, name)
     revision_in = parse(RevisionCreate, data)
-    target = target_of(session, definition)
+    target = target_of(session, definition=definition)
     settings = validate_settings(
-        session, plugins, org, definition.module, target, revision_in.settings
+        session,
+        plugins=plugins,
+        org=org,
+        module_name=definition.module,
+        target=target,
+        settings=revision_in.settings,
     )
     _append(session, actor, org, definition, settings, revision_in.message, revision_in.publish)
     return definition
@@ -145,7 +155,7 @@ def publish_revision(
         payload={"before": {"published": before}, "after": {"published": number}},
     )
     commit(session)
-    return describe(session, definition)
+    return describe(session, definition=definition)
 
 
 def rollback(
@@ -162,14 +172,19 @@ def rollback(
     rollback_in = parse(Rollback, data)
     old = _revision(session, definition, rollback_in.revision)
     settings = validate_settings(
-        session, plugins, org, definition.module, target_of(session, definition), old.settings
+        session,
+        plugins=plugins,
+        org=org,
+        module_name=definition.module,
+        target=target_of(session, definition=definition),
+        settings=old.settings,
     )
     message = rollback_in.message or f"roll back to revision {old.number}"
     _append(
         session, actor, org, definition, settings, message, publish=True, rolled_back_to=old.number
     )
     commit(session)
-    return describe(session, definition)
+    return describe(session, definition=definition)
 
 
 def retire_definition(*, session: Session, actor: Actor, organisation: str, name: str) -> None:
@@ -193,28 +208,30 @@ def get_definition(
     *, session: Session, actor: Actor, organisation: str, name: str
 ) -> DefinitionPublic:
     """One definition with its published settings."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_read, org.id)
-    return describe(session, _definition_or_404(session, org, name))
+    return describe(session, definition=_definition_or_404(session, org, name))
 
 
 def list_definitions(
     *, session: Session, actor: Actor, organisation: str, include_retired: bool = False
 ) -> list[DefinitionPublic]:
     """An organisation's definitions, by name."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_read, org.id)
     query = select(Definition).where(Definition.organisation_id == org.id)
     if not include_retired:
         query = query.where(col(Definition.retired_at).is_(None))
-    return [describe(session, d) for d in session.exec(query.order_by(Definition.name)).all()]
+    return [
+        describe(session, definition=d) for d in session.exec(query.order_by(Definition.name)).all()
+    ]
 
 
 def history(
     *, session: Session, actor: Actor, organisation: str, name: str
 ) -> list[RevisionPublic]:
     """Every revision of a definition, newest first."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_read, org.id)
     definition = _definition_or_404(session, org, name)
     revisions = session.exec(
@@ -232,7 +249,7 @@ def diff(
     *, session: Session, actor: Actor, organisation: str, name: str, old: int, new: int
 ) -> dict[str, Any]:
     """What changed between two revisions: field by field, and as a unified text diff."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_read, org.id)
     definition = _definition_or_404(session, org, name)
     before = _revision(session, definition, old).settings
@@ -278,6 +295,7 @@ def text_diff(before: dict[str, Any], after: dict[str, Any], old: int, new: int)
 
 def validate_settings(
     session: Session,
+    *,
     plugins: Plugins,
     org: Organisation,
     module_name: str,
@@ -303,7 +321,7 @@ def validate_settings(
         kind=target.kind,
         name=target.name,
         organisation=org.name,
-        hosts=hosts_of(session, org, target),
+        hosts=hosts_of(session, org=org, target=target),
     )
     found = module.validate_settings(settings=model, target=hook_target)
     problems = {f"settings.{k}": v for k, v in found.items()}
@@ -312,7 +330,7 @@ def validate_settings(
             f"the settings of {module_name} do not fit {target.name}", errors=problems
         )
     dumped: dict[str, Any] = model.model_dump(mode="json")
-    secret_sources.check_settings(session, org, dumped)
+    secret_sources.check_settings(session, org=org, settings=dumped)
     return dumped
 
 
@@ -361,7 +379,7 @@ def _append(
     return revision
 
 
-def describe(session: Session, definition: Definition) -> DefinitionPublic:
+def describe(session: Session, *, definition: Definition) -> DefinitionPublic:
     """A definition as the API and pages show it."""
     settings = (
         _revision(session, definition, definition.published).settings
@@ -373,7 +391,7 @@ def describe(session: Session, definition: Definition) -> DefinitionPublic:
         name=definition.name,
         module=definition.module,
         description=definition.description,
-        target=target_of(session, definition),
+        target=target_of(session, definition=definition),
         published=definition.published,
         latest=definition.latest,
         settings=settings,
@@ -382,7 +400,7 @@ def describe(session: Session, definition: Definition) -> DefinitionPublic:
     )
 
 
-def target_of(session: Session, definition: Definition) -> TargetRef:
+def target_of(session: Session, *, definition: Definition) -> TargetRef:
     """Where a definition applies, by name."""
     if definition.host_id is not None:
         host = session.get(Host, definition.host_id)
@@ -415,7 +433,7 @@ def _target_ids(
     return None, group
 
 
-def hosts_of(session: Session, org: Organisation, target: TargetRef) -> tuple[str, ...]:
+def hosts_of(session: Session, *, org: Organisation, target: TargetRef) -> tuple[str, ...]:
     if target.host is not None:
         return (target.host,)
     groups = session.exec(select(HostGroup).where(HostGroup.organisation_id == org.id)).all()
@@ -437,7 +455,7 @@ def hosts_of(session: Session, org: Organisation, target: TargetRef) -> tuple[st
 def _editable(
     session: Session, actor: Actor, organisation: str, name: str
 ) -> tuple[Organisation, Definition]:
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_write, org.id)
     definition = _definition_or_404(session, org, name)
     if definition.retired_at is not None:

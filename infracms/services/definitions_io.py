@@ -95,7 +95,7 @@ def import_definitions(
     message: str = "imported",
 ) -> ImportReport:
     """Create or update definitions from YAML files; all or nothing."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_write, org.id)
     parsed, errors = _parse_all(files)
     if errors:
@@ -135,16 +135,21 @@ def _plan_one(
         wanted = DefinitionCreate.model_validate({**document, "name": name})
     except ValidationError as exc:
         raise invalid_from(exc) from exc
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     settings = definitions.validate_settings(
-        session, plugins, org, wanted.module, wanted.target, wanted.settings
+        session,
+        plugins=plugins,
+        org=org,
+        module_name=wanted.module,
+        target=wanted.target,
+        settings=wanted.settings,
     )
     try:
         current = definitions.get_definition(
             session=session, actor=actor, organisation=organisation, name=name
         )
     except NotFound:
-        require_enabled(session, org.id, wanted.module)
+        require_enabled(session, organisation_id=org.id, name=wanted.module)
         report.created.append(name)
         return name, wanted, None
     if current.module != wanted.module or current.target != wanted.target:

@@ -47,9 +47,9 @@ def organisation_drift(
     *, session: Session, actor: Actor, organisation: str
 ) -> list[HostDriftPublic]:
     """Where each of an organisation's hosts stands, by host name."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_read, org.id)
-    standing = host_state.standing(session, org.id).hosts
+    standing = host_state.standing(session, organisation_id=org.id).hosts
     rows = session.exec(
         select(Host.name, HostDrift)
         .outerjoin(HostDrift, HostDrift.host_id == Host.id)  # type: ignore[arg-type]
@@ -141,7 +141,7 @@ def remediate(
 
 
 def _drifted(session: Session, organisation: str, host: str) -> tuple[uuid.UUID, HostDrift]:
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     row = session.exec(
         select(HostDrift)
         .join(Host, Host.id == HostDrift.host_id)  # type: ignore[arg-type]
@@ -171,7 +171,7 @@ def history(
     now: datetime | None = None,
 ) -> list[Day]:
     """Drift found and run outcomes per day over the last `days` days (UTC), oldest first."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.run_read, org.id)
     end = (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     start = end - timedelta(days=days)

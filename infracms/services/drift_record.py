@@ -326,7 +326,9 @@ class _Owners:
         self.targets = _targets(session, run.organisation_id, names)
         self.on_hosts = {target for kind, target, _ in self.targets if kind == "host"}
         self.groups = _groups_of(session, run.organisation_id, hosts)
-        self.distances = group_distances(rendering.group_parents(session, run.organisation_id))
+        self.distances = group_distances(
+            rendering.group_parents(session, organisation_id=run.organisation_id)
+        )
         self.memo: dict[tuple[str | None, tuple[str, ...], str | None], list[str]] = {}
 
     def of(self, host: str, role: str | None) -> list[str]:

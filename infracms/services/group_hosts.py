@@ -24,7 +24,7 @@ def group_hosts(
     *, session: Session, actor: Actor, organisation: str, name: str
 ) -> list[HostPublic]:
     """The hosts directly in a group, by name (those of its child groups are theirs)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.group_read, org.id)
     authorize(actor, Action.host_read, org.id)
     group = _group_or_404(session, org, name)
@@ -56,12 +56,12 @@ def remove_hosts(
 def _change(
     session: Session, actor: Actor, organisation: str, name: str, names: list[str], adding: bool
 ) -> list[str]:
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.group_write, org.id)
     authorize(actor, Action.host_write, org.id)
     group = _group_or_404(session, org, name)
     hosts = _hosts_named(session, org, names)
-    before = credential_scope.membership(session, org.id)
+    before = credential_scope.membership(session, organisation_id=org.id)
     after, changed = before, []
     for host in hosts:
         now = before.groups.get(host.id, frozenset())

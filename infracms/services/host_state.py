@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -24,7 +24,7 @@ from infracms.models.host import Host, HostGroup, HostGroupLink
 from infracms.models.run import HostOutcome, HostRunState, Run, RunKind, RunStatus
 from infracms.models.schedule import DriftState, HostDrift
 from infracms.modules.render import HostRow, group_distances
-from infracms.services import drift_record, rendering
+from infracms.services import drift_record
 
 GOOD = (HostOutcome.ok, HostOutcome.changed)
 
@@ -43,7 +43,7 @@ def outcome_on(recap: Mapping[str, Mapping[str, int]], host: str) -> HostOutcome
     return HostOutcome.ok
 
 
-def record_run(session: Session, run: Run) -> None:
+def record_run(session: Session, *, run: Run) -> None:
     """Update the state of every host `run` was for (in the caller's transaction)."""
     if not run.hosts or run.finished_at is None:
         return
@@ -130,39 +130,70 @@ class Standing:
     hosts: dict[str, list[str]]
 
 
-def standing(session: Session, organisation_id: uuid.UUID) -> Standing:
-    """Which hosts of the organisation stand where (see ``STANDINGS``), in three queries.
+def standing(session: Session, *, organisation_id: uuid.UUID) -> Standing:
+    """Which hosts of the organisation stand where (see ``STANDINGS``), in three queries."""
+    return standings(session, organisation_ids=[organisation_id])[organisation_id]
+
+
+def standings(
+    session: Session, *, organisation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Standing]:
+    """Where each organisation's hosts stand, in three queries whatever the number of
+    organisations and hosts.
 
     A host is out of date when a live definition that reaches it has a published revision
     other than the one its last good apply applied; never applied when a definition reaches
     it and no apply has succeeded on it. What reaches a host through its groups is worked
-    out once per distinct set of groups."""
-    hosts, states, keyless = _hosts_and_states(session, organisation_id)
-    on_host, on_groups = _expected(session, organisation_id)
+    out once per organisation and distinct set of groups."""
+    if not organisation_ids:
+        return {}
+    hosts = _hosts_and_states(session, organisation_ids)
+    expected = _expected(session, organisation_ids)
+    drifted = _drifted(session, organisation_ids)
+    return {
+        org: _standing(hosts.get(org, _NO_HOSTS), drifted.get(org, []), *expected[org])
+        for org in organisation_ids
+    }
+
+
+def _standing(
+    hosts: _Hosts,
+    drifted: list[str],
+    on_host: dict[str, dict[str, int]],
+    on_groups: Callable[[tuple[str, ...]], dict[str, int]],
+) -> Standing:
     found: dict[str, list[str]] = {key: [] for key in STANDINGS}
-    found["drifted"] = drifted_hosts(session, organisation_id)
-    for host in hosts:
+    found["drifted"] = drifted
+    for host in hosts.rows:
         expected = on_groups(host.groups)
         if host.name in on_host:
             expected = {**expected, **on_host[host.name]}
-        for key in _standings(states.get(host.name), expected, host.name in keyless):
+        for key in _standings(hosts.states.get(host.name), expected, host.name in hosts.keyless):
             found[key].append(host.name)
-    return Standing(total=len(hosts), hosts=found)
+    return Standing(total=len(hosts.rows), hosts=found)
 
 
 def drifted_hosts(session: Session, organisation_id: uuid.UUID) -> list[str]:
     """The hosts whose last check found drift that nobody has acknowledged, by name."""
+    return _drifted(session, [organisation_id]).get(organisation_id, [])
+
+
+def _drifted(session: Session, organisation_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """{organisation: its drifted hosts not acknowledged, by name}, in one query."""
     query = (
-        select(Host.name)
-        .join(HostDrift, HostDrift.host_id == Host.id)  # type: ignore[arg-type]
+        select(HostDrift.organisation_id, Host.name)
+        .join(Host, HostDrift.host_id == Host.id)  # type: ignore[arg-type]
         .where(
-            HostDrift.organisation_id == organisation_id,
+            col(HostDrift.organisation_id).in_(organisation_ids),
             HostDrift.state == DriftState.drifted,
             col(HostDrift.acknowledged_at).is_(None),
         )
         .order_by(Host.name)
     )
-    return list(session.exec(query))
+    found: dict[uuid.UUID, list[str]] = {}
+    for organisation_id, name in session.exec(query):
+        found.setdefault(organisation_id, []).append(name)
+    return found
 
 
 class _State(NamedTuple):
@@ -182,30 +213,45 @@ def _standings(state: _State | None, expected: dict[str, int], no_key: bool) -> 
 
 
 def _expected(
-    session: Session, organisation_id: uuid.UUID
-) -> tuple[dict[str, dict[str, int]], Callable[[tuple[str, ...]], dict[str, int]]]:
-    """The published revisions expected on hosts: {host: {definition: revision}} for the
-    definitions on single hosts, and for a host's groups a function (cached per set of
-    groups) giving those of the definitions on the groups or the groups above them."""
-    distances = group_distances(rendering.group_parents(session, organisation_id))
+    session: Session, organisation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[dict[str, dict[str, int]], Callable[[tuple[str, ...]], dict[str, int]]]]:
+    """Per organisation, the published revisions expected on its hosts: {host: {definition:
+    revision}} for the definitions on single hosts, and for a host's groups a function
+    (cached per set of groups) giving those of the definitions on the groups or the groups
+    above them."""
+    parents = _group_parents(session, organisation_ids)
     query = (
-        select(Definition.name, func.coalesce(Definition.published, 0), Host.name, HostGroup.name)
-        .outerjoin(Host, Host.id == Definition.host_id)  # type: ignore[arg-type]
-        .outerjoin(HostGroup, HostGroup.id == Definition.group_id)  # type: ignore[arg-type]
+        select(  # type: ignore[call-overload]
+            Definition.organisation_id,
+            Definition.name,
+            func.coalesce(Definition.published, 0),
+            Host.name,
+            HostGroup.name,
+        )
+        .outerjoin(Host, Host.id == Definition.host_id)
+        .outerjoin(HostGroup, HostGroup.id == Definition.group_id)
         .where(
-            Definition.organisation_id == organisation_id,
+            col(Definition.organisation_id).in_(organisation_ids),
             col(Definition.retired_at).is_(None),
             col(Definition.published).is_not(None),
         )
     )
-    on_host: dict[str, dict[str, int]] = {}
-    on_group: dict[str, dict[str, int]] = {}
-    for name, published, host, group in session.exec(query).all():
+    on_host: dict[uuid.UUID, dict[str, dict[str, int]]] = {org: {} for org in organisation_ids}
+    on_group: dict[uuid.UUID, dict[str, dict[str, int]]] = {org: {} for org in organisation_ids}
+    for org, name, published, host, group in session.exec(query).all():
         if host:
-            on_host.setdefault(host, {})[name] = published
+            on_host[org].setdefault(host, {})[name] = published
         else:
-            on_group.setdefault(group, {})[name] = published
+            on_group[org].setdefault(group, {})[name] = published
+    return {
+        org: (on_host[org], _on_groups(group_distances(parents.get(org, {})), on_group[org]))
+        for org in organisation_ids
+    }
 
+
+def _on_groups(
+    distances: Mapping[str, Mapping[str, int]], on_group: dict[str, dict[str, int]]
+) -> Callable[[tuple[str, ...]], dict[str, int]]:
     @functools.cache
     def on_groups(groups: tuple[str, ...]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -214,17 +260,45 @@ def _expected(
                 found.update(on_group.get(group, {}))
         return found
 
-    return on_host, on_groups
+    return on_groups
+
+
+def _group_parents(
+    session: Session, organisation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, str | None]]:
+    """{organisation: {group: its parent group, or None}} (``rendering.group_parents`` for
+    several organisations at once)."""
+    groups = session.exec(
+        select(HostGroup.organisation_id, HostGroup.id, HostGroup.name, HostGroup.parent_id).where(
+            col(HostGroup.organisation_id).in_(organisation_ids)
+        )
+    ).all()
+    names = {group_id: name for _, group_id, name, _ in groups}
+    found: dict[uuid.UUID, dict[str, str | None]] = {}
+    for org, _, name, parent in groups:
+        found.setdefault(org, {})[name] = names[parent] if parent else None
+    return found
+
+
+class _Hosts(NamedTuple):
+    rows: list[HostRow]  # by name, with their groups
+    states: dict[str, _State]
+    keyless: set[str]  # no pinned key
+
+
+_NO_HOSTS = _Hosts([], {}, set())
 
 
 def _hosts_and_states(
-    session: Session, organisation_id: uuid.UUID
-) -> tuple[list[HostRow], dict[str, _State], set[str]]:
-    """The hosts (with their groups) by name, their states, and those with no pinned key.
+    session: Session, organisation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, _Hosts]:
+    """Per organisation, the hosts (with their groups) by name, their states, and those with
+    no pinned key.
 
     Hosts share few distinct applied maps: each is read as text and decoded once."""
     query = (
         select(  # type: ignore[call-overload]
+            Host.organisation_id,
             Host.name,
             col(Host.host_key).is_(None),
             HostRunState.last_outcome,
@@ -235,23 +309,26 @@ def _hosts_and_states(
         .outerjoin(HostRunState, HostRunState.host_id == Host.id)
         .outerjoin(HostGroupLink, HostGroupLink.host_id == Host.id)
         .outerjoin(HostGroup, HostGroup.id == HostGroupLink.group_id)
-        .where(Host.organisation_id == organisation_id)
-        .order_by(Host.name)
+        .where(col(Host.organisation_id).in_(organisation_ids))
+        .order_by(Host.organisation_id, Host.name)
     )
-    groups: dict[str, list[str]] = {}
-    states: dict[str, _State] = {}
-    keyless: set[str] = set()
+    groups: dict[uuid.UUID, dict[str, list[str]]] = {}
+    found: dict[uuid.UUID, _Hosts] = {}
     decoded: dict[str, dict[str, int]] = {}
-    for name, no_key, outcome, applied_at, applied, group in session.execute(query):
-        if name not in groups:
-            groups[name] = []
+    for org, name, no_key, outcome, applied_at, applied, group in session.execute(query):
+        if org not in found:
+            groups[org], found[org] = {}, _Hosts([], {}, set())
+        hosts = found[org]
+        if name not in groups[org]:
+            groups[org][name] = []
             if no_key:
-                keyless.add(name)
+                hosts.keyless.add(name)
             if outcome is not None:
                 if applied_at is not None and applied not in decoded:
                     decoded[applied] = json.loads(applied)
-                states[name] = _State(outcome, decoded[applied] if applied_at else None)
+                hosts.states[name] = _State(outcome, decoded[applied] if applied_at else None)
         if group is not None:
-            groups[name].append(group)
-    hosts = [HostRow(name, tuple(names)) for name, names in groups.items()]
-    return hosts, states, keyless
+            groups[org][name].append(group)
+    for org, hosts in found.items():
+        hosts.rows.extend(HostRow(name, tuple(names)) for name, names in groups[org].items())
+    return found

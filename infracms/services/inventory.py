@@ -56,7 +56,7 @@ def create_host(
 
     A new host has an address, so it decides where ssh goes: only roles that may use
     credentials (host.connect) add hosts; attaching a credential is credential.use."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_write, org.id)
     authorize(actor, Action.host_connect, org.id)
     host_in = parse(HostCreate, data)
@@ -77,10 +77,10 @@ def create_host(
         },
     )
     groups = _groups_named(session, org.id, host_in.groups)
-    before = credential_scope.membership(session, org.id)
+    before = credential_scope.membership(session, organisation_id=org.id)
     after = before.with_host(host.id, host.name, (group.id for group in groups))
     if credential is not None:
-        credential_scope.refuse_outside(session, credential, host.id, after)
+        credential_scope.refuse_outside(session, credential=credential, host=host.id, members=after)
     _authorize_reach(session, actor, org, before, after)
     session.add(host)
     session.add_all(HostGroupLink(host_id=host.id, group_id=group.id) for group in groups)
@@ -111,7 +111,7 @@ def update_host(
     Editors change groups and variables; a connection fact (address, port, user, a first
     pinned key) or the credential changes only with host.connect or credential.use. A
     pinned key is never replaced here: that is replace_host_key, with its fingerprint."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_write, org.id)
     update = parse(HostUpdate, data)
     host = _host_or_404(session, org, name)
@@ -127,14 +127,14 @@ def update_host(
         refuse_node_target(changes["address"], allow=allow_node_target)
     groups = None if update.groups is None else _groups_named(session, org.id, update.groups)
     _check_scopes(session, actor, org, host, groups, credential if credential_changed else None)
-    before = describe_host(session, host)
+    before = describe_host(session, host=host)
     host.sqlmodel_update({key: changes[key] for key in changed})
     host.credential_id = credential_id
     if groups is not None:
         _replace_groups(session, host, groups)
     session.add(host)
     session.flush()
-    after = describe_host(session, host)
+    after = describe_host(session, host=host)
     audit.record(
         session,
         actor=actor,
@@ -175,12 +175,12 @@ def _check_scopes(
     """Refuse a host update that breaks or widens a credential's scope: a newly attached
     credential must reach the host (in its new groups); new groups that bring the host
     into a scoped credential's reach need credential.use."""
-    before = credential_scope.membership(session, org.id)
+    before = credential_scope.membership(session, organisation_id=org.id)
     after = before
     if groups is not None:
         after = before.with_host(host.id, host.name, (group.id for group in groups))
     if attached is not None:
-        credential_scope.refuse_outside(session, attached, host.id, after)
+        credential_scope.refuse_outside(session, credential=attached, host=host.id, members=after)
     _authorize_reach(session, actor, org, before, after)
 
 
@@ -193,7 +193,7 @@ def _authorize_reach(
 ) -> None:
     """A change of membership that lets a scoped credential reach more hosts is a use of
     that credential: it needs credential.use, whatever else the change needs."""
-    grown = credential_scope.widened(session, org.id, before, after)
+    grown = credential_scope.widened(session, organisation_id=org.id, before=before, after=after)
     if not grown:
         return
     try:
@@ -225,14 +225,14 @@ def pin_host_key(
     *, session: Session, actor: Actor, organisation: str, name: str, host_key: str, source: str
 ) -> HostPublic:
     """Pin a host's first SSH key (learned at bootstrap, or given), refusing a different one."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_connect, org.id)
     host = _host_or_404(session, org, name)
     key = normalise_host_key(host_key)
     if host.host_key and host.host_key != key:
         raise _pinned_conflict(org, name, host.host_key, key)
     if host.host_key == key:
-        return describe_host(session, host)
+        return describe_host(session, host=host)
     host.host_key = key
     session.add(host)
     audit.record(
@@ -244,7 +244,7 @@ def pin_host_key(
         payload={"fingerprint": host_key_fingerprint(key), "source": source},
     )
     commit(session)
-    return describe_host(session, host)
+    return describe_host(session, host=host)
 
 
 def replace_host_key(
@@ -259,7 +259,7 @@ def replace_host_key(
 ) -> HostPublic:
     """Replace a host's pinned key with the one it presents (`host_key`, as scanned),
     only when the caller confirmed that key's fingerprint; audited with both."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_connect, org.id)
     host = _host_or_404(session, org, name)
     key = normalise_host_key(host_key)
@@ -272,7 +272,7 @@ def replace_host_key(
             errors={"fingerprint": f"the host presents {new}"},
         )
     if host.host_key == key:
-        return describe_host(session, host)
+        return describe_host(session, host=host)
     host.host_key = key
     session.add(host)
     audit.record(
@@ -284,14 +284,14 @@ def replace_host_key(
         payload={"old_fingerprint": old, "new_fingerprint": new, "source": source},
     )
     commit(session)
-    return describe_host(session, host)
+    return describe_host(session, host=host)
 
 
 def record_bootstrap(
     *, session: Session, actor: Actor, organisation: str, name: str, fingerprint: str, status: str
 ) -> None:
     """Audit that a host was bootstrapped (the node's key installed), or that it failed."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_connect, org.id)
     host = _host_or_404(session, org, name)
     audit.record(
@@ -307,7 +307,7 @@ def record_bootstrap(
 
 def delete_host(*, session: Session, actor: Actor, organisation: str, name: str) -> None:
     """Remove a host from the inventory (nothing is done to the machine)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_write, org.id)
     host = _host_or_404(session, org, name)
     audit.record(
@@ -316,7 +316,7 @@ def delete_host(*, session: Session, actor: Actor, organisation: str, name: str)
         action="host.delete",
         subject=f"host:{org.name}/{host.name}",
         organisation_id=org.id,
-        payload={"before": _host_snapshot(describe_host(session, host))},
+        payload={"before": _host_snapshot(describe_host(session, host=host))},
     )
     _replace_groups(session, host, [])
     session.delete(host)
@@ -325,9 +325,9 @@ def delete_host(*, session: Session, actor: Actor, organisation: str, name: str)
 
 def get_host(*, session: Session, actor: Actor, organisation: str, name: str) -> HostPublic:
     """One host, as the API and pages show it."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_read, org.id)
-    return describe_host(session, _host_or_404(session, org, name))
+    return describe_host(session, host=_host_or_404(session, org, name))
 
 
 def list_hosts(
@@ -343,14 +343,14 @@ def list_hosts(
 ) -> Page[HostPublic]:
     """A page of an organisation's hosts narrowed by `filters`, in the order `sort` names
     (see ``HostSort``; ties by name, so that pages neither overlap nor skip)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.host_read, org.id)
     given = filters or HostFilter()
     if search:
         given = given.model_copy(update={"search": search})
     where = [col(Host.organisation_id) == org.id, *_host_filters(session, org, given)]
     order = _host_order(sort)
-    rows = page(session, Host, where=where, order_by=order, limit=limit, offset=offset)
+    rows = page(session, table=Host, where=where, order_by=order, limit=limit, offset=offset)
     items = _describe_hosts(session, rows.items)
     return Page(items=items, total=rows.total, limit=rows.limit, offset=rows.offset)
 
@@ -402,14 +402,14 @@ def _host_filters(
     if filters.group is not None:
         where.append(col(Host.id).in_(_hosts_under(session, org, filters.group)))
     if filters.standing is not None:
-        names = host_state.standing(session, org.id).hosts[filters.standing]
+        names = host_state.standing(session, organisation_id=org.id).hosts[filters.standing]
         where.append(col(Host.name).in_(names))
     return where
 
 
 def _hosts_under(session: Session, org: Organisation, group: str) -> Any:
     """The ids of the hosts in `group` or a group inside it (a query)."""
-    parents = rendering.group_parents(session, org.id)
+    parents = rendering.group_parents(session, organisation_id=org.id)
     if group not in parents:
         raise NotFound(f"no group called {group!r} in {org.name}")
     distances = group_distances(parents)
@@ -421,7 +421,7 @@ def _hosts_under(session: Session, org: Organisation, group: str) -> Any:
     )
 
 
-def describe_host(session: Session, host: Host) -> HostPublic:
+def describe_host(session: Session, *, host: Host) -> HostPublic:
     """A host with its credential's name and its groups' names."""
     return _describe_hosts(session, [host])[0]
 
@@ -569,7 +569,7 @@ def create_group(
     *, session: Session, actor: Actor, organisation: str, data: GroupCreate | Fields
 ) -> GroupPublic:
     """Add a group, optionally inside a parent group."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.group_write, org.id)
     group_in = parse(GroupCreate, data)
     if _group(session, org.id, group_in.name) is not None:
@@ -584,11 +584,11 @@ def create_group(
     )
     # a new group has no hosts yet, so this widens nothing today; it stays checked so
     # that a group made with members could not bypass the rule
-    before = credential_scope.membership(session, org.id)
+    before = credential_scope.membership(session, organisation_id=org.id)
     _authorize_reach(session, actor, org, before, before.with_parent(group.id, group.parent_id))
     session.add(group)
     session.flush()
-    public = describe_group(session, group)
+    public = describe_group(session, group=group)
     audit.record(
         session,
         actor=actor,
@@ -605,22 +605,22 @@ def update_group(
     *, session: Session, actor: Actor, organisation: str, name: str, data: GroupUpdate | Fields
 ) -> GroupPublic:
     """Change a group's description, parent or variables; refuses to make a cycle."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.group_write, org.id)
     update = parse(GroupUpdate, data)
     group = _group_or_404(session, org, name)
-    before = describe_group(session, group).model_dump(include=GROUP_FIELDS)
+    before = describe_group(session, group=group).model_dump(include=GROUP_FIELDS)
     if "parent" in update.model_fields_set:
         parent = _parent(session, org.id, update.parent)
         _refuse_cycle(session, group, parent)
         parent_id = parent.id if parent else None
-        members = credential_scope.membership(session, org.id)
+        members = credential_scope.membership(session, organisation_id=org.id)
         _authorize_reach(session, actor, org, members, members.with_parent(group.id, parent_id))
         group.parent_id = parent_id
     group.sqlmodel_update(update.model_dump(exclude_unset=True, exclude={"parent"}))
     session.add(group)
     session.flush()
-    public = describe_group(session, group)
+    public = describe_group(session, group=group)
     audit.record(
         session,
         actor=actor,
@@ -635,10 +635,10 @@ def update_group(
 
 def delete_group(*, session: Session, actor: Actor, organisation: str, name: str) -> None:
     """Delete a group with no child groups; its hosts stay."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.group_write, org.id)
     group = _group_or_404(session, org, name)
-    public = describe_group(session, group)
+    public = describe_group(session, group=group)
     if public.children:
         raise Conflict(f"group {name!r} has child groups: {', '.join(public.children)}")
     audit.record(
@@ -658,7 +658,7 @@ def delete_group(*, session: Session, actor: Actor, organisation: str, name: str
 
 def list_groups(*, session: Session, actor: Actor, organisation: str) -> list[GroupPublic]:
     """An organisation's groups, by name."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.group_read, org.id)
     groups = session.exec(
         select(HostGroup).where(HostGroup.organisation_id == org.id).order_by(HostGroup.name)
@@ -682,12 +682,12 @@ def list_groups(*, session: Session, actor: Actor, organisation: str) -> list[Gr
 
 def get_group(*, session: Session, actor: Actor, organisation: str, name: str) -> GroupPublic:
     """One group, with its parent and children."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.group_read, org.id)
-    return describe_group(session, _group_or_404(session, org, name))
+    return describe_group(session, group=_group_or_404(session, org, name))
 
 
-def describe_group(session: Session, group: HostGroup) -> GroupPublic:
+def describe_group(session: Session, *, group: HostGroup) -> GroupPublic:
     """A group with its parent's and children's names."""
     siblings = session.exec(
         select(HostGroup).where(HostGroup.organisation_id == group.organisation_id)

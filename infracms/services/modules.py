@@ -46,7 +46,7 @@ def list_modules(
     available = set(session.exec(select(AvailableModule.name)).all())
     enabled: dict[str, str] = {}
     if organisation is not None:
-        org = organisation_by_name(session, organisation)
+        org = organisation_by_name(session, name=organisation)
         authorize(actor, Action.definition_read, org.id)
         rows = session.exec(select(EnabledModule).where(EnabledModule.organisation_id == org.id))
         enabled = {row.name: row.version for row in rows}
@@ -151,7 +151,7 @@ def enable_module(
     *, session: Session, actor: Actor, plugins: Plugins, organisation: str, name: str
 ) -> list[str]:
     """Enable a module and what it requires in an organisation; the names newly enabled."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.module_enable, org.id)
     module_or_404(plugins, name)
     available = set(session.exec(select(AvailableModule.name)).all())
@@ -225,7 +225,7 @@ def disable_module(
     *, session: Session, actor: Actor, plugins: Plugins, organisation: str, name: str
 ) -> None:
     """Disable a module, refused while definitions or other enabled modules use it."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.module_enable, org.id)
     row = session.get(EnabledModule, (org.id, name))
     if row is None:
@@ -279,7 +279,7 @@ def _refuse_if_required(
         raise Conflict(f"module {name!r} is required by enabled modules: {', '.join(needers)}")
 
 
-def require_enabled(session: Session, organisation_id: Any, name: str) -> None:
+def require_enabled(session: Session, *, organisation_id: Any, name: str) -> None:
     """Refuse to use a module the organisation has not enabled."""
     if session.get(EnabledModule, (organisation_id, name)) is None:
         raise InvalidInput(

@@ -56,7 +56,7 @@ def _scope(
     if organisation is None:
         authorize(actor, Action.org_create, None)  # a node-level action: admins only
         return None
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, action, org.id)
     return org
 
@@ -315,7 +315,7 @@ def _audit_subscription(
 
 
 def _member_of(session: Session, actor: Actor, organisation: str) -> Organisation:
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.org_read, org.id)
     return org
 
@@ -345,7 +345,7 @@ def list_deliveries(
         where.append(col(OutboxMessage.state) == state)
     return page_of(
         session,
-        OutboxMessage,
+        table=OutboxMessage,
         where=where,
         order_by=col(OutboxMessage.created_at).desc(),
         limit=limit,

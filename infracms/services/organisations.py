@@ -56,7 +56,7 @@ def raise_conflict(name: str) -> None:
 
 def get_organisation(*, session: Session, actor: Actor, name: str) -> Organisation:
     """One organisation the actor may see."""
-    org = organisation_by_name(session, name)
+    org = organisation_by_name(session, name=name)
     authorize(actor, Action.org_read, org.id)
     return org
 
@@ -71,7 +71,7 @@ def update_organisation(
     *, session: Session, actor: Actor, name: str, data: OrganisationUpdate | Fields
 ) -> Organisation:
     """Change an organisation's title."""
-    org = organisation_by_name(session, name)
+    org = organisation_by_name(session, name=name)
     authorize(actor, Action.org_update, org.id)
     update = parse(OrganisationUpdate, data)
     before = snapshot(org, FIELDS)
@@ -91,7 +91,7 @@ def update_organisation(
 
 def delete_organisation(*, session: Session, actor: Actor, name: str) -> None:
     """Delete an organisation and everything it owns (node admins only)."""
-    org = organisation_by_name(session, name)
+    org = organisation_by_name(session, name=name)
     authorize(actor, Action.org_delete, org.id)
     audit.record(
         session,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import case
@@ -39,16 +39,21 @@ def host_settings(
 ) -> dict[str, dict[str, Any]]:
     """{host: {module: settings}} for every host of the organisation a definition reaches:
     the published revisions, or with `pinned` ({definition: revision}) only those."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_read, org.id)
     hosts = [
         HostRow(name, groups, variables, ssh_user, ssh_port)
         for (name, variables, ssh_user, ssh_port), groups in hosts_with_groups(
-            session, org.id, Host.variables, Host.ssh_user, Host.ssh_port
+            session,
+            organisation_id=org.id,
+            columns=(Host.variables, Host.ssh_user, Host.ssh_port),
         )
     ]
     found = resolve(
-        plugins, hosts, group_parents(session, org.id), definition_rows(session, org.id, pinned)
+        plugins,
+        hosts,
+        group_parents(session, organisation_id=org.id),
+        definition_rows(session, organisation_id=org.id, pinned=pinned),
     )
     return settings_of(plugins, found)
 
@@ -105,7 +110,7 @@ def _refuse_references(module: str, extra: Mapping[str, Any]) -> None:
 
 
 def hosts_with_groups(
-    session: Session, organisation_id: Any, *columns: Any
+    session: Session, *, organisation_id: Any, columns: Sequence[Any] = ()
 ) -> list[tuple[tuple[Any, ...], tuple[str, ...]]]:
     """The organisation's hosts by name, each as (its name and `columns`, the names of the
     groups it is directly in): one query."""
@@ -126,7 +131,7 @@ def hosts_with_groups(
     return [(host, tuple(groups)) for host, groups in found.values()]
 
 
-def group_parents(session: Session, organisation_id: Any) -> dict[str, str | None]:
+def group_parents(session: Session, *, organisation_id: Any) -> dict[str, str | None]:
     """{group: its parent group, or None}."""
     groups = session.exec(
         select(HostGroup.id, HostGroup.name, HostGroup.parent_id).where(
@@ -138,7 +143,7 @@ def group_parents(session: Session, organisation_id: Any) -> dict[str, str | Non
 
 
 def definition_rows(
-    session: Session, organisation_id: Any, pinned: Mapping[str, int] | None = None
+    session: Session, *, organisation_id: Any, pinned: Mapping[str, int] | None = None
 ) -> list[DefinitionRow]:
     """The live definitions with their published settings, or with `pinned`
     ({definition: revision}) only those, at those revisions."""

@@ -58,7 +58,7 @@ class RunInput:
 
 
 def load_run_input(
-    session: Session, run: Run, *, settings: Settings, plugins: Plugins, keyring: Keyring
+    session: Session, *, run: Run, settings: Settings, plugins: Plugins, keyring: Keyring
 ) -> RunInput:
     """Everything the renderer needs for `run`.
 
@@ -67,7 +67,7 @@ def load_run_input(
     with equal settings share them, which the renderer writes once as group variables."""
     org = found_row(session.get(Organisation, run.organisation_id), "the run's organisation")
     rows = _credential_rows(session, org)
-    grants = grants_of(session, org.id)
+    grants = grants_of(session, organisation_id=org.id)
     hosts = _hosts(session, run)
     refuse_node_targets(((h.name, h.address) for h, _ in hosts), allow=settings.allow_node_target)
     pinned = {d["name"]: int(d["revision"]) for d in run.definitions}
@@ -75,9 +75,12 @@ def load_run_input(
         HostRow(host.name, groups, host.variables, host.ssh_user, host.ssh_port)
         for host, groups in hosts
     ]
-    parents = rendering.group_parents(session, org.id)
+    parents = rendering.group_parents(session, organisation_id=org.id)
     found = rendering.resolve(
-        plugins, host_rows, parents, rendering.definition_rows(session, org.id, pinned)
+        plugins,
+        host_rows,
+        parents,
+        rendering.definition_rows(session, organisation_id=org.id, pinned=pinned),
     )
     scopes = Scopes(session, org.id, rows, host_rows, parents)
     _check_connections(scopes, [host for host, _ in hosts])
@@ -141,7 +144,9 @@ def _hosts(session: Session, run: Run) -> list[tuple[_Host, tuple[str, ...]]]:
     """The run's hosts that still exist, by name, with their groups: one query over the
     organisation's hosts (a filter of 10,000 names costs the database more than it saves)."""
     wanted = set(run.hosts)
-    rows = rendering.hosts_with_groups(session, run.organisation_id, *HOST_COLUMNS)
+    rows = rendering.hosts_with_groups(
+        session, organisation_id=run.organisation_id, columns=HOST_COLUMNS
+    )
     return [(_Host(*row), groups) for row, groups in rows if row[0] in wanted]
 
 

@@ -73,7 +73,7 @@ def create_run(
     so what it applies is fixed when it is asked for, and a host gets its most specific
     definition even when only a broader one was chosen.
     """
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     run_in = parse(RunCreate, data)
     authorize(actor, Action.run_apply if run_in.kind is RunKind.apply else Action.run_plan, org.id)
     live = _live_definitions(session, org)
@@ -149,10 +149,11 @@ def _scope(
     Only names and groups are loaded: settings are worked out per shape, enough to refuse
     a run that two definitions would tie on, and per host only when the run executes."""
     hosts = [
-        HostRow(name, groups) for (name,), groups in rendering.hosts_with_groups(session, org.id)
+        HostRow(name, groups)
+        for (name,), groups in rendering.hosts_with_groups(session, organisation_id=org.id)
     ]
-    parents = rendering.group_parents(session, org.id)
-    definitions = rendering.definition_rows(session, org.id, pinned)
+    parents = rendering.group_parents(session, organisation_id=org.id)
+    definitions = rendering.definition_rows(session, organisation_id=org.id, pinned=pinned)
     rendering.resolve(plugins, hosts, parents, definitions)
     scope = reached(
         hosts, parents, [(d.target_kind, d.target) for d in definitions if d.name in chosen]
@@ -239,11 +240,11 @@ def list_runs(
     offset: int = 0,
 ) -> Page[Run]:
     """An organisation's runs, newest first, narrowed by `filters`."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.run_read, org.id)
     return page(
         session,
-        Run,
+        table=Run,
         where=[col(Run.organisation_id) == org.id, *_filtered(session, filters or RunFilter())],
         order_by=col(Run.created_at).desc(),
         limit=limit,
@@ -313,7 +314,7 @@ def run_events(
 
 
 def _run_in(session: Session, organisation: str, run_id: uuid.UUID) -> tuple[Organisation, Run]:
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     run = session.get(Run, run_id)
     if run is None or run.organisation_id != org.id:
         raise NotFound(f"no run {run_id} in {org.name}")
@@ -324,7 +325,7 @@ def _run_in(session: Session, organisation: str, run_id: uuid.UUID) -> tuple[Org
 
 
 def claim_run(
-    session: Session, run_id: uuid.UUID, worker: str, *, plugins: Plugins | None = None
+    session: Session, *, run_id: uuid.UUID, worker: str, plugins: Plugins | None = None
 ) -> Run | None:
     """Mark a queued run running and lock its hosts; None if it is not queued any more
     (a redelivered task must not run twice). A locked host fails the run, named. An
@@ -437,7 +438,7 @@ def _fail_locked_race(session: Session, run_id: uuid.UUID) -> None:
     return None
 
 
-def heartbeat(session: Session, run_id: uuid.UUID) -> bool:
+def heartbeat(session: Session, *, run_id: uuid.UUID) -> bool:
     """Renew a running run's heartbeat and host locks; whether cancellation was asked."""
     now = utcnow()
     session.execute(update(Run).where(col(Run.id) == run_id).values(heartbeat_at=now))
@@ -454,7 +455,7 @@ def heartbeat(session: Session, run_id: uuid.UUID) -> bool:
 EVENT_COLUMNS = tuple(c.name for c in RunEvent.__table__.columns)  # type: ignore[attr-defined]
 
 
-def write_events(session: Session, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+def write_events(session: Session, *, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
     """Store a batch of events in one transaction.
 
     A Core executemany on the table, and COPY on PostgreSQL: the ORM's bulk insert of
@@ -486,8 +487,8 @@ def _copy_events(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def finish_run(
     session: Session,
-    run_id: uuid.UUID,
     *,
+    run_id: uuid.UUID,
     status: RunStatus,
     rc: int | None,
     recap: dict[str, dict[str, int]],
@@ -500,7 +501,7 @@ def finish_run(
     run.status, run.rc, run.recap, run.finished_at = status, rc, recap, utcnow()
     run.stdout_sha256, run.error = stdout_sha256, error
     session.add(run)
-    host_state.record_run(session, run)
+    host_state.record_run(session, run=run)
     session.execute(delete(HostLock).where(col(HostLock.run_id) == run_id))
     audit.record(
         session,
@@ -538,7 +539,7 @@ def reap_stale_runs(
         seen = run.heartbeat_at.isoformat() if run.heartbeat_at else "never"
         finish_run(
             session,
-            run.id,
+            run_id=run.id,
             status=RunStatus.failed,
             rc=None,
             recap=run.recap,
@@ -558,7 +559,7 @@ def queued_runs(session: Session) -> list[uuid.UUID]:
     )
 
 
-def enabled_modules_of(session: Session, organisation_id: uuid.UUID) -> Iterable[str]:
+def enabled_modules_of(session: Session, *, organisation_id: uuid.UUID) -> Iterable[str]:
     """The modules an organisation has enabled."""
     return session.exec(
         select(EnabledModule.name).where(EnabledModule.organisation_id == organisation_id)

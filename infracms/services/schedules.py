@@ -76,7 +76,7 @@ def create_schedule(
     now: datetime | None = None,
 ) -> Schedule:
     """Add a schedule (audited); refused with a field error if its scope names nothing."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     schedule_in = parse(ScheduleCreate, data)
     _authorize_write(actor, schedule_in.mode, org.id)
     _check_scope(session, org.id, schedule_in)
@@ -123,7 +123,7 @@ def _check_scope(session: Session, organisation_id: uuid.UUID, data: ScheduleCre
 
 def list_schedules(*, session: Session, actor: Actor, organisation: str) -> list[Schedule]:
     """An organisation's schedules by name."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.run_read, org.id)
     query = select(Schedule).where(Schedule.organisation_id == org.id)
     return list(session.exec(query.order_by(col(Schedule.name))))
@@ -131,7 +131,7 @@ def list_schedules(*, session: Session, actor: Actor, organisation: str) -> list
 
 def get_schedule(*, session: Session, actor: Actor, organisation: str, name: str) -> Schedule:
     """One schedule."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.run_read, org.id)
     schedule = session.exec(
         select(Schedule).where(Schedule.organisation_id == org.id, Schedule.name == name)

@@ -73,7 +73,7 @@ def normalised(path: str) -> str | None:
     return posixpath.normpath(path)
 
 
-def grants_of(session: Session, organisation_id: uuid.UUID) -> Grants:
+def grants_of(session: Session, *, organisation_id: uuid.UUID) -> Grants:
     """What the organisation was granted."""
     rows = session.exec(
         select(SecretGrant.kind, SecretGrant.name).where(
@@ -98,9 +98,9 @@ def refused(settings: Any, grants: Grants, prefix: str = "settings") -> dict[str
     }
 
 
-def check_settings(session: Session, org: Organisation, settings: Any) -> None:
+def check_settings(session: Session, *, org: Organisation, settings: Any) -> None:
     """Refuse settings that refer to a secret source not granted to `org`."""
-    problems = refused(settings, grants_of(session, org.id))
+    problems = refused(settings, grants_of(session, organisation_id=org.id))
     if problems:
         raise InvalidInput(
             "the settings refer to secret sources not granted to the organisation",
@@ -117,7 +117,7 @@ def grant_source(
     data: SecretGrantCreate | Fields,
 ) -> SecretGrant:
     """Let an organisation's definitions refer to a variable or file (node admins)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.secret_source_grant, org.id)
     wanted = parse(SecretGrantCreate, data)
     name = stored_name(settings, wanted)
@@ -139,7 +139,7 @@ def revoke_source(
     data: SecretGrantCreate | Fields,
 ) -> None:
     """Take a grant back (node admins); runs that need it are refused from now on."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.secret_source_grant, org.id)
     wanted = parse(SecretGrantCreate, data)
     row = _grant(session, org.id, wanted.kind, stored_name(settings, wanted))
@@ -152,7 +152,7 @@ def revoke_source(
 
 def list_sources(*, session: Session, actor: Actor, organisation: str) -> list[SecretGrant]:
     """An organisation's grants: what its definitions may refer to (not the values)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.definition_read, org.id)
     query = select(SecretGrant).where(SecretGrant.organisation_id == org.id)
     return list(session.exec(query.order_by(col(SecretGrant.kind), col(SecretGrant.name))).all())

@@ -260,7 +260,7 @@ def _proven_own(
     if not enrolled(user):
         raise Conflict("two-factor sign-in is not on")
     client = f"totp:{user.username}"[:64]
-    check_rate(session, settings, user.username, client)
+    check_rate(session, settings=settings, username=user.username, client=client)
     proof = _prove(session, settings, keyring, user, code, utcnow())
     if proof is None:
         session.add(
@@ -320,13 +320,13 @@ def new_recovery_codes(
 def reset_for(*, session: Session, actor: Actor, username: str) -> None:
     """A node admin turns another user's TOTP off (a lost device); their sessions end."""
     authorize(actor, Action.user_manage, None)
-    user = user_by_name(session, username)
+    user = user_by_name(session, username=username)
     if actor.user_id == user.id:
         raise Conflict("turn your own two-factor sign-in off on your account page, with a code")
     if not enrolled(user) and user.totp_sealed is None:
         raise NotFound(f"{username} has no two-factor sign-in to reset")
     _clear(session, user)
-    ended = end_sessions(session, user.id)
+    ended = end_sessions(session, user_id=user.id)
     audit.record(
         session,
         actor=actor,
@@ -386,7 +386,7 @@ def answer_challenge(
     user = session.get(User, challenge.user_id, with_for_update=True) if challenge else None
     if challenge is None or user is None:
         raise AuthenticationFailed("the sign-in has expired: enter your password again")
-    check_rate(session, settings, user.username, challenge.client)
+    check_rate(session, settings=settings, username=user.username, client=challenge.client)
     proof = _prove(session, settings, keyring, user, code, now or utcnow())
     if proof is None:
         _fail(session, challenge, user)

@@ -31,7 +31,7 @@ def get_user(*, session: Session, actor: Actor, username: str) -> User:
     """One account: node admins see any, a person their own."""
     if not _names_self(actor, username):  # before the lookup: no probing for names
         authorize(actor, Action.user_list, None)
-    return user_by_name(session, username)
+    return user_by_name(session, username=username)
 
 
 def update_user(
@@ -42,7 +42,7 @@ def update_user(
     changes = update.model_dump(exclude_unset=True)
     if not _names_self(actor, username) or "is_admin" in changes:
         authorize(actor, Action.user_manage, None)
-    user = user_by_name(session, username)
+    user = user_by_name(session, username=username)
     if changes.get("is_admin") is False and user.is_admin:
         _refuse_last_admin(session, user, "stop being a node administrator")
     if "email" in changes and not changes["email"]:
@@ -64,13 +64,13 @@ def update_user(
 def disable_user(*, session: Session, actor: Actor, username: str) -> User:
     """Disable an account: its sessions end and its tokens are refused, at once."""
     authorize(actor, Action.user_manage, None)
-    user = user_by_name(session, username)
+    user = user_by_name(session, username=username)
     _refuse_self(actor, user, "disable")
     if user.is_admin and user.is_active:
         _refuse_last_admin(session, user, "be disabled")
     if not user.is_active:
         return user
-    ended = end_sessions(session, user.id)
+    ended = end_sessions(session, user_id=user.id)
     user.is_active = False
     session.add(user)
     audit.record(
@@ -87,7 +87,7 @@ def disable_user(*, session: Session, actor: Actor, username: str) -> User:
 def enable_user(*, session: Session, actor: Actor, username: str) -> User:
     """Enable a disabled account: it may sign in, and its unrevoked tokens work again."""
     authorize(actor, Action.user_manage, None)
-    user = user_by_name(session, username)
+    user = user_by_name(session, username=username)
     if not user.is_active:
         user.is_active = True
         session.add(user)
@@ -100,7 +100,7 @@ def delete_user(*, session: Session, actor: Actor, username: str) -> None:
     """Delete an account with its memberships, sessions and tokens; its audit entries
     keep the name and id they recorded."""
     authorize(actor, Action.user_manage, None)
-    user = user_by_name(session, username)
+    user = user_by_name(session, username=username)
     _refuse_self(actor, user, "delete")
     if user.is_admin and user.is_active:
         _refuse_last_admin(session, user, "be deleted")
@@ -117,7 +117,7 @@ def delete_user(*, session: Session, actor: Actor, username: str) -> None:
             "tokens": len(tokens),
         },
     )
-    end_sessions(session, user.id)
+    end_sessions(session, user_id=user.id)
     for row in [*memberships, *tokens]:
         session.delete(row)
     session.flush()

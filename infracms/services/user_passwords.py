@@ -41,7 +41,9 @@ def change_password(
     user = session.get(User, actor.user_id) if actor.user_id else None
     if actor.kind != "user" or user is None:
         raise AuthenticationFailed("a password is changed by its own user, signed in")
-    check_rate(session, settings, user.username, f"password:{user.username}")
+    check_rate(
+        session, settings=settings, username=user.username, client=f"password:{user.username}"
+    )
     if not verify_password(settings, user.password_hash, change.current_password):
         client = f"password:{user.username}"[:64]
         session.add(
@@ -59,7 +61,7 @@ def change_password(
     user.password_hash = hash_password(settings, change.new_password)
     user.password_must_change = False
     session.add(user)
-    ended = end_sessions(session, user.id, keep=keep_session)
+    ended = end_sessions(session, user_id=user.id, keep=keep_session)
     audit.record(
         session,
         actor=actor,
@@ -83,12 +85,12 @@ def reset_password(
     it is returned once and must be replaced at the next sign-in."""
     authorize(actor, Action.user_manage, None)
     reset = parse(PasswordReset, data or {})
-    user = user_by_name(session, username)
+    user = user_by_name(session, username=username)
     password = reset.password or generate_password()
     user.password_hash = hash_password(settings, password)
     user.password_must_change = True
     session.add(user)
-    ended = end_sessions(session, user.id)
+    ended = end_sessions(session, user_id=user.id)
     audit.record(
         session,
         actor=actor,

@@ -49,7 +49,7 @@ def list_users(*, session: Session, actor: Actor) -> list[User]:
     return list(session.exec(select(User).order_by(User.username)).all())
 
 
-def user_by_name(session: Session, username: str) -> User:
+def user_by_name(session: Session, *, username: str) -> User:
     """The user called `username`, or NotFound."""
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
@@ -61,11 +61,11 @@ def set_membership(
     *, session: Session, actor: Actor, organisation: str, data: MembershipSet | Fields
 ) -> MembershipPublic:
     """Give a user a role in an organisation, or change the role they have."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.member_manage, org.id)
     member_in = parse(MembershipSet, data)
     try:
-        user = user_by_name(session, member_in.username)
+        user = user_by_name(session, username=member_in.username)
     except NotFound as exc:
         raise InvalidInput(exc.detail, errors={"username": "no such user"}) from exc
     membership = _membership(session, user, org.id)
@@ -90,9 +90,9 @@ def set_membership(
 
 def remove_membership(*, session: Session, actor: Actor, organisation: str, username: str) -> None:
     """Take a user's role in an organisation away."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.member_manage, org.id)
-    user = user_by_name(session, username)
+    user = user_by_name(session, username=username)
     membership = _membership(session, user, org.id)
     if membership is None:
         raise NotFound(f"{username} is not a member of {organisation}")
@@ -110,7 +110,7 @@ def remove_membership(*, session: Session, actor: Actor, organisation: str, user
 
 def list_members(*, session: Session, actor: Actor, organisation: str) -> list[MembershipPublic]:
     """The people of an organisation and their roles."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.member_read, org.id)
     rows = session.exec(
         select(Membership, User)
@@ -126,7 +126,7 @@ def list_members(*, session: Session, actor: Actor, organisation: str) -> list[M
     ]
 
 
-def roles_of(session: Session, user_id: Any) -> dict[Any, Role]:
+def roles_of(session: Session, *, user_id: Any) -> dict[Any, Role]:
     """A user's role in each organisation they belong to."""
     rows = session.exec(select(Membership).where(Membership.user_id == user_id)).all()
     return {m.organisation_id: m.role for m in rows}

@@ -154,7 +154,12 @@ def approved(provider: Provider, platform: Platform) -> str:
         )
         assert done.run_id is not None
         runs.finish_run(
-            session, done.run_id, status=RunStatus.succeeded, rc=0, recap={}, stdout_sha256=None
+            session,
+            run_id=done.run_id,
+            status=RunStatus.succeeded,
+            rc=0,
+            recap={},
+            stdout_sha256=None,
         )
     return instance_id
 

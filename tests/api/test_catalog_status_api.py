@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,19 +12,20 @@ from infracms.models import Role
 from infracms.services.federation import sync
 from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import ADMIN, make_org, make_user, password_of, sign_in
+from tests.support.apps import AppPool
 from tests.witness.nodes import Network, Node, pin, started_node
 
 URL = "/api/v1/catalog/status"
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
+def nodes(app_pool: AppPool) -> Iterator[tuple[Node, Node]]:
     """b.example peered with a.example (its catalog synced once) and c.example (never)."""
     network = Network()
     with (
-        started_node(tmp_path, "a.example", network) as a,
-        started_node(tmp_path, "b.example", network) as b,
-        started_node(tmp_path, "c.example", network) as c,
+        started_node(app_pool, "a.example", network) as a,
+        started_node(app_pool, "b.example", network) as b,
+        started_node(app_pool, "c.example", network) as c,
     ):
         for one, other in ((a, b), (b, a), (b, c)):
             pin(one, other)

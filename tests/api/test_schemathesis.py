@@ -59,8 +59,8 @@ def seed_node(engine: Engine, settings: Settings, role: str) -> str:
             organisation=ORG,
             data={"name": "pw", "kind": "password", "secret": "a secret for the fuzz"},
         )
-        user = users.user_by_name(session, "fuzzer")
-        roles = {organisation_by_name(session, ORG).id: role}
+        user = users.user_by_name(session, username="fuzzer")
+        roles = {organisation_by_name(session, name=ORG).id: role}
         actor = Actor(kind="user", id=str(user.id), name="fuzzer", roles=roles, user_id=user.id)
         issued = auth.issue_token(
             session=session, actor=actor, data={"name": "fuzz", "role": role, "organisation": ORG}

@@ -27,8 +27,8 @@ def node_settings(tmp_path: Path) -> Settings:
     )
 
 
-def init_node(settings: Settings) -> None:
-    """Run `infracms init` with the same environment the server will get."""
+def init_node(settings: Settings) -> str:
+    """Run `infracms init` with the same environment the server will get; what it printed."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
     env.update(settings_env(settings))
     done = subprocess.run(
@@ -41,6 +41,7 @@ def init_node(settings: Settings) -> None:
         check=False,
     )
     assert done.returncode == 0, f"infracms init failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ def queued_run(engine: Engine) -> uuid.UUID:
         )
         run_id = run.id
     with session_scope(engine, write=True) as session:
-        assert runs.claim_run(session, run_id, "e2e-test") is not None
+        assert runs.claim_run(session, run_id=run_id, worker="e2e-test") is not None
     return run_id
 
 
@@ -193,7 +193,7 @@ def write(
         for offset, (status, text) in enumerate(texts)
     ]
     with session_scope(engine, write=True) as session:
-        runs.write_events(session, run_id, rows)
+        runs.write_events(session, run_id=run_id, rows=rows)
 
 
 def test_a_run_is_watched_live_as_its_events_arrive(
@@ -218,7 +218,12 @@ def test_a_run_is_watched_live_as_its_events_arrive(
     with session_scope(engine, write=True) as session:
         recap = {"web-1": {"ok": 2, "changed": 1}}
         runs.finish_run(
-            session, run_id, status=RunStatus.succeeded, rc=0, recap=recap, stdout_sha256=None
+            session,
+            run_id=run_id,
+            status=RunStatus.succeeded,
+            rc=0,
+            recap=recap,
+            stdout_sha256=None,
         )
     expect(page.locator("#run-status")).to_have_text("succeeded")
     expect(page.locator("table.recap")).to_contain_text("changed")

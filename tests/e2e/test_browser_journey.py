@@ -13,7 +13,6 @@ and on, never into the repository; a run replaces the previous run's.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import subprocess
@@ -27,10 +26,11 @@ from playwright.sync_api import Page, Request, expect
 
 from infracms.config import Settings
 from infracms.sshkeys import host_key_fingerprint
+from tests.e2e.conftest import init_node
 from tests.e2e.test_browser_content import watched  # noqa: F401 (fixture)
 from tests.e2e.test_browser_foundation import SCREENSHOTS
 from tests.support.hosts import HostFactory, TestHost
-from tests.support.server import ENV_PREFIX, REPO_ROOT, live_server, settings_env
+from tests.support.server import live_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -63,20 +63,9 @@ def fresh_node(tmp_path: Path) -> Settings:
 @pytest.fixture
 def printed_password(fresh_node: Settings) -> str:
     """`infracms init` run as a new user runs it; the password it prints."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
-    env.update(settings_env(fresh_node))
-    done = subprocess.run(
-        [sys.executable, "-m", "infracms", "init"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, f"infracms init failed:\n{done.stdout}\n{done.stderr}"
-    found = PRINTED.search(done.stdout)
-    assert found, f"init printed no admin password:\n{done.stdout}"
+    printed = init_node(fresh_node)
+    found = PRINTED.search(printed)
+    assert found, f"init printed no admin password:\n{printed}"
     return found.group(1)
 
 

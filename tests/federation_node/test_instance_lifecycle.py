@@ -94,13 +94,13 @@ def last_operation(
     with session_scope(engine, write=True) as session:
         fresh = session.get(ServiceInstance, row.id)
         assert fresh is not None
-        answer = instances.last_operation(session, fresh, "a.test", operation)
+        answer = instances.last_operation(session, row=fresh, node="a.test", operation=operation)
     return answer.state, answer.description or ""
 
 
 def finish(engine: Engine, run_id: uuid.UUID, status: RunStatus = RunStatus.succeeded) -> None:
     with session_scope(engine, write=True) as session:
-        runs.finish_run(session, run_id, status=status, rc=0, recap={}, stdout_sha256=None)
+        runs.finish_run(session, run_id=run_id, status=status, rc=0, recap={}, stdout_sha256=None)
 
 
 def deprovision(engine: Engine, plugins: Plugins, row: ServiceInstance) -> instances.Deprovisioned:
@@ -193,7 +193,7 @@ def test_a_failed_update_leaves_the_instance_usable_and_may_be_sent_again(
     with session_scope(provider, write=True) as session:
         fresh = session.get(ServiceInstance, row.id)
         assert fresh is not None
-        answer = instances.last_operation(session, fresh, "a.test")
+        answer = instances.last_operation(session, row=fresh, node="a.test")
     assert answer.state is FAILED and answer.instance_usable and answer.update_repeatable
     retried = update(provider, plugins, keyring, row, parameters={"allowed_networks": []})
     assert retried.pending and retried.run_id not in (None, done.run_id)

@@ -102,7 +102,12 @@ def approve_and_apply(
         )
         assert done.run_id is not None
         runs.finish_run(
-            session, done.run_id, status=RunStatus.succeeded, rc=0, recap={}, stdout_sha256=None
+            session,
+            run_id=done.run_id,
+            status=RunStatus.succeeded,
+            rc=0,
+            recap={},
+            stdout_sha256=None,
         )
     return row, done.run_id
 

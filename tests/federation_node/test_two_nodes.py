@@ -259,7 +259,12 @@ def test_approved_request_bind_deprovision_usage(nodes: tuple[Node, Node]) -> No
     # stand in for a host that applied it (the three-node test uses real hosts)
     with a.session(write=True) as session:
         runs.finish_run(
-            session, row.run_id, status=RunStatus.succeeded, rc=0, recap={}, stdout_sha256=None
+            session,
+            run_id=row.run_id,
+            status=RunStatus.succeeded,
+            rc=0,
+            recap={},
+            stdout_sha256=None,
         )
     with b.session(write=True) as session:
         found = session.get(ConsumerService, uuid.UUID(service_id))
@@ -318,7 +323,7 @@ def test_a_service_changed_through_the_cli(nodes: tuple[Node, Node]) -> None:
     assert updated.parameters == {"message": "second words"}
     assert updated.operation.startswith("update-") and updated.run_id != row.run_id
     with a.session() as session:
-        assert service_secrets.published_settings(session, updated)["message"] == "second words"
+        assert service_secrets.published_settings(session, row=updated)["message"] == "second words"
     wait_for("update run ends", lambda: _finished(a, updated.run_id))
     assert _show(b, service_id)["status"] == "failed"  # the change's run failed too
     refused = b.cli("service", "update", "client", service_id, "--plan", "nope", check=False)

@@ -41,8 +41,8 @@ def free_port() -> int:
 
 def token(node_engine: object, username: str, data: dict[str, str]) -> str:
     with session_scope(node_engine, write=True) as session:  # type: ignore[arg-type]
-        user = users.user_by_name(session, username)
-        actor = auth.user_actor(user, users.roles_of(session, user.id))
+        user = users.user_by_name(session, username=username)
+        actor = auth.user_actor(user, users.roles_of(session, user_id=user.id))
         return auth.issue_token(session=session, actor=actor, data=data).token
 
 

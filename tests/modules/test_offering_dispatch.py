@@ -87,7 +87,12 @@ def settings_for(
 ) -> dict[str, Any]:
     published = publication(session, plugins, offering)
     made = service_hooks.instance_settings(
-        session, plugins, published, published.plans[0], parameters, prefix="svc-x-"
+        session,
+        plugins=plugins,
+        publication=published,
+        plan=published.plans[0],
+        parameters=parameters,
+        prefix="svc-x-",
     )
     assert made.secrets == ({"svc-x-1": "s3cret"} if offering == "motd-banner" else {})
     return made.settings

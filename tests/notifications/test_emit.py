@@ -168,7 +168,7 @@ def test_a_finished_run_notifies_its_channel_and_its_subscribed_requester_withou
             organisation="clinic",
             data={"kind": "apply"},
         )
-        runs.claim_run(session, run.id, "w")
+        runs.claim_run(session, run_id=run.id, worker="w")
         runs.finish_run(
             session=session,
             run_id=run.id,

@@ -26,7 +26,7 @@ def test_a_batch_is_stored_as_it_came_and_read_back_in_order(any_engine: Engine)
 
     def write(run_id: Any, rows: list[dict[str, Any]]) -> None:
         with session_scope(any_engine, write=True) as session:
-            runs.write_events(session, run_id, rows)
+            runs.write_events(session, run_id=run_id, rows=rows)
 
     made = "2026-03-04T05:06:07.123456"
     with EventSink(run_id, write, Redactor([SECRET]), batch=7, interval=60) as sink:

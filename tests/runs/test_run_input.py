@@ -113,7 +113,7 @@ def run_input(engine: Engine, settings: Settings, plugins: Plugins, **data: Any)
         run = session.get(Run, run_id)
         assert run is not None
         return load_run_input(
-            session, run, settings=settings, plugins=plugins, keyring=load_keyring(settings)
+            session, run=run, settings=settings, plugins=plugins, keyring=load_keyring(settings)
         )
 
 

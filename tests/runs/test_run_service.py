@@ -158,7 +158,7 @@ def test_bad_run_requests(
 
 def test_editors_plan_but_only_operators_apply(clinic: Engine, plugins: Plugins) -> None:
     with session_scope(clinic) as session:
-        org_id = runs.organisation_by_name(session, "clinic").id
+        org_id = runs.organisation_by_name(session, name="clinic").id
     editor = member_actor(org_id, Role.editor)
     assert create(clinic, plugins, actor=editor, kind="plan").status is RunStatus.queued
     with pytest.raises(PermissionDenied):
@@ -173,17 +173,21 @@ def test_a_locked_host_refuses_a_second_apply_naming_the_holder(
     second = create(clinic, plugins, kind="apply", hosts=["web1", "web2"])
     plan = create(clinic, plugins, kind="plan", hosts=["web1"])
     with session_scope(clinic, write=True) as session:
-        assert runs.claim_run(session, first.id, "w1") is not None
+        assert runs.claim_run(session, run_id=first.id, worker="w1") is not None
     with session_scope(clinic, write=True) as session:
-        assert runs.claim_run(session, second.id, "w2") is None
-        assert runs.claim_run(session, plan.id, "w2") is not None  # plans change nothing: no lock
+        assert runs.claim_run(session, run_id=second.id, worker="w2") is None
+        assert (
+            runs.claim_run(session, run_id=plan.id, worker="w2") is not None
+        )  # plans change nothing: no lock
     with Session(clinic) as session:
         refused = session.get(Run, second.id)
         assert refused is not None and refused.status is RunStatus.failed
         assert refused.error == f"host web1 is being applied by run {first.id}"
         assert session.exec(select(HostLock)).all()[0].run_id == first.id
     with session_scope(clinic, write=True) as session:
-        assert runs.claim_run(session, first.id, "w1") is None  # a redelivery does not run it twice
+        assert (
+            runs.claim_run(session, run_id=first.id, worker="w1") is None
+        )  # a redelivery does not run it twice
 
 
 def test_an_expired_lock_is_taken_over_and_the_reaper_fails_stale_runs(
@@ -191,7 +195,7 @@ def test_an_expired_lock_is_taken_over_and_the_reaper_fails_stale_runs(
 ) -> None:
     first = create(clinic, plugins, kind="apply", hosts=["web1"])
     with session_scope(clinic, write=True) as session:
-        runs.claim_run(session, first.id, "lost-worker")
+        runs.claim_run(session, run_id=first.id, worker="lost-worker")
     with Session(clinic) as session:
         for lock in session.exec(select(HostLock)):
             lock.expires_at = utcnow() - timedelta(seconds=1)
@@ -210,7 +214,7 @@ def test_an_expired_lock_is_taken_over_and_the_reaper_fails_stale_runs(
         assert session.exec(select(HostLock)).all() == []
     again = create(clinic, plugins, kind="apply", hosts=["web1"])
     with session_scope(clinic, write=True) as session:
-        assert runs.claim_run(session, again.id, "w2") is not None
+        assert runs.claim_run(session, run_id=again.id, worker="w2") is not None
 
 
 def test_cancel_and_rerun_failed(clinic: Engine, plugins: Plugins) -> None:
@@ -224,10 +228,10 @@ def test_cancel_and_rerun_failed(clinic: Engine, plugins: Plugins) -> None:
             runs.cancel_run(session=session, actor=ADMIN, organisation="clinic", run_id=queued.id)
     done = create(clinic, plugins, kind="apply")
     with session_scope(clinic, write=True) as session:
-        runs.claim_run(session, done.id, "w")
+        runs.claim_run(session, run_id=done.id, worker="w")
         runs.finish_run(
             session,
-            done.id,
+            run_id=done.id,
             status=RunStatus.failed,
             rc=4,
             stdout_sha256=None,
@@ -257,7 +261,7 @@ def test_events_page_forwards_backwards_and_by_change(clinic: Engine, plugins: P
         for n in range(1, 101)
     ]
     with session_scope(clinic, write=True) as session:
-        runs.write_events(session, run.id, rows)
+        runs.write_events(session, run_id=run.id, rows=rows)
 
     def seqs(**query: object) -> list[int]:
         with session_scope(clinic) as session:

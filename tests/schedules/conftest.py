@@ -81,10 +81,14 @@ def finish(
 ) -> None:
     """Claim `run_id`, store `events`, finish it with `recap`."""
     with session_scope(engine, write=True) as session:
-        assert runs.claim_run(session, run_id, "test-worker") is not None
+        assert runs.claim_run(session, run_id=run_id, worker="test-worker") is not None
         if events:
-            runs.write_events(session, run_id, [{"run_id": run_id, **e} for e in events])
-        runs.finish_run(session, run_id, status=status, rc=0, recap=recap, stdout_sha256=None)
+            runs.write_events(
+                session, run_id=run_id, rows=[{"run_id": run_id, **e} for e in events]
+            )
+        runs.finish_run(
+            session, run_id=run_id, status=status, rc=0, recap=recap, stdout_sha256=None
+        )
 
 
 def run(engine: Engine, plugins: Plugins, **data: Any) -> uuid.UUID:

@@ -81,7 +81,10 @@ def test_drift_found_is_shown_and_audited_with_its_definitions_and_digest(
     }
     with session_scope(engine) as session:
         web1 = drift.host_drift(session=session, actor=ADMIN, organisation="clinic", host="web1")
-        assert host_state.standing(session, clinic).hosts["drifted"] == ["db1", "web1"]
+        assert host_state.standing(session, organisation_id=clinic).hosts["drifted"] == [
+            "db1",
+            "web1",
+        ]
     assert web1.definitions == ["motd-web"] and web1.tasks == ["motd-web: Write the message"]
     assert web1.run_id == plan and web1.checked_at is not None and web1.digest
     found = entries(engine, "drift.found")
@@ -130,12 +133,15 @@ def test_acknowledged_drift_leaves_the_dashboard_until_it_changes(
             data={"reason": "hand-edited during the outage, kept until Monday"},
         )
     with session_scope(engine) as session:
-        assert host_state.standing(session, clinic).hosts["drifted"] == ["db1"]
+        assert host_state.standing(session, organisation_id=clinic).hosts["drifted"] == ["db1"]
     (ack,) = entries(engine, "drift.acknowledge")
     assert ack["reason"].startswith("hand-edited") and ack["host"] == "web1"  # type: ignore[union-attr]
     drifted_plan(engine, plugins, diff="z")
     with session_scope(engine) as session:
-        assert host_state.standing(session, clinic).hosts["drifted"] == ["db1", "web1"]
+        assert host_state.standing(session, organisation_id=clinic).hosts["drifted"] == [
+            "db1",
+            "web1",
+        ]
 
 
 def test_a_good_apply_clears_the_drift_of_what_it_applied(

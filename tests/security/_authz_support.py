@@ -27,8 +27,8 @@ def token_for(node: Node, username: str, role: str) -> str:
     """A user holding `role` in the node's organisation, and an API token of theirs."""
     make_user(node.engine, node.settings, username, **{ORG: role})
     with session_scope(node.engine, write=True) as session:
-        user = users.user_by_name(session, username)
-        roles = {organisation_by_name(session, ORG).id: role}
+        user = users.user_by_name(session, username=username)
+        roles = {organisation_by_name(session, name=ORG).id: role}
         actor = Actor(kind="user", id=str(user.id), name=username, roles=roles, user_id=user.id)
         issued = auth.issue_token(
             session=session, actor=actor, data={"name": "t", "role": role, "organisation": ORG}

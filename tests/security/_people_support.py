@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from infracms.app import create_app
 from infracms.config import Settings
 from infracms.db import session_scope
 from infracms.models import ApiToken, User, WebSession
@@ -20,6 +19,7 @@ from infracms.models.user import Role
 from infracms.services import auth, users
 from infracms.services.common import organisation_by_name
 from tests.helpers import ADMIN, audit_size, make_org, make_user, password_of
+from tests.support.apps import AppPool
 
 API = "/api/v1"
 
@@ -40,8 +40,8 @@ class People:
 def issue(engine: Engine, username: str, **data: Any) -> str:
     """An API token of `username`, issued as they would (their own actor)."""
     with session_scope(engine, write=True) as session:
-        user = users.user_by_name(session, username)
-        roles = users.roles_of(session, user.id)
+        user = users.user_by_name(session, username=username)
+        roles = users.roles_of(session, user_id=user.id)
         actor = auth.user_actor(user, roles)
         return auth.issue_token(session=session, actor=actor, data={"name": "t", **data}).token
 
@@ -66,7 +66,7 @@ def build(engine: Engine, settings: Settings) -> None:
     make_user(engine, settings, "boris", bakery=Role.owner)
     make_user(engine, settings, "root2")
     with session_scope(engine, write=True) as session:
-        root2 = users.user_by_name(session, "root2")
+        root2 = users.user_by_name(session, username="root2")
         root2.is_admin = True
         session.add(root2)
         session.commit()
@@ -86,14 +86,14 @@ def state(engine: Engine) -> tuple[Any, ...]:
 
 def org_id(engine: Engine, name: str) -> Any:
     with session_scope(engine) as session:
-        return organisation_by_name(session, name).id
+        return organisation_by_name(session, name=name).id
 
 
 @pytest.fixture
-def people(settings: Settings, engine: Engine) -> Iterator[People]:
+def people(settings: Settings, engine: Engine, app_pool: AppPool) -> Iterator[People]:
     """The node, built, with a TestClient (not signed in)."""
     build(engine, settings)
-    app = create_app(settings)
+    app = app_pool.app(settings)
     with TestClient(app) as client:
         yield People(engine=engine, settings=settings, client=client)
     app.state.engine.dispose()

@@ -24,12 +24,12 @@ CLINIC, OTHER = "clinic", "other"
 def token_of(engine: Engine, username: str, organisation: str, role: Role) -> str:
     """A fresh API token of `username` in `organisation` with `role`."""
     with session_scope(engine, write=True) as session:
-        user = users.user_by_name(session, username)
+        user = users.user_by_name(session, username=username)
         actor = Actor(
             kind="user",
             id=str(user.id),
             name=username,
-            roles=users.roles_of(session, user.id),
+            roles=users.roles_of(session, user_id=user.id),
             user_id=user.id,
         )
         issued = auth.issue_token(

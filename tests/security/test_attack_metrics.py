@@ -17,8 +17,8 @@ pytestmark = pytest.mark.security
 
 def issued(engine: Engine, username: str, data: dict[str, str]) -> str:
     with session_scope(engine, write=True) as session:
-        user = users.user_by_name(session, username)
-        actor = auth.user_actor(user, users.roles_of(session, user.id))
+        user = users.user_by_name(session, username=username)
+        actor = auth.user_actor(user, users.roles_of(session, user_id=user.id))
         return auth.issue_token(session=session, actor=actor, data=data).token
 
 

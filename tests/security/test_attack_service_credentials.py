@@ -68,7 +68,7 @@ def test_a_generated_credential_cannot_be_sent_outside_its_pool(provider: Provid
         with pytest.raises(InvalidInput) as refused:
             load_run_input(
                 session,
-                run,
+                run=run,
                 settings=node.settings,
                 plugins=plugins,
                 keyring=load_keyring(node.settings),

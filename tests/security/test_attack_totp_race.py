@@ -37,7 +37,7 @@ def test_a_code_sent_twice_at_once_signs_in_once(pg: tuple[Settings, Engine]) ->
     settings, engine = pg
     keyring = load_keyring(settings)
     with session_scope(engine, write=True) as session:
-        admin = users.user_by_name(session, "admin")
+        admin = users.user_by_name(session, username="admin")
         actor = auth.user_actor(admin, {})
         pending = totp.start_enrolment(
             session=session, actor=actor, settings=settings, keyring=keyring
@@ -51,7 +51,7 @@ def test_a_code_sent_twice_at_once_signs_in_once(pg: tuple[Settings, Engine]) ->
     challenges = []
     for _ in range(2):
         with session_scope(engine, write=True) as session:
-            user = users.user_by_name(session, "admin")
+            user = users.user_by_name(session, username="admin")
             challenges.append(totp.begin_challenge(session=session, user=user, client="race"))
     code = clock.now()
     second: list[str] = []

@@ -39,8 +39,8 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 def _token(engine: Engine, username: str, org: str) -> tuple[str, uuid.UUID]:
     with session_scope(engine, write=True) as session:
-        user = users.user_by_name(session, username)
-        roles = {organisation_by_name(session, org).id: "owner"}
+        user = users.user_by_name(session, username=username)
+        roles = {organisation_by_name(session, name=org).id: "owner"}
         actor = Actor(kind="user", id=str(user.id), name=username, roles=roles, user_id=user.id)
         issued = auth.issue_token(
             session=session, actor=actor, data={"name": "t", "role": "owner", "organisation": org}

@@ -169,7 +169,7 @@ def test_another_organisations_grant_does_not_apply(
     files = {"b.yaml": "module: backup\ntarget: {host: web1}\nsettings:\n  repository: /r\n"
              "  paths: [/etc]\n  password: {$env: INFRACMS_VAR_OTHERS_DB}\n"}  # fmt: skip
     with session_scope(engine, write=True) as session:
-        editor = member_actor(organisation_by_name(session, CLINIC).id, Role.editor)
+        editor = member_actor(organisation_by_name(session, name=CLINIC).id, Role.editor)
         with pytest.raises(InvalidInput) as refused:
             definitions_io.import_definitions(
                 session=session,
@@ -221,7 +221,7 @@ def test_the_nodes_own_ssh_key_is_not_a_credential(
         return
     plugins = Plugins.load()
     with session_scope(engine, write=True) as session:
-        editor = member_actor(organisation_by_name(session, CLINIC).id, Role.editor)
+        editor = member_actor(organisation_by_name(session, name=CLINIC).id, Role.editor)
         run_id = runs.create_run(
             session=session,
             actor=editor,
@@ -235,6 +235,6 @@ def test_the_nodes_own_ssh_key_is_not_a_credential(
         assert run is not None
         with pytest.raises(InvalidInput) as refused:
             load_run_input(
-                session, run, settings=settings, plugins=plugins, keyring=load_keyring(settings)
+                session, run=run, settings=settings, plugins=plugins, keyring=load_keyring(settings)
             )
     assert "__node__" in str(refused.value) and node_key not in str(refused.value)

@@ -116,7 +116,7 @@ def _people(engine: Engine, org: str, people: dict[str, Role]) -> None:
 def _org_id(session: Session, name: str) -> uuid.UUID:
     from infracms.services.common import organisation_by_name
 
-    return organisation_by_name(session, name).id
+    return organisation_by_name(session, name=name).id
 
 
 def person(engine: Engine, name: str) -> Actor:
@@ -210,10 +210,12 @@ def test_k_minus_one_approvals_do_not_release_the_kth_does_and_the_start_names_t
         decide(clinic, plugins, person(clinic, "olga"), held).status is RunStatus.pending_approval
     )
     with session_scope(clinic, write=True) as session:
-        assert runs.claim_run(session, held.id, "w", plugins=plugins) is None  # not queued
+        assert (
+            runs.claim_run(session, run_id=held.id, worker="w", plugins=plugins) is None
+        )  # not queued
     assert decide(clinic, plugins, person(clinic, "otto"), held).status is RunStatus.queued
     with session_scope(clinic, write=True) as session:
-        claimed = runs.claim_run(session, held.id, "w", plugins=plugins)
+        claimed = runs.claim_run(session, run_id=held.id, worker="w", plugins=plugins)
     assert claimed is not None and claimed.status is RunStatus.running
     (request,) = entries(clinic, "approval.request")
     digest = json.loads(request.payload)["digest"]
@@ -290,7 +292,7 @@ def test_a_definition_changed_after_approval_voids_it_before_the_run_starts(
             data={"settings": {"message": "not what was approved"}},
         )
     with session_scope(clinic, write=True) as session:
-        assert runs.claim_run(session, held.id, "w", plugins=plugins) is None
+        assert runs.claim_run(session, run_id=held.id, worker="w", plugins=plugins) is None
     ended = status(clinic, held)
     assert ended.status is RunStatus.refused and ended.started_at is None
     assert "definition motd-web is at revision 2 (approved: 1)" in (ended.error or "")
@@ -437,7 +439,7 @@ def test_the_audit_export_alone_shows_k_people_approved_the_digest_that_ran(
     decide(clinic, plugins, person(clinic, "olga"), held)
     decide(clinic, plugins, person(clinic, "otto"), held)
     with session_scope(clinic, write=True) as session:
-        assert runs.claim_run(session, held.id, "w", plugins=plugins) is not None
+        assert runs.claim_run(session, run_id=held.id, worker="w", plugins=plugins) is not None
     audit.sign_checkpoint(engine=clinic, settings=settings)
     with session_scope(clinic) as session:
         export = b"".join(audit.export_lines(session=session, actor=ADMIN, settings=settings))

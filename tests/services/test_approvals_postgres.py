@@ -50,7 +50,7 @@ def test_approved_then_changed_on_postgres(pg_clinic: Engine, plugins: Plugins) 
     decide(pg_clinic, plugins, person(pg_clinic, "olga"), again)
     decide(pg_clinic, plugins, person(pg_clinic, "otto"), again)
     with session_scope(pg_clinic, write=True) as session:
-        assert runs.claim_run(session, held.id, "w", plugins=plugins) is not None
+        assert runs.claim_run(session, run_id=held.id, worker="w", plugins=plugins) is not None
     with session_scope(pg_clinic, write=True) as session:
         definitions.save_revision(
             session=session,
@@ -61,5 +61,5 @@ def test_approved_then_changed_on_postgres(pg_clinic: Engine, plugins: Plugins) 
             data={"settings": {"message": "changed"}},
         )
     with session_scope(pg_clinic, write=True) as session:
-        assert runs.claim_run(session, again.id, "w", plugins=plugins) is None
+        assert runs.claim_run(session, run_id=again.id, worker="w", plugins=plugins) is None
     assert status(pg_clinic, again).status is RunStatus.refused

@@ -237,7 +237,7 @@ def test_expected_table_covers_every_action() -> None:
 def _actor_for(engine: Engine, role: Role, org_id: uuid.UUID) -> Actor:
     # the token action needs a real user, so every actor is backed by one
     with session_scope(engine) as session:
-        user = users.user_by_name(session, "matrix")
+        user = users.user_by_name(session, username="matrix")
     return Actor(kind="user", id=str(user.id), name="matrix", roles={org_id: role}, user_id=user.id)
 
 

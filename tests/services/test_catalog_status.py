@@ -8,7 +8,6 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from infracms.models.federation import NodeCatalog, PeerStatus, SyncFailure, Syn
 from infracms.services.federation import sync
 from infracms.services.federation.sync import STALE_AFTER, CatalogStatus, SyncResult
 from tests.helpers import ADMIN, make_org, member_actor
+from tests.support.apps import AppPool
 from tests.witness.nodes import Network, Node, pin, set_status, started_node
 
 Alter = Callable[[httpx.Response], httpx.Response]
@@ -33,11 +33,11 @@ def network() -> Network:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path, network: Network) -> Iterator[tuple[Node, Node]]:
+def nodes(app_pool: AppPool, network: Network) -> Iterator[tuple[Node, Node]]:
     """a.example (whose catalog is synced) and b.example (which syncs it), peered."""
     with (
-        started_node(tmp_path, "a.example", network) as a,
-        started_node(tmp_path, "b.example", network) as b,
+        started_node(app_pool, "a.example", network) as a,
+        started_node(app_pool, "b.example", network) as b,
     ):
         pin(a, b)
         pin(b, a)

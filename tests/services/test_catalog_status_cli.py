@@ -7,7 +7,6 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -21,19 +20,20 @@ from infracms.errors import NotFound
 from infracms.models.federation import PeerCatalog
 from infracms.services.federation import sync
 from tests.helpers import ADMIN
+from tests.support.apps import AppPool
 from tests.witness.nodes import Network, Node, pin, started_node
 
 Run = Callable[..., Result]
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
+def nodes(app_pool: AppPool) -> Iterator[tuple[Node, Node]]:
     """b.example peered with a.example (synced once) and c.example (never synced)."""
     network = Network()
     with (
-        started_node(tmp_path, "a.example", network) as a,
-        started_node(tmp_path, "b.example", network) as b,
-        started_node(tmp_path, "c.example", network) as c,
+        started_node(app_pool, "a.example", network) as a,
+        started_node(app_pool, "b.example", network) as b,
+        started_node(app_pool, "c.example", network) as c,
     ):
         for one, other in ((a, b), (b, a), (b, c)):
             pin(one, other)

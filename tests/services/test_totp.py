@@ -39,11 +39,11 @@ class Person:
 
     def actor(self) -> Actor:
         with Session(self.engine) as session:
-            return auth.user_actor(users.user_by_name(session, self.username), {})
+            return auth.user_actor(users.user_by_name(session, username=self.username), {})
 
     def user(self) -> User:
         with Session(self.engine) as session:
-            return users.user_by_name(session, self.username)
+            return users.user_by_name(session, username=self.username)
 
     def sign_in(self, code: str) -> User:
         """The second step of a sign-in, through a challenge of its own."""
@@ -131,7 +131,7 @@ def test_the_sealed_secret_opens_for_its_own_user_only(tina: Person, engine: Eng
     sealed = tina.user().totp_sealed
     assert sealed is not None
     with Session(engine) as session:
-        admin = users.user_by_name(session, "admin")
+        admin = users.user_by_name(session, username="admin")
     with pytest.raises(SecretError):
         tina.keyring.open(sealed, context=totp.sealing_context(admin.id))
 
@@ -195,7 +195,7 @@ def test_wrong_codes_end_the_challenge_and_count_as_failed_logins(tina: Person) 
     with Session(tina.engine) as session:
         assert session.exec(select(LoginChallenge)).all() == []
     with session_scope(tina.engine, write=True) as session, pytest.raises(RateLimited):
-        auth.check_rate(session, tina.settings, "tina", "elsewhere")
+        auth.check_rate(session, settings=tina.settings, username="tina", client="elsewhere")
     assert pyotp.TOTP(secret).now()  # the right code was never tried
 
 
@@ -250,7 +250,7 @@ def test_a_node_admin_resets_another_users_totp_a_member_cannot(
         totp.reset_for(session=session, actor=mallory.actor(), username="tina")
     assert totp.enrolled(tina.user())
     with session_scope(engine, write=True) as session:
-        admin = auth.user_actor(users.user_by_name(session, "admin"), {})
+        admin = auth.user_actor(users.user_by_name(session, username="admin"), {})
     with session_scope(engine, write=True) as session:
         totp.reset_for(session=session, actor=admin, username="tina")
     assert not totp.enrolled(tina.user())
@@ -274,7 +274,7 @@ def test_must_enrol_only_admins_and_only_when_the_setting_asks(
 ) -> None:
     required = settings.model_copy(update={"require_totp_for_admins": True})
     with Session(tina.engine) as session:
-        admin = users.user_by_name(session, "admin")
+        admin = users.user_by_name(session, username="admin")
     assert totp.must_enrol(required, admin)
     assert not totp.must_enrol(settings, admin)
     assert not totp.must_enrol(required, tina.user())

@@ -32,9 +32,9 @@ def test_delete_keeps_the_audit_entries_as_recorded(
     make_user(engine, settings, "olga", clinic=Role.owner)
     _login(engine, settings, "olga", password_of("olga"))
     with session_scope(engine, write=True) as session:
-        user = users.user_by_name(session, "olga")
+        user = users.user_by_name(session, username="olga")
         old_id = str(user.id)
-        actor = auth.user_actor(user, users.roles_of(session, user.id))
+        actor = auth.user_actor(user, users.roles_of(session, user_id=user.id))
         auth.issue_token(
             session=session,
             actor=actor,

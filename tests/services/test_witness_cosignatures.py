@@ -4,7 +4,6 @@ pinned for each peer (before and after a key rotation), and the witness policy."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -21,17 +20,18 @@ from infracms.services.witness.cosignatures import (
     cosignatures_of,
     witness_policy,
 )
+from tests.support.apps import AppPool
 from tests.witness.nodes import Network, Node, pin, set_status, started_node
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node, Node]]:
+def nodes(app_pool: AppPool) -> Iterator[tuple[Node, Node, Node]]:
     """a.example, witnessed by b.example and c.example; both cosigned its checkpoint."""
     network = Network()
     with (
-        started_node(tmp_path, "a.example", network) as a,
-        started_node(tmp_path, "b.example", network) as b,
-        started_node(tmp_path, "c.example", network) as c,
+        started_node(app_pool, "a.example", network) as a,
+        started_node(app_pool, "b.example", network) as b,
+        started_node(app_pool, "c.example", network) as c,
     ):
         for witness in (b, c):
             pin(a, witness)

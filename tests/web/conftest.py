@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,11 +13,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from infracms.app import create_app
 from infracms.config import Settings
 from infracms.db import make_engine
 from infracms.plugins import Plugins
 from infracms.services.setup import initialise
+from tests.support.apps import AppPool
 from tests.support.seed import seed_database
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -61,9 +60,11 @@ class Site:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
+def settings(app_pool: AppPool, request: pytest.FixtureRequest) -> Settings:
+    """A new node's settings, in a data directory of the pool's (emptied for the test)."""
+    return app_pool.settings(
+        request,
+        "data",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         admin_password=ADMIN_PASSWORD,
@@ -77,12 +78,13 @@ def plugins() -> Plugins | None:
 
 
 @pytest.fixture
-def app(settings: Settings, plugins: Plugins | None) -> Iterator[FastAPI]:
+def app(settings: Settings, plugins: Plugins | None, app_pool: AppPool) -> Iterator[FastAPI]:
+    """The node's app (the pool's, built once per worker for these settings and modules)."""
     seed_database(settings)  # the migrated schema, copied: initialise does the rest
     engine = make_engine(settings)
     initialise(settings, engine)
     engine.dispose()
-    application = create_app(settings, plugins=plugins)
+    application = app_pool.app(settings, plugins)
     yield application
     application.state.engine.dispose()
 

@@ -72,10 +72,10 @@ def finished_run(
             organisation="clinic",
             data={"kind": kind},
         )
-        assert runs.claim_run(session, run.id, "test-worker") is not None
+        assert runs.claim_run(session, run_id=run.id, worker="test-worker") is not None
         status = finish.pop("status", RunStatus.succeeded)
         runs.finish_run(
-            session, run.id, status=status, rc=0, recap=recap, stdout_sha256=None, **finish
+            session, run_id=run.id, status=status, rc=0, recap=recap, stdout_sha256=None, **finish
         )
         return run.id
 

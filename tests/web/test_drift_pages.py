@@ -66,11 +66,18 @@ def finished(
             organisation="clinic",
             data={"kind": kind},
         )
-        runs.claim_run(session, run.id, "test-worker")
+        runs.claim_run(session, run_id=run.id, worker="test-worker")
         if events:
-            runs.write_events(session, run.id, [{"run_id": run.id, **e} for e in events])
+            runs.write_events(
+                session, run_id=run.id, rows=[{"run_id": run.id, **e} for e in events]
+            )
         runs.finish_run(
-            session, run.id, status=RunStatus.succeeded, rc=0, recap=recap, stdout_sha256=None
+            session,
+            run_id=run.id,
+            status=RunStatus.succeeded,
+            rc=0,
+            recap=recap,
+            stdout_sha256=None,
         )
         return run.id
 

@@ -103,11 +103,11 @@ def event(
 def play(engine: Engine, run_id: uuid.UUID, rows: list[dict[str, Any]], **finish: Any) -> None:
     """Claim the run, write its events in batches, and finish it if told how."""
     with session_scope(engine, write=True) as session:
-        assert runs.claim_run(session, run_id, "test-worker") is not None
+        assert runs.claim_run(session, run_id=run_id, worker="test-worker") is not None
         for start in range(0, len(rows), 10_000):
-            runs.write_events(session, run_id, rows[start : start + 10_000])
+            runs.write_events(session, run_id=run_id, rows=rows[start : start + 10_000])
         if finish:
-            runs.finish_run(session, run_id, rc=2, stdout_sha256=None, **finish)
+            runs.finish_run(session, run_id=run_id, rc=2, stdout_sha256=None, **finish)
 
 
 def test_an_editor_plans_and_may_not_apply(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -17,18 +16,19 @@ from infracms.models.federation import PeerStatus
 from infracms.models.witness import AuditCosignature
 from infracms.services import audit
 from infracms.services.witness import cosigner, gather_cosignatures
+from tests.support.apps import AppPool
 from tests.web.conftest import Site
 from tests.witness.nodes import Network, Node, pin, set_status, started_node
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node, Node]]:
+def nodes(app_pool: AppPool) -> Iterator[tuple[Node, Node, Node]]:
     """a.example, whose log b.example and c.example witness (all peered with a)."""
     network = Network()
     with (
-        started_node(tmp_path, "a.example", network) as a,
-        started_node(tmp_path, "b.example", network) as b,
-        started_node(tmp_path, "c.example", network) as c,
+        started_node(app_pool, "a.example", network) as a,
+        started_node(app_pool, "b.example", network) as b,
+        started_node(app_pool, "c.example", network) as c,
     ):
         for witness in (b, c):
             pin(a, witness)
@@ -62,8 +62,8 @@ def vkey(node: Node) -> str:
     return cosigner(node.name, node.key).verifier().vkey
 
 
-def test_no_peer_no_policy(tmp_path: Path) -> None:
-    with started_node(tmp_path, "alone.example", Network()) as alone:
+def test_no_peer_no_policy(app_pool: AppPool) -> None:
+    with started_node(app_pool, "alone.example", Network()) as alone:
         alone.append(2)
         audit.sign_checkpoint(engine=alone.engine, settings=alone.settings)
         page = signed_in(alone).get("/audit/checkpoints").text

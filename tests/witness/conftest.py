@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.support.apps import AppPool
 from tests.witness.nodes import Network, Node, pin, started_node
 
 
@@ -17,16 +17,16 @@ def network() -> Network:
 
 
 @pytest.fixture
-def node_a(tmp_path: Path, network: Network) -> Iterator[Node]:
+def node_a(app_pool: AppPool, network: Network) -> Iterator[Node]:
     """Node a.example, whose log is witnessed."""
-    with started_node(tmp_path, "a.example", network) as node:
+    with started_node(app_pool, "a.example", network) as node:
         yield node
 
 
 @pytest.fixture
-def node_b(tmp_path: Path, network: Network) -> Iterator[Node]:
+def node_b(app_pool: AppPool, network: Network) -> Iterator[Node]:
     """Node b.example, a witness."""
-    with started_node(tmp_path, "b.example", network) as node:
+    with started_node(app_pool, "b.example", network) as node:
         yield node
 
 
@@ -39,7 +39,7 @@ def peered(node_a: Node, node_b: Node) -> tuple[Node, Node]:
 
 
 @pytest.fixture
-def node_c(tmp_path: Path, network: Network) -> Iterator[Node]:
+def node_c(app_pool: AppPool, network: Network) -> Iterator[Node]:
     """Node c.example, another witness."""
-    with started_node(tmp_path, "c.example", network) as node:
+    with started_node(app_pool, "c.example", network) as node:
         yield node

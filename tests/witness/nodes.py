@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -27,7 +28,8 @@ from infracms.models.federation import Peer, PeerKey, PeerStatus
 from infracms.services.federation.node import FederationContext
 from infracms.services.setup import initialise
 from tests.audit_store.conftest import append_entries
-from tests.conftest import make_settings
+from tests.conftest import ADMIN_PASSWORD, make_settings
+from tests.support.apps import AppPool
 from tests.support.seed import seed_database
 
 
@@ -86,16 +88,43 @@ class Node:
 
 @contextlib.contextmanager
 def started_node(
-    tmp_path: Path, name: str, network: Network, database_url: str | None = None
+    place: Path | AppPool, name: str, network: Network, database_url: str | None = None
 ) -> Iterator[Node]:
-    """A fresh node called `name` at https://`name`, on the network until the block ends."""
-    settings = make_settings(
-        tmp_path / name, database_url, node_name=name, base_url=f"https://{name}"
-    )
+    """A fresh node called `name` at https://`name`, on the network until the block ends:
+    in a folder of `place`, or in a data directory (and on an app) of the pool's."""
+    with contextlib.ExitStack() as stack:
+        if isinstance(place, AppPool) and database_url is None:
+            fields = {**CHEAP, "admin_password": ADMIN_PASSWORD, **node_fields(name)}
+            settings = stack.enter_context(place.lease(name, **fields))
+            app = _app(settings, place.app)
+        else:
+            assert isinstance(place, Path), "a pool serves SQLite nodes only"
+            settings = make_settings(place / name, database_url, **node_fields(name))
+            app = _app(settings, create_app)
+        yield stack.enter_context(_serving(app, settings, network))
+
+
+CHEAP = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}  # as make_settings hashes
+
+
+def node_fields(name: str) -> dict[str, object]:
+    """The settings that make a node `name` at https://`name`."""
+    return {"node_name": name, "base_url": f"https://{name}"}
+
+
+def _app(settings: Settings, build: Callable[[Settings], FastAPI]) -> FastAPI:
+    """The node initialised in its data directory, and its app."""
     seed_database(settings)
     engine = make_engine(settings)
     initialise(settings, engine)
-    app = create_app(settings)
+    engine.dispose()
+    return build(settings)
+
+
+@contextlib.contextmanager
+def _serving(app: FastAPI, settings: Settings, network: Network) -> Iterator[Node]:
+    name = settings.node_name
+    engine = make_engine(settings)
     app.state.federation_transport = network.transport()
     with TestClient(app, base_url=f"https://{name}") as client:
         # FastAPI builds each route on first match; nodes of one process answering their

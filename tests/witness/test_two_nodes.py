@@ -127,8 +127,8 @@ def submit_as_a(a: LiveNode, request: AddCheckpointRequest) -> None:
     engine = make_engine(a.settings)
     try:
         with session_scope(engine) as session:
-            pinned = keys_of(session, peer_by_name(session, "b.test"))
-            url = peer_by_name(session, "b.test").base_url
+            pinned = keys_of(session, peer=peer_by_name(session, name="b.test"))
+            url = peer_by_name(session, name="b.test").base_url
     finally:
         engine.dispose()
     witness = CosignatureVerifier("b.test/witness", pinned[0].public_key)

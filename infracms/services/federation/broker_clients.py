@@ -88,7 +88,7 @@ def list_clients(*, session: Session, actor: Actor) -> list[BrokerClientPublic]:
     return [BrokerClientPublic.model_validate(row, from_attributes=True) for row in rows]
 
 
-def authenticate(session: Session, authorization: str | None) -> BrokerCaller:
+def authenticate(session: Session, *, authorization: str | None) -> BrokerCaller:
     """The platform behind an Authorization header, or AuthenticationFailed."""
     scheme, _, value = (authorization or "").strip().partition(" ")
     name, token = None, value.strip()

@@ -104,11 +104,11 @@ def request_service(
     data: ServiceRequestIn | Fields,
 ) -> ConsumerServicePublic:
     """Ask a peer for one of its offerings on behalf of an organisation."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.service_request, org.id)
     wanted = parse(ServiceRequestIn, data)
-    peer = active_peer(session, wanted.peer)
-    _, plan = find_plan(session, peer, wanted.offering_id, wanted.plan_id)
+    peer = active_peer(session, name=wanted.peer)
+    _, plan = find_plan(session, peer=peer, offering_id=wanted.offering_id, plan_id=wanted.plan_id)
     check_parameters({"id": plan.id, "parameters": dict(plan.parameters)}, wanted.parameters)
     row = ConsumerService(
         organisation_id=org.id,
@@ -119,7 +119,15 @@ def request_service(
         requested_by=actor.name,
     )
     session.add(row)
-    record(session, actor, org, row, peer, "service.request", parameters=wanted.parameters)
+    record(
+        session,
+        actor=actor,
+        org=org,
+        row=row,
+        peer=peer,
+        action="service.request",
+        parameters=wanted.parameters,
+    )
     commit(session)
     request = ProvisionRequest(
         service_id=row.offering_id,
@@ -129,16 +137,16 @@ def request_service(
     )
     identity = originating_identity("infracms", {"user": actor.name, "organization": org.name})
     try:
-        with client_for(session, ctx, peer) as client:
+        with client_for(session, ctx=ctx, peer=peer) as client:
             answer = client.provision(str(row.id), request, originating_identity=identity)
     except FederationError as exc:
         return _fail(session, actor, org, row, peer, exc)
     row.status = ConsumerStatus.in_progress if answer.pending else ConsumerStatus.succeeded
     row.operation, row.checked_at = answer.body.operation, utcnow()
     session.add(row)
-    record(session, actor, org, row, peer, "service.requested")
+    record(session, actor=actor, org=org, row=row, peer=peer, action="service.requested")
     commit(session)
-    return describe(session, row)
+    return describe(session, row=row)
 
 
 def refresh_service(
@@ -146,8 +154,8 @@ def refresh_service(
 ) -> ConsumerServicePublic:
     """Ask the peer how the service's last operation went; bind once it succeeded."""
     org, row = _service_in(session, actor, organisation, service, Action.service_read)
-    following.follow(session, ctx, org, row, actor)
-    return describe(session, row)
+    following.follow(session, ctx=ctx, org=org, row=row, actor=actor)
+    return describe(session, row=row)
 
 
 def update_service(
@@ -185,11 +193,19 @@ def update_service(
     )
     identity = originating_identity("infracms", {"user": actor.name, "organization": org.name})
     try:
-        with client_for(session, ctx, peer) as client:
+        with client_for(session, ctx=ctx, peer=peer) as client:
             answer = client.update_instance(str(row.id), request, originating_identity=identity)
     except FederationError as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        record(session, actor, org, row, peer, "service.update_failed", error=error)
+        record(
+            session,
+            actor=actor,
+            org=org,
+            row=row,
+            peer=peer,
+            action="service.update_failed",
+            error=error,
+        )
         commit(session)
         raise
     previous = {"plan": row.plan_id, "parameters": row.parameters}
@@ -197,11 +213,20 @@ def update_service(
     row.status, row.operation = ConsumerStatus.updating, answer.body.operation
     row.description, row.checked_at = f"change asked of {peer.name}", utcnow()
     session.add(row)
-    record(session, actor, org, row, peer, "service.update", previous=previous, changed=changed)
+    record(
+        session,
+        actor=actor,
+        org=org,
+        row=row,
+        peer=peer,
+        action="service.update",
+        previous=previous,
+        changed=changed,
+    )
     commit(session)
     if not answer.pending:  # done at once: bind again now
-        following.follow(session, ctx, org, row, actor)
-    return describe(session, row)
+        following.follow(session, ctx=ctx, org=org, row=row, actor=actor)
+    return describe(session, row=row)
 
 
 def change_choices(
@@ -215,7 +240,9 @@ def change_choices(
     if row.status not in CHANGEABLE or peer is None:
         return []
     try:
-        offering, plan = find_plan(session, peer, row.offering_id, row.plan_id)
+        offering, plan = find_plan(
+            session, peer=peer, offering_id=row.offering_id, plan_id=row.plan_id
+        )
     except NotFound:
         return []
     if not plan_updateable(offering, plan.id):
@@ -234,7 +261,7 @@ def deprovision_service(
         raise Conflict(f"service {row.id} is being changed: deprovision it once that is applied")
     peer = session.get(Peer, row.peer_id)
     peer = found(peer, "the peer")
-    with client_for(session, ctx, peer) as client:
+    with client_for(session, ctx=ctx, peer=peer) as client:
         if row.binding_id:
             try:
                 client.unbind(
@@ -251,23 +278,23 @@ def deprovision_service(
         row.status, row.ended_at = ConsumerStatus.ended, utcnow()
     row.checked_at = utcnow()
     session.add(row)
-    record(session, actor, org, row, peer, "service.deprovision")
+    record(session, actor=actor, org=org, row=row, peer=peer, action="service.deprovision")
     commit(session)
-    return describe(session, row)
+    return describe(session, row=row)
 
 
 def list_services(
     *, session: Session, actor: Actor, organisation: str
 ) -> list[ConsumerServicePublic]:
     """The services an organisation requested from peers, newest first."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.service_read, org.id)
     rows = session.exec(
         select(ConsumerService)
         .where(ConsumerService.organisation_id == org.id)
         .order_by(col(ConsumerService.created_at).desc())
     ).all()
-    return [describe(session, row) for row in rows]
+    return [describe(session, row=row) for row in rows]
 
 
 def get_service(
@@ -275,7 +302,7 @@ def get_service(
 ) -> ConsumerServicePublic:
     """One requested service."""
     _, row = _service_in(session, actor, organisation, service, Action.service_read)
-    return describe(session, row)
+    return describe(session, row=row)
 
 
 def service_credentials(
@@ -289,7 +316,7 @@ def service_credentials(
     return value
 
 
-def describe(session: Session, row: ConsumerService) -> ConsumerServicePublic:
+def describe(session: Session, *, row: ConsumerService) -> ConsumerServicePublic:
     """A requested service without its secrets."""
     org = session.get(Organisation, row.organisation_id)
     peer = session.get(Peer, row.peer_id)
@@ -312,9 +339,17 @@ def _fail(
     row.status, row.description = ConsumerStatus.failed, f"{type(exc).__name__}: {exc}"[:2000]
     row.checked_at = utcnow()
     session.add(row)
-    record(session, actor, org, row, peer, "service.request_failed", error=row.description)
+    record(
+        session,
+        actor=actor,
+        org=org,
+        row=row,
+        peer=peer,
+        action="service.request_failed",
+        error=row.description,
+    )
     commit(session)
-    return describe(session, row)
+    return describe(session, row=row)
 
 
 def _active(session: Session, row: ConsumerService) -> Peer:
@@ -330,7 +365,7 @@ def _plan_to(
 ) -> tuple[Offering, Plan]:
     """The plan the service is to have, in the peer's last good catalog."""
     try:
-        offering, plan = find_plan(session, peer, row.offering_id, plan_id)
+        offering, plan = find_plan(session, peer=peer, offering_id=row.offering_id, plan_id=plan_id)
     except NotFound as exc:
         raise InvalidInput(exc.detail, errors={"plan_id": exc.detail}) from exc
     if plan_id != row.plan_id and not plan_updateable(offering, row.plan_id):
@@ -351,7 +386,7 @@ def _context(ctx: FederationContext, org: Organisation, actor: Actor) -> dict[st
 def _service_in(
     session: Session, actor: Actor, organisation: str, service: uuid.UUID, action: Action
 ) -> tuple[Organisation, ConsumerService]:
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, action, org.id)
     row = session.get(ConsumerService, service)
     if row is None or row.organisation_id != org.id:

@@ -91,7 +91,7 @@ def search_catalog(
 
 
 def find_plan(
-    session: Session, peer: Peer, offering_id: str, plan_id: str
+    session: Session, *, peer: Peer, offering_id: str, plan_id: str
 ) -> tuple[Offering, Plan]:
     """An offering and plan in a peer's last good catalog, or NotFound."""
     held = held_catalog(session.get(PeerCatalog, peer.id))

@@ -57,7 +57,7 @@ class _Overtaken(Exception):
     """Another follower claimed the binding: it writes what it learns."""
 
 
-def follow_all(session: Session, ctx: FederationContext) -> int:
+def follow_all(session: Session, *, ctx: FederationContext) -> int:
     """The periodic job: follow every service still in progress; how many were asked."""
     rows = session.exec(
         select(ConsumerService).where(
@@ -67,12 +67,17 @@ def follow_all(session: Session, ctx: FederationContext) -> int:
     for row in rows:
         org = session.get(Organisation, row.organisation_id)
         org = found(org, "the organisation")
-        follow(session, ctx, org, row, system_actor("service-follow"))
+        follow(session, ctx=ctx, org=org, row=row, actor=system_actor("service-follow"))
     return len(rows)
 
 
 def follow(
-    session: Session, ctx: FederationContext, org: Organisation, row: ConsumerService, actor: Actor
+    session: Session,
+    *,
+    ctx: FederationContext,
+    org: Organisation,
+    row: ConsumerService,
+    actor: Actor,
 ) -> None:
     """Ask the provider how the service goes, bind it once it succeeded, and store that."""
     if row.status not in FOLLOWED or (row.status is S.succeeded and row.sealed):
@@ -81,7 +86,7 @@ def follow(
     peer = found(peer, "the peer")
     seen, learnt = Seen(row.status, row.binding_id), Learnt(row.status, row.description)
     try:
-        with client_for(session, ctx, peer) as client:
+        with client_for(session, ctx=ctx, peer=peer) as client:
             if row.status is not S.succeeded:
                 _poll(client, row, learnt)
             if learnt.status is S.succeeded and (row.sealed is None or seen.status is S.updating):
@@ -172,7 +177,9 @@ def _store(
         return
     session.refresh(row)
     if row.status is not seen.status or learnt.sealed is not None:
-        record(session, actor, org, row, peer, f"service.{row.status.name}")
+        record(
+            session, actor=actor, org=org, row=row, peer=peer, action=f"service.{row.status.name}"
+        )
     session.commit()
 
 
@@ -193,16 +200,17 @@ def _compare_and_set(session: Session, row: ConsumerService, seen: Seen, **value
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def client_for(session: Session, ctx: FederationContext, peer: Peer) -> PeerClient:
+def client_for(session: Session, *, ctx: FederationContext, peer: Peer) -> PeerClient:
     """A client for the peer; the session's transaction ends first (no lock held while the
     peer answers)."""
-    name, base_url, peer_keys = peer.name, peer.base_url, keys_of(session, peer)
+    name, base_url, peer_keys = peer.name, peer.base_url, keys_of(session, peer=peer)
     session.commit()
     return ctx.client(name, base_url, peer_keys)
 
 
 def record(
     session: Session,
+    *,
     actor: Actor,
     org: Organisation,
     row: ConsumerService,

@@ -19,7 +19,7 @@ from infracms.services.common import found
 from infracms.services.context import Actor, system_actor
 
 
-def subject(session: Session, instance: ServiceInstance) -> str:
+def subject(session: Session, *, instance: ServiceInstance) -> str:
     """The audit subject of an instance: ``service-instance:<org>/<id>``."""
     org = session.get(Organisation, instance.organisation_id)
     return f"service-instance:{org.name if org else '?'}/{instance.id}"
@@ -42,7 +42,7 @@ def caller_system(row: ServiceInstance) -> Actor:
     return system_actor(f"broker:{row.client}")
 
 
-def organisation_name(session: Session, row: ServiceInstance) -> str:
+def organisation_name(session: Session, *, row: ServiceInstance) -> str:
     """The name of the organisation providing an instance."""
     org = session.get(Organisation, row.organisation_id)
     org = found(org, "the organisation")

@@ -86,7 +86,7 @@ class InstancePublic(BaseModel):
     ended_at: datetime | None
 
 
-def instance_of(session: Session, caller: BrokerCaller, instance_id: str) -> ServiceInstance:
+def instance_of(session: Session, *, caller: BrokerCaller, instance_id: str) -> ServiceInstance:
     """A caller's instance by its OSB id, or 404."""
     row = session.exec(
         select(ServiceInstance).where(
@@ -99,7 +99,7 @@ def instance_of(session: Session, caller: BrokerCaller, instance_id: str) -> Ser
 
 
 def last_operation(
-    session: Session, row: ServiceInstance, node: str, operation: str | None = None
+    session: Session, *, row: ServiceInstance, node: str, operation: str | None = None
 ) -> LastOperationResponse:
     """What ``GET .../last_operation`` answers for an instance (ending it once removed).
 
@@ -110,15 +110,17 @@ def last_operation(
             f"operation {operation!r} is not the last operation of instance "
             f"{row.instance_id} ({row.operation})"
         )
-    removals.settle(session, row)
-    state, description = progress(session, row, node)
+    removals.settle(session, row=row)
+    state, description = progress(session, row=row, node=node)
     usable = True if state is FAILED and operation_kind(row) == "update" else None
     return LastOperationResponse(
         state=state, description=description, instance_usable=usable, update_repeatable=usable
     )
 
 
-def progress(session: Session, row: ServiceInstance, node: str) -> tuple[LastOperationState, str]:
+def progress(
+    session: Session, *, row: ServiceInstance, node: str
+) -> tuple[LastOperationState, str]:
     """The OSB state of an instance's last operation, and words for it."""
     if row.status is InstanceStatus.pending:
         return IN_PROGRESS, f"awaiting approval by {node}"
@@ -153,10 +155,10 @@ def bind(
     plan_id: str | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """Hand the caller its connection details: (created, credentials)."""
-    row = instance_of(session, caller, instance_id)
-    check_request_ids(session, row, service_id, plan_id)
+    row = instance_of(session, caller=caller, instance_id=instance_id)
+    check_request_ids(session, row=row, service_id=service_id, plan_id=plan_id)
     if (
-        progress(session, row, "")[0] is not SUCCEEDED
+        progress(session, row=row, node="")[0] is not SUCCEEDED
         or row.status is not InstanceStatus.provisioning
     ):
         raise ConcurrencyError(f"instance {instance_id} is not ready to bind")
@@ -166,14 +168,16 @@ def bind(
             raise InstanceConflict(f"binding {binding_id} was deleted")
         return False, _open(keyring, existing)
     binding = ServiceBinding(instance_id=row.id, binding_id=binding_id, sealed="")
-    credentials = service_hooks.connection_details(session, keyring, plugins, row)
+    credentials = service_hooks.connection_details(
+        session, keyring=keyring, plugins=plugins, row=row
+    )
     binding.sealed = keyring.seal(canonical_json(credentials).decode(), context=_context(binding))
     session.add(binding)
     audit.record(
         session,
         actor=caller.actor,
         action="service.bind",
-        subject=subject(session, row),
+        subject=subject(session, instance=row),
         organisation_id=row.organisation_id,
         payload={**cross_reference(row), "binding_id": binding_id, "nonce": caller.nonce},
     )
@@ -185,7 +189,7 @@ def binding_credentials(
     *, session: Session, keyring: Keyring, caller: BrokerCaller, instance_id: str, binding_id: str
 ) -> dict[str, Any]:
     """``GET .../service_bindings/:id``: the same details again."""
-    row = instance_of(session, caller, instance_id)
+    row = instance_of(session, caller=caller, instance_id=instance_id)
     binding = _binding(session, row, binding_id)
     if binding is None or binding.deleted_at is not None:
         raise NotFound(f"no binding {binding_id}")
@@ -194,7 +198,7 @@ def binding_credentials(
 
 def unbind(*, session: Session, caller: BrokerCaller, instance_id: str, binding_id: str) -> None:
     """Drop a binding; Gone if there is none."""
-    row = instance_of(session, caller, instance_id)
+    row = instance_of(session, caller=caller, instance_id=instance_id)
     binding = _binding(session, row, binding_id)
     if binding is None or binding.deleted_at is not None:
         raise Gone(f"no binding {binding_id}")
@@ -204,7 +208,7 @@ def unbind(*, session: Session, caller: BrokerCaller, instance_id: str, binding_
         session,
         actor=caller.actor,
         action="service.unbind",
-        subject=subject(session, row),
+        subject=subject(session, instance=row),
         organisation_id=row.organisation_id,
         payload={**cross_reference(row), "binding_id": binding_id, "nonce": caller.nonce},
     )
@@ -237,17 +241,20 @@ def deprovision(
     provisioning and updates: without `accepts_incomplete` it is refused (422
     AsyncRequired) before anything changes."""
     try:
-        row = instance_of(session, caller, instance_id)
+        row = instance_of(session, caller=caller, instance_id=instance_id)
     except NotFound as exc:
         raise Gone(f"no service instance {instance_id}") from exc
-    check_request_ids(session, row, service_id, plan_id)
+    check_request_ids(session, row=row, service_id=service_id, plan_id=plan_id)
     if not accepts_incomplete:
         raise AsyncRequired(f"removing {instance_id} is asynchronous: send accepts_incomplete=true")
     if row.status is InstanceStatus.deprovisioning:
         return _again(session, plugins, row, instance_id)
     if row.status in (InstanceStatus.ended, InstanceStatus.declined):
         raise Gone(f"service instance {instance_id} is already gone")
-    if row.status is InstanceStatus.provisioning and progress(session, row, "")[0] is IN_PROGRESS:
+    if (
+        row.status is InstanceStatus.provisioning
+        and progress(session, row=row, node="")[0] is IN_PROGRESS
+    ):
         raise ConcurrencyError(f"instance {instance_id} is still being provisioned or updated")
     _record_deprovision(session, caller, row)
     if row.definition is None:  # never approved: nothing was created
@@ -256,12 +263,12 @@ def deprovision(
         session.commit()
         return Deprovisioned(row, None, pending=False)
     session.commit()  # the deprovisioning stands, whatever its removal does
-    run_id = removals.start(session, plugins, row)
+    run_id = removals.start(session, plugins=plugins, row=row)
     return Deprovisioned(row, run_id, pending=run_id is not None)
 
 
 def check_request_ids(
-    session: Session, row: ServiceInstance, service_id: str | None, plan_id: str | None
+    session: Session, *, row: ServiceInstance, service_id: str | None, plan_id: str | None
 ) -> None:
     """400 for a request that names another service than the instance's, or a plan its
     service does not have (any of its plans: a requester may not know of a plan change)."""
@@ -281,9 +288,9 @@ def _again(
     instance_id: str,
 ) -> Deprovisioned:
     """A deprovision asked again: the same operation, or a new run after a failed one."""
-    if removals.settle(session, row):
+    if removals.settle(session, row=row):
         raise Gone(f"service instance {instance_id} is already gone")
-    state, _ = progress(session, row, "")
+    state, _ = progress(session, row=row, node="")
     if state is not FAILED:
         return Deprovisioned(row, None, pending=True)
     row.operation = new_operation("deprovision")
@@ -291,13 +298,13 @@ def _again(
         session,
         actor=caller_system(row),
         action="service.deprovision_retry",
-        subject=subject(session, row),
+        subject=subject(session, instance=row),
         organisation_id=row.organisation_id,
         payload={**cross_reference(row), "failed_run": str(row.run_id)},
     )
     session.add(row)
     session.commit()
-    run_id = removals.retry(session, plugins, row)
+    run_id = removals.retry(session, plugins=plugins, row=row)
     return Deprovisioned(row, run_id, pending=run_id is not None)
 
 
@@ -306,8 +313,8 @@ def _record_deprovision(session: Session, caller: BrokerCaller, row: ServiceInst
     row.operation = new_operation("deprovision")
     row.status, row.run_id = InstanceStatus.deprovisioning, None
     session.add(row)
-    usage.end(session, row)
-    service_secrets.forget_secrets(session, caller_system(row), row)
+    usage.end(session, instance=row)
+    service_secrets.forget_secrets(session, actor=caller_system(row), row=row)
     for binding in session.exec(select(ServiceBinding).where(ServiceBinding.instance_id == row.id)):
         binding.deleted_at, binding.sealed = binding.deleted_at or utcnow(), ""
         session.add(binding)
@@ -315,7 +322,7 @@ def _record_deprovision(session: Session, caller: BrokerCaller, row: ServiceInst
         session,
         actor=caller.actor,
         action="service.deprovision",
-        subject=subject(session, row),
+        subject=subject(session, instance=row),
         organisation_id=row.organisation_id,
         payload={**cross_reference(row), "nonce": caller.nonce},
     )
@@ -325,30 +332,30 @@ def list_requests(
     *, session: Session, actor: Actor, organisation: str, status: InstanceStatus | None = None
 ) -> list[InstancePublic]:
     """The provision requests and instances of an organisation (the providing side)."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.provision_read, org.id)
     query = select(ServiceInstance).where(ServiceInstance.organisation_id == org.id)
     if status is not None:
         query = query.where(ServiceInstance.status == status)
     rows = session.exec(query.order_by(col(ServiceInstance.created_at).desc())).all()
-    return [describe(session, row, org.name) for row in rows]
+    return [describe(session, row=row, node=org.name) for row in rows]
 
 
 def get_request(
     *, session: Session, actor: Actor, organisation: str, instance: uuid.UUID
 ) -> InstancePublic:
     """One provision request or instance of an organisation."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.provision_read, org.id)
     row = session.get(ServiceInstance, instance)
     if row is None or row.organisation_id != org.id:
         raise NotFound(f"no provision request {instance} in {org.name}")
-    return describe(session, row, org.name)
+    return describe(session, row=row, node=org.name)
 
 
-def describe(session: Session, row: ServiceInstance, node: str) -> InstancePublic:
+def describe(session: Session, *, row: ServiceInstance, node: str) -> InstancePublic:
     """An instance with its OSB state."""
-    state, description = progress(session, row, node)
+    state, description = progress(session, row=row, node=node)
     return InstancePublic(**row.model_dump(), state=state, description=description)
 
 

@@ -20,11 +20,11 @@ def run_periodic(settings: Settings, engine: Engine) -> None:
     """One round: every active peer's catalog, every service in progress, old nonces."""
     ctx = FederationContext.load(settings)
     with session_scope(engine, write=True) as session:
-        for result in sync.sync_all(session, ctx):
+        for result in sync.sync_all(session, ctx=ctx):
             if result.error:
                 log.warning(
                     "catalog of %s: kept version %s: %s", result.peer, result.version, result.error
                 )
     with session_scope(engine, write=True) as session:
-        consumer.follow_all(session, ctx)
+        consumer.follow_all(session, ctx=ctx)
     DatabaseNonceStore(engine).prune()

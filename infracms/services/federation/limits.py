@@ -14,9 +14,9 @@ from infracms.services.federation.broker_errors import TooManyPending, TooManyRe
 from infracms.services.federation.nonces import recent_requests
 
 
-def check_rate(session: Session, peer_id: uuid.UUID, peer: str, per_minute: int) -> None:
+def check_rate(session: Session, *, peer_id: uuid.UUID, peer: str, per_minute: int) -> None:
     """Refuse (429) a peer's request beyond ``per_minute`` signed requests in a minute."""
-    count = recent_requests(session, peer_id, utcnow())
+    count = recent_requests(session, peer_id=peer_id, now=utcnow())
     if count > per_minute:
         raise TooManyRequests(
             f"{peer} sent {count} signed requests in the last minute, at most {per_minute} "
@@ -24,7 +24,7 @@ def check_rate(session: Session, peer_id: uuid.UUID, peer: str, per_minute: int)
         )
 
 
-def check_pending(session: Session, client: str, most: int) -> None:
+def check_pending(session: Session, *, client: str, most: int) -> None:
     """Refuse (429) a new request from a client that already has ``most`` pending."""
     pending = session.exec(
         select(func.count())

@@ -53,7 +53,7 @@ class DatabaseNonceStore:
             return connection.execute(_expired()).rowcount
 
 
-def recent_requests(session: Session, peer_id: object, now: datetime) -> int:
+def recent_requests(session: Session, *, peer_id: object, now: datetime) -> int:
     """How many signed requests the peer (any of its keys) made in the last minute."""
     keys = select(PeerKey.key_id).where(PeerKey.peer_id == peer_id)
     return int(

@@ -120,7 +120,7 @@ def publish_offering(
     data: PublicationCreate | Fields,
 ) -> PublicationPublic:
     """Publish a module's offering for an organisation, on one of its host groups."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.offering_publish, org.id)
     publication_in = parse(PublicationCreate, data)
     declared = _declared(session, plugins, org, publication_in)
@@ -149,7 +149,7 @@ def publish_offering(
     )
     wire_offering(publication, {})  # refuses what the catalog could not carry
     session.add(publication)
-    public = describe(session, publication)
+    public = describe(session, publication=publication)
     audit.record(
         session,
         actor=actor,
@@ -166,9 +166,9 @@ def withdraw_offering(
     *, session: Session, actor: Actor, organisation: str, offering_id: str
 ) -> PublicationPublic:
     """Take an offering out of the catalog; its instances stay until deprovisioned."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.offering_publish, org.id)
-    publication = publication_in_org(session, org, offering_id)
+    publication = publication_in_org(session, org=org, offering_id=offering_id)
     if publication.withdrawn_at is None:
         publication.withdrawn_at = utcnow()
         session.add(publication)
@@ -180,23 +180,25 @@ def withdraw_offering(
             organisation_id=org.id,
         )
         commit(session)
-    return describe(session, publication)
+    return describe(session, publication=publication)
 
 
 def list_publications(
     *, session: Session, actor: Actor, organisation: str, include_withdrawn: bool = False
 ) -> list[PublicationPublic]:
     """An organisation's published offerings."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.offering_read, org.id)
     query = select(PublishedOffering).where(PublishedOffering.organisation_id == org.id)
     if not include_withdrawn:
         query = query.where(col(PublishedOffering.withdrawn_at).is_(None))
     rows = session.exec(query.order_by(col(PublishedOffering.offering_id))).all()
-    return [describe(session, row) for row in rows]
+    return [describe(session, publication=row) for row in rows]
 
 
-def publication_in_org(session: Session, org: Organisation, offering_id: str) -> PublishedOffering:
+def publication_in_org(
+    session: Session, *, org: Organisation, offering_id: str
+) -> PublishedOffering:
     """An organisation's publication by offering id, or NotFound."""
     row = session.exec(
         select(PublishedOffering).where(
@@ -209,7 +211,7 @@ def publication_in_org(session: Session, org: Organisation, offering_id: str) ->
     return row
 
 
-def describe(session: Session, publication: PublishedOffering) -> PublicationPublic:
+def describe(session: Session, *, publication: PublishedOffering) -> PublicationPublic:
     """A publication with its organisation's and group's names."""
     org = session.get(Organisation, publication.organisation_id)
     group = session.get(HostGroup, publication.group_id)
@@ -255,7 +257,7 @@ def _declared(
     session: Session, plugins: Plugins, org: Organisation, publication_in: PublicationCreate
 ) -> ModuleOffering:
     module_or_404(plugins, publication_in.module)
-    require_enabled(session, org.id, publication_in.module)
+    require_enabled(session, organisation_id=org.id, name=publication_in.module)
     offered = module_offerings(plugins).get(publication_in.module, [])
     declared = next((o for o in offered if o.name == publication_in.offering), None)
     if declared is None:

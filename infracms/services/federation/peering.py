@@ -176,7 +176,7 @@ def accept_invitation(
         },
     )
     commit(session, conflict=f"a peer called {peer.name!r} exists already")
-    return describe(session, peer)
+    return describe(session, peer=peer)
 
 
 def receive_peering_request(
@@ -221,11 +221,11 @@ def receive_peering_request(
 def set_status(*, session: Session, actor: Actor, name: str, status: PeerStatus) -> PeerPublic:
     """Suspend, resume (active) or revoke a peer; a revoked peer's keys are removed for good."""
     authorize(actor, Action.peer_manage, None)
-    peer = peer_by_name(session, name)
+    peer = peer_by_name(session, name=name)
     if peer.status is PeerStatus.revoked:
         raise Conflict(f"peer {name} was revoked; it can only peer again by a new invitation")
     if peer.status is status:
-        return describe(session, peer)
+        return describe(session, peer=peer)
     before = peer.status
     peer.status, peer.changed_at = status, utcnow()
     session.add(peer)
@@ -241,20 +241,20 @@ def set_status(*, session: Session, actor: Actor, name: str, status: PeerStatus)
         payload={"peer": peer.name, "before": before, "after": status},
     )
     commit(session)
-    return describe(session, peer)
+    return describe(session, peer=peer)
 
 
 def list_peers(*, session: Session, actor: Actor) -> list[PeerPublic]:
     """Every peer, by name."""
     authorize(actor, Action.peer_manage, None)
     peers = session.exec(select(Peer).order_by(col(Peer.name))).all()
-    return [describe(session, peer) for peer in peers]
+    return [describe(session, peer=peer) for peer in peers]
 
 
 def get_peer(*, session: Session, actor: Actor, name: str) -> PeerPublic:
     """One peer with its keys."""
     authorize(actor, Action.peer_manage, None)
-    return describe(session, peer_by_name(session, name))
+    return describe(session, peer=peer_by_name(session, name=name))
 
 
 def _refuse_known(session: Session, name: str) -> None:

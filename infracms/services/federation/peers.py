@@ -64,13 +64,13 @@ def trusted(key: PeerKey, owner: str) -> TrustedKey:
     )
 
 
-def keys_of(session: Session, peer: Peer) -> list[TrustedKey]:
+def keys_of(session: Session, *, peer: Peer) -> list[TrustedKey]:
     """Every key pinned for a peer."""
     rows = session.exec(select(PeerKey).where(PeerKey.peer_id == peer.id)).all()
     return [trusted(row, peer.name) for row in rows]
 
 
-def peer_by_name(session: Session, name: str) -> Peer:
+def peer_by_name(session: Session, *, name: str) -> Peer:
     """The peer called `name`, or NotFound."""
     peer = session.exec(select(Peer).where(Peer.name == name)).first()
     if peer is None:
@@ -78,15 +78,15 @@ def peer_by_name(session: Session, name: str) -> Peer:
     return peer
 
 
-def active_peer(session: Session, name: str) -> Peer:
+def active_peer(session: Session, *, name: str) -> Peer:
     """The active peer called `name`, or NotFound."""
-    peer = peer_by_name(session, name)
+    peer = peer_by_name(session, name=name)
     if peer.status is not PeerStatus.active:
         raise NotFound(f"peer {name!r} is {peer.status}")
     return peer
 
 
-def describe(session: Session, peer: Peer) -> PeerPublic:
+def describe(session: Session, *, peer: Peer) -> PeerPublic:
     """A peer with its keys."""
     rows = session.exec(
         select(PeerKey).where(PeerKey.peer_id == peer.id).order_by(col(PeerKey.created_at))

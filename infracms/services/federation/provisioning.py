@@ -108,13 +108,18 @@ def request_instance(
     existing = _existing(session, caller, instance_id)
     if existing is not None:
         return _same_request(session, existing, request, parameters)
-    limits.check_pending(session, caller.label, max_pending)
+    limits.check_pending(session, client=caller.label, most=max_pending)
     context = _context(caller, request)
     check_parameters(plan, parameters)
     service_hooks.instance_settings(
-        session, plugins, publication, plan, parameters, prefix="svc-request-"
+        session,
+        plugins=plugins,
+        publication=publication,
+        plan=plan,
+        parameters=parameters,
+        prefix="svc-request-",
     )
-    check_capacity(session, plan)
+    check_capacity(session, plan=plan)
     _check_pool(session, plugins, publication)
     instance = ServiceInstance(
         instance_id=instance_id,
@@ -134,7 +139,7 @@ def request_instance(
         session,
         actor=caller.actor,
         action="service.request",
-        subject=subject(session, instance),
+        subject=subject(session, instance=instance),
         organisation_id=instance.organisation_id,
         payload={**cross_reference(instance), "parameters": parameters, "requester": context},
     )
@@ -154,9 +159,9 @@ def approve(
     keyring: Keyring,
 ) -> Provisioned:
     """Approve a pending request: create its definition and start the apply run."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.provision_decide, org.id)
-    row = pending_in(session, org, instance)
+    row = pending_in(session, org=org, instance=instance)
     run_id = _start(session, actor, plugins, org, row, why="approved", keyring=keyring)
     return Provisioned(row, run_id, created=False)
 
@@ -165,9 +170,9 @@ def decline(
     *, session: Session, actor: Actor, organisation: str, instance: uuid.UUID, reason: str = ""
 ) -> ServiceInstance:
     """Decline a pending request; the requester's last_operation reports it failed."""
-    org = organisation_by_name(session, organisation)
+    org = organisation_by_name(session, name=organisation)
     authorize(actor, Action.provision_decide, org.id)
-    row = pending_in(session, org, instance)
+    row = pending_in(session, org=org, instance=instance)
     row.status, row.decided_by, row.decided_at = InstanceStatus.declined, actor.name, utcnow()
     row.reason = reason[:1000] or "declined"
     row.ended_at = row.decided_at
@@ -176,7 +181,7 @@ def decline(
         session,
         actor=actor,
         action="service.decline",
-        subject=subject(session, row),
+        subject=subject(session, instance=row),
         organisation_id=org.id,
         payload={**cross_reference(row), "reason": row.reason},
     )
@@ -216,7 +221,7 @@ def _field(problem: ValidationError, parameters: dict[str, Any]) -> str:
     return "parameters"
 
 
-def pending_in(session: Session, org: Organisation, instance: uuid.UUID) -> ServiceInstance:
+def pending_in(session: Session, *, org: Organisation, instance: uuid.UUID) -> ServiceInstance:
     """A pending request of an organisation, or NotFound / Conflict."""
     row = session.get(ServiceInstance, instance)
     if row is None or row.organisation_id != org.id:
@@ -239,8 +244,8 @@ def _start(
     publication = session.get(PublishedOffering, row.publication_id)
     group = session.get(HostGroup, publication.group_id) if publication else None
     publication, group = found(publication, "the offering"), found(group, "the group")
-    removals.settle_pool(session, publication)
-    holders = service_hooks.definitions_on_pool(session, plugins, publication)
+    removals.settle_pool(session, publication=publication)
+    holders = service_hooks.definitions_on_pool(session, plugins=plugins, publication=publication)
     if holders:
         raise Conflict(
             f"group {group.name} already has {publication.module} from {', '.join(holders)}; "
@@ -250,10 +255,10 @@ def _start(
     plan = plan_of(publication, row.plan_id) or {"plan": row.plan_id}
     generated = service_hooks.instance_settings(
         session,
-        plugins,
-        publication,
-        plan,
-        row.parameters,
+        plugins=plugins,
+        publication=publication,
+        plan=plan,
+        parameters=row.parameters,
         prefix=service_secrets.credential_prefix(row),
     )
     name = f"svc-{row.id.hex[:12]}"
@@ -264,18 +269,18 @@ def _start(
         session,
         actor=actor,
         action="service.approve",
-        subject=subject(session, row),
+        subject=subject(session, instance=row),
         organisation_id=org.id,
         payload={**cross_reference(row), "definition": name, "why": why},
     )
-    usage.start(session, row)
+    usage.start(session, instance=row)
     if generated.secrets:
         service_secrets.store_secrets(
             session,
-            keyring,
-            actor,
-            org,
-            generated,
+            keyring=keyring,
+            actor=actor,
+            organisation=org,
+            generated=generated,
             why=f"generated for service instance {row.instance_id} ({row.client})",
             pool=group.id,
         )
@@ -342,7 +347,7 @@ def _auto_approve(
             session,
             actor=policy,
             action="service.auto_approve_failed",
-            subject=subject(session, instance),
+            subject=subject(session, instance=instance),
             organisation_id=org.id,
             payload={**cross_reference(instance), "error": exc.detail[:500]},
         )
@@ -426,7 +431,7 @@ def _context(caller: BrokerCaller, request: ProvisionRequest) -> dict[str, Any]:
     return {**raw, "organization": str(organisation)}
 
 
-def check_capacity(session: Session, plan: dict[str, Any]) -> None:
+def check_capacity(session: Session, *, plan: dict[str, Any]) -> None:
     """Refuse a plan with no capacity left."""
     capacity = plan.get("capacity")
     if capacity is None:
@@ -442,8 +447,8 @@ def check_capacity(session: Session, plan: dict[str, Any]) -> None:
 
 def _check_pool(session: Session, plugins: Plugins, publication: PublishedOffering) -> None:
     """Refuse a request that could not be applied: the module already holds the pool."""
-    removals.settle_pool(session, publication)
-    holders = service_hooks.definitions_on_pool(session, plugins, publication)
+    removals.settle_pool(session, publication=publication)
+    holders = service_hooks.definitions_on_pool(session, plugins=plugins, publication=publication)
     if holders:
         raise BrokerBadRequest(
             f"service {publication.offering_id} has no room: its hosts already run "

@@ -33,11 +33,11 @@ from infracms.services.federation.instance_audit import (
 )
 
 
-def start(session: Session, plugins: Plugins, row: ServiceInstance) -> uuid.UUID | None:
+def start(session: Session, *, plugins: Plugins, row: ServiceInstance) -> uuid.UUID | None:
     """Save the instance's removal revision and queue its run; None if the instance ended
     at once. The deprovisioning itself is committed before: it stands whatever happens."""
     try:
-        settings = service_hooks.removal_settings(session, plugins, row)
+        settings = service_hooks.removal_settings(session, plugins=plugins, row=row)
         if settings is None:
             _end(session, row, removed=False, why=f"{row.offering_id} has nothing to remove")
             return None
@@ -45,7 +45,7 @@ def start(session: Session, plugins: Plugins, row: ServiceInstance) -> uuid.UUID
             session,
             actor=caller_system(row),
             plugins=plugins,
-            organisation=organisation_name(session, row),
+            organisation=organisation_name(session, row=row),
             name=row.definition or "",
             data={
                 "settings": settings,
@@ -59,7 +59,7 @@ def start(session: Session, plugins: Plugins, row: ServiceInstance) -> uuid.UUID
         return None
 
 
-def retry(session: Session, plugins: Plugins, row: ServiceInstance) -> uuid.UUID | None:
+def retry(session: Session, *, plugins: Plugins, row: ServiceInstance) -> uuid.UUID | None:
     """Run the removal revision again (its last run failed); None if the instance ended."""
     try:
         return _run(session, plugins, row)
@@ -69,7 +69,7 @@ def retry(session: Session, plugins: Plugins, row: ServiceInstance) -> uuid.UUID
         return None
 
 
-def settle(session: Session, row: ServiceInstance) -> bool:
+def settle(session: Session, *, row: ServiceInstance) -> bool:
     """End an instance whose removal run succeeded (retiring its definition); whether it did."""
     run = session.get(Run, row.run_id) if row.run_id else None
     if row.status is not InstanceStatus.deprovisioning or run is None:
@@ -80,7 +80,7 @@ def settle(session: Session, row: ServiceInstance) -> bool:
     return True
 
 
-def settle_pool(session: Session, publication: PublishedOffering) -> None:
+def settle_pool(session: Session, *, publication: PublishedOffering) -> None:
     """Settle the instances of an offering whose removal ended, so their definitions no
     longer hold the pool."""
     rows = session.exec(
@@ -90,7 +90,7 @@ def settle_pool(session: Session, publication: PublishedOffering) -> None:
         )
     ).all()
     for row in rows:
-        settle(session, row)
+        settle(session, row=row)
 
 
 def _run(session: Session, plugins: Plugins, row: ServiceInstance) -> uuid.UUID:
@@ -99,7 +99,7 @@ def _run(session: Session, plugins: Plugins, row: ServiceInstance) -> uuid.UUID:
         session=session,
         actor=caller_system(row),
         plugins=plugins,
-        organisation=organisation_name(session, row),
+        organisation=organisation_name(session, row=row),
         data={"kind": "apply", "definitions": [row.definition]},
     )
     row.run_id = run.id
@@ -118,7 +118,7 @@ def _end(session: Session, row: ServiceInstance, *, removed: bool, why: str | No
         session,
         actor=caller_system(row),
         action="service.end",
-        subject=subject(session, row),
+        subject=subject(session, instance=row),
         organisation_id=row.organisation_id,
         payload={**cross_reference(row), "removed": removed, "why": why, "run": _text(row.run_id)},
     )
@@ -126,7 +126,7 @@ def _end(session: Session, row: ServiceInstance, *, removed: bool, why: str | No
         definitions.retire_definition(  # commits the end with the retirement
             session=session,
             actor=caller_system(row),
-            organisation=organisation_name(session, row),
+            organisation=organisation_name(session, row=row),
             name=row.definition or "",
         )
     else:

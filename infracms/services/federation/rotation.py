@@ -54,7 +54,7 @@ def receive_key_rotation(
     signature: VerifiedSignature,
 ) -> None:
     """``POST /federation/v1/key-rotation`` from a peer whose request was verified."""
-    peer = peer_by_name(session, signature.peer)
+    peer = peer_by_name(session, name=signature.peer)
     statement = verify_key_rotation(
         request.body, pinned=signature.key, now=ctx.clock(), skew=CLOCK_SKEW
     )
@@ -131,7 +131,7 @@ def send_key_rotation(*, session: Session, actor: Actor, ctx: FederationContext)
     statement, old = _load_statement(ctx)
     sender = dataclasses.replace(ctx, key=old)
     peers = session.exec(select(Peer).where(Peer.status == PeerStatus.active)).all()
-    targets = [(p.name, p.base_url, keys_of(session, p)) for p in peers]
+    targets = [(p.name, p.base_url, keys_of(session, peer=p)) for p in peers]
     session.rollback()  # hold no lock while peers answer
     delivered, failed = [], {}
     for name, base_url, peer_keys in targets:

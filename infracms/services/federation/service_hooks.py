@@ -48,7 +48,7 @@ from infracms.services.federation.offerings import module_offerings, plan_of
 from infracms.services.modules import module_or_404
 
 
-def provided(session: Session, publication: PublishedOffering) -> ProvidedOffering:
+def provided(session: Session, *, publication: PublishedOffering) -> ProvidedOffering:
     """A publication as the offering hooks see it."""
     org = session.get(Organisation, publication.organisation_id)
     return ProvidedOffering(
@@ -90,17 +90,17 @@ def refuse_references(parameters: dict[str, Any]) -> None:
 
 def instance_settings(
     session: Session,
+    *,
     plugins: Plugins,
     publication: PublishedOffering,
     plan: dict[str, Any],
     parameters: dict[str, Any],
-    *,
     prefix: str,
 ) -> service_secrets.InstanceSettings:
     """The settings that provision `plan` with `parameters`, checked by the module's model."""
     refuse_references(parameters)  # again: a request stored before this check existed
     module = module_or_404(plugins, publication.module)
-    offering = provided(session, publication)
+    offering = provided(session, publication=publication)
     try:
         answer = _declared(module, publication).instance_settings(
             provided=offering,
@@ -118,6 +118,7 @@ def instance_settings(
 
 def updated_settings(
     session: Session,
+    *,
     plugins: Plugins,
     row: ServiceInstance,
     plan: dict[str, Any],
@@ -127,10 +128,10 @@ def updated_settings(
     a secret the module generated anew is taken out under a name not used before."""
     publication = _publication(session, row)
     module = module_or_404(plugins, publication.module)
-    current = service_secrets.published_settings(session, row)
+    current = service_secrets.published_settings(session, row=row)
     try:
         answer = _declared(module, publication).updated_settings(
-            provided=provided(session, publication),
+            provided=provided(session, publication=publication),
             plan=declared_plan(plugins, publication, plan),
             settings=copy.deepcopy(current),
             parameters=copy.deepcopy(parameters),
@@ -140,7 +141,7 @@ def updated_settings(
         raise UnsupportedChange(f"{module.name} refuses the change: {exc}") from exc
     if answer is None:
         answer = _merge(current, parameters)
-    taken = service_secrets.generated_names(session, row)
+    taken = service_secrets.generated_names(session, row=row)
     prefix = service_secrets.credential_prefix(row)
     generated = service_secrets.take_secrets(module, copy.deepcopy(answer), prefix, taken)
     _validate(module, generated.settings)
@@ -148,7 +149,7 @@ def updated_settings(
 
 
 def removal_settings(
-    session: Session, plugins: Plugins, row: ServiceInstance
+    session: Session, *, plugins: Plugins, row: ServiceInstance
 ) -> dict[str, Any] | None:
     """The settings whose run removes the instance from its hosts, checked by the module's
     model; None when the module has nothing to remove. They may not use the instance's
@@ -158,9 +159,9 @@ def removal_settings(
     plan = plan_of(publication, row.plan_id) or {"plan": row.plan_id}
     try:
         answer = _declared(module, publication).removal_settings(
-            provided=provided(session, publication),
+            provided=provided(session, publication=publication),
             plan=declared_plan(plugins, publication, plan),
-            settings=service_secrets.published_settings(session, row),
+            settings=service_secrets.published_settings(session, row=row),
             parameters=copy.deepcopy(row.parameters),
         )
     except ValueError as exc:
@@ -178,17 +179,17 @@ def removal_settings(
 
 
 def connection_details(
-    session: Session, keyring: Keyring, plugins: Plugins, row: ServiceInstance
+    session: Session, *, keyring: Keyring, plugins: Plugins, row: ServiceInstance
 ) -> dict[str, Any]:
     """What the requester gets at bind: the module's answer, or where the instance runs."""
     publication = session.get(PublishedOffering, row.publication_id)
     publication = found(publication, "the offering")
-    hosts = pool_hosts(session, publication)
+    hosts = pool_hosts(session, publication=publication)
     plan = next((p for p in publication.plans if p["id"] == row.plan_id), {"plan": row.plan_id})
     answer = _declared(module_or_404(plugins, publication.module), publication).connection_details(
-        provided=provided(session, publication),
+        provided=provided(session, publication=publication),
         plan=declared_plan(plugins, publication, plan),
-        settings=service_secrets.resolved_settings(session, keyring, row),
+        settings=service_secrets.resolved_settings(session, keyring=keyring, row=row),
         hosts=hosts,
     )
     details: dict[str, Any] = dict(answer or {"hosts": [host.address for host in hosts]})
@@ -196,13 +197,13 @@ def connection_details(
     return details
 
 
-def pool_hosts(session: Session, publication: PublishedOffering) -> list[ServiceHost]:
+def pool_hosts(session: Session, *, publication: PublishedOffering) -> list[ServiceHost]:
     """The hosts an offering's instances go on (the pool group and the groups in it)."""
     org = session.get(Organisation, publication.organisation_id)
     group = session.get(HostGroup, publication.group_id)
     if org is None or group is None:
         return []
-    names = definitions.hosts_of(session, org, TargetRef(group=group.name))
+    names = definitions.hosts_of(session, org=org, target=TargetRef(group=group.name))
     rows = session.exec(
         select(Host).where(Host.organisation_id == org.id, col(Host.name).in_(names))
     ).all()
@@ -213,14 +214,14 @@ def pool_hosts(session: Session, publication: PublishedOffering) -> list[Service
 
 
 def definitions_on_pool(
-    session: Session, plugins: Plugins, publication: PublishedOffering
+    session: Session, *, plugins: Plugins, publication: PublishedOffering
 ) -> list[str]:
     """Definitions of a single-definition module that already apply to the pool's hosts."""
     module = plugins.registry.get(publication.module)
     org = session.get(Organisation, publication.organisation_id)
     if module is None or module.multiple or org is None:
         return []
-    pool = {host.name for host in pool_hosts(session, publication)}
+    pool = {host.name for host in pool_hosts(session, publication=publication)}
     found = session.exec(
         select(Definition).where(
             Definition.organisation_id == org.id,
@@ -231,7 +232,12 @@ def definitions_on_pool(
     return sorted(
         d.name
         for d in found
-        if pool & set(definitions.hosts_of(session, org, definitions.target_of(session, d)))
+        if pool
+        & set(
+            definitions.hosts_of(
+                session, org=org, target=definitions.target_of(session, definition=d)
+            )
+        )
     )
 
 

@@ -51,12 +51,12 @@ class InstanceSettings:
 
 def store_secrets(
     session: Session,
+    *,
     keyring: Keyring,
     actor: Actor,
     organisation: Organisation,
     generated: InstanceSettings,
     why: str,
-    *,
     pool: uuid.UUID,
 ) -> None:
     """Create the generated secrets as sealed credentials (added to the session, audited),
@@ -83,7 +83,7 @@ def store_secrets(
         )
 
 
-def forget_secrets(session: Session, actor: Actor, row: ServiceInstance) -> None:
+def forget_secrets(session: Session, *, actor: Actor, row: ServiceInstance) -> None:
     """Delete the credentials generated for an instance that ended (audited)."""
     org = session.get(Organisation, row.organisation_id)
     for credential in _generated(session, row):
@@ -150,12 +150,12 @@ def _generated(session: Session, row: ServiceInstance) -> list[Credential]:
     )
 
 
-def generated_names(session: Session, row: ServiceInstance) -> frozenset[str]:
+def generated_names(session: Session, *, row: ServiceInstance) -> frozenset[str]:
     """The names of the credentials generated for an instance."""
     return frozenset(c.name for c in _generated(session, row))
 
 
-def published_settings(session: Session, row: ServiceInstance) -> dict[str, Any]:
+def published_settings(session: Session, *, row: ServiceInstance) -> dict[str, Any]:
     """The instance's published settings as stored (secrets as references); {} if none."""
     definition = session.exec(
         select(Definition).where(
@@ -190,9 +190,11 @@ def own_references(settings: Any, row: ServiceInstance) -> set[str]:
     return found
 
 
-def resolved_settings(session: Session, keyring: Keyring, row: ServiceInstance) -> dict[str, Any]:
+def resolved_settings(
+    session: Session, *, keyring: Keyring, row: ServiceInstance
+) -> dict[str, Any]:
     """The instance's published settings, its own credentials resolved (no other secret)."""
-    settings = published_settings(session, row)
+    settings = published_settings(session, row=row)
     if not settings:
         return {}
     own = {c.name: c for c in _generated(session, row)}

@@ -90,7 +90,7 @@ def sync_catalogs(
     authorize(actor, Action.peer_manage, None)
     query = select(Peer).where(Peer.status == PeerStatus.active).order_by(col(Peer.name))
     if peer is not None:
-        query = query.where(Peer.id == peer_by_name(session, peer).id)
+        query = query.where(Peer.id == peer_by_name(session, name=peer).id)
     return [_sync_guarded(session, actor, ctx, row) for row in session.exec(query).all()]
 
 
@@ -132,7 +132,7 @@ def catalog_status(
         .order_by(col(Peer.name))
     )
     if peer is not None:
-        query = query.where(Peer.id == peer_by_name(session, peer).id)
+        query = query.where(Peer.id == peer_by_name(session, name=peer).id)
     moment = now or utcnow()
     return [status_of(p, row, moment) for p, row in session.exec(query).all()]
 
@@ -207,7 +207,7 @@ def held_catalog(row: PeerCatalog | None) -> SignedCatalog | None:
 def _sync_one(session: Session, actor: Actor, ctx: FederationContext, peer: Peer) -> SyncResult:
     row = session.get(PeerCatalog, peer.id) or PeerCatalog(peer_id=peer.id)
     held = held_catalog(row)
-    name, base_url, peer_keys = peer.name, peer.base_url, keys_of(session, peer)
+    name, base_url, peer_keys = peer.name, peer.base_url, keys_of(session, peer=peer)
     session.rollback()  # hold no lock while the peer answers
     try:
         with ctx.client(name, base_url, peer_keys) as client:
@@ -271,6 +271,6 @@ def _failed(
     return SyncResult(peer.name, False, row.version, error, failure)
 
 
-def sync_all(session: Session, ctx: FederationContext) -> list[SyncResult]:
+def sync_all(session: Session, *, ctx: FederationContext) -> list[SyncResult]:
     """The periodic job: sync every active peer as the node itself."""
     return sync_catalogs(session=session, actor=system_actor("catalog-sync"), ctx=ctx)

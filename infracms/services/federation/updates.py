@@ -93,7 +93,7 @@ def update_instance(
     plan = _plan(publication, row, request.plan_id)
     parameters = {**row.parameters, **(request.parameters or {})}
     unchanged = plan["id"] == row.plan_id and parameters == row.parameters
-    if progress(session, row, "")[0] is IN_PROGRESS:
+    if progress(session, row=row, node="")[0] is IN_PROGRESS:
         if unchanged and operation_kind(row) == "update":
             return Updated(row, None, pending=True)  # sent again: the same operation
         raise ConcurrencyError(f"instance {instance_id} is still being {_doing(row)}")
@@ -101,15 +101,17 @@ def update_instance(
         return Updated(row, None, pending=False)
     check_parameters(plan, parameters)
     if plan["id"] != row.plan_id:
-        check_capacity(session, plan)
-    generated = service_hooks.updated_settings(session, plugins, row, plan, parameters)
+        check_capacity(session, plan=plan)
+    generated = service_hooks.updated_settings(
+        session, plugins=plugins, row=row, plan=plan, parameters=parameters
+    )
     run_id = _record(session, plugins, keyring, caller, row, plan, parameters, generated)
     return Updated(row, run_id, pending=run_id is not None)
 
 
 def _instance(session: Session, caller: BrokerCaller, instance_id: str) -> ServiceInstance:
     try:
-        row = instance_of(session, caller, instance_id)
+        row = instance_of(session, caller=caller, instance_id=instance_id)
     except NotFound as exc:
         raise UnknownInstance(f"no service instance {instance_id}") from exc
     if row.status in ENDED:
@@ -149,23 +151,23 @@ def _record(
 ) -> uuid.UUID | None:
     """Store the change, audited, with its revision and run when the settings change."""
     previous = {"plan": row.plan_id, "parameters": row.parameters}
-    current = service_secrets.published_settings(session, row)
+    current = service_secrets.published_settings(session, row=row)
     org = session.get(Organisation, row.organisation_id)
     org = found(org, "the organisation")
     if plan["id"] != row.plan_id:
-        usage.end(session, row)
+        usage.end(session, instance=row)
     row.plan_id, row.parameters = plan["id"], parameters
     row.operation, row.run_id = new_operation("update"), None
     if previous["plan"] != row.plan_id:
-        usage.start(session, row)
+        usage.start(session, instance=row)
     session.add(row)
     if generated.secrets:
         service_secrets.store_secrets(
             session,
-            keyring,
-            caller_system(row),
-            org,
-            generated,
+            keyring=keyring,
+            actor=caller_system(row),
+            organisation=org,
+            generated=generated,
             why=f"generated for service instance {row.instance_id} ({row.client})",
             pool=_pool(session, row),
         )
@@ -173,7 +175,7 @@ def _record(
         session,
         actor=caller.actor,
         action="service.update",
-        subject=subject(session, row),
+        subject=subject(session, instance=row),
         organisation_id=row.organisation_id,
         payload={
             **cross_reference(row),
@@ -192,7 +194,7 @@ def _apply(
     session: Session, plugins: Plugins, row: ServiceInstance, settings: dict[str, Any]
 ) -> uuid.UUID:
     """Save the new settings as a revision and queue the run that applies them (commits)."""
-    org_name = organisation_name(session, row)
+    org_name = organisation_name(session, row=row)
     definitions.add_revision(
         session,
         actor=caller_system(row),

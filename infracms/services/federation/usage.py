@@ -39,7 +39,7 @@ class UsagePublic(BaseModel):
     ended_at: datetime | None
 
 
-def start(session: Session, instance: ServiceInstance) -> None:
+def start(session: Session, *, instance: ServiceInstance) -> None:
     """Open a usage record for an instance just approved (in the caller's transaction)."""
     context = instance.context
     organisation = str(context.get("organization_name") or context.get("organization") or "")
@@ -55,7 +55,7 @@ def start(session: Session, instance: ServiceInstance) -> None:
     )
 
 
-def end(session: Session, instance: ServiceInstance) -> None:
+def end(session: Session, *, instance: ServiceInstance) -> None:
     """Close an instance's open usage records (in the caller's transaction)."""
     rows = session.exec(
         select(UsageRecord).where(

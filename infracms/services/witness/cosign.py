@@ -77,7 +77,7 @@ def add_checkpoint(
         origin = parse_checkpoint(request.checkpoint_text).origin
     except (MalformedMessage, AuditVerificationError) as exc:
         return _error(400, "MalformedMessage", f"add-checkpoint body: {exc}")
-    peer = active_peer(session, origin)
+    peer = active_peer(session, name=origin)
     if peer is None:
         return _error(404, "UnknownLog", f"this node witnesses no log {origin!r}: not a peer")
     if submitter.peer != peer.name:

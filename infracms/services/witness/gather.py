@@ -81,9 +81,9 @@ def _witness_one(
 ) -> WitnessOutcome:
     """Submit ``latest`` to one peer (once more on a 409), store what it cosigned."""
     with session_scope(engine) as session:
-        if already_cosigned(session, peer.name, latest.size):
+        if already_cosigned(session, peer=peer.name, size=latest.size):
             return WitnessOutcome(peer.name, latest.size, "current", "already cosigned")
-        old = last_cosigned_size(session, peer.name, latest.size)
+        old = last_cosigned_size(session, peer=peer.name, at_most=latest.size)
     try:
         cosignatures = _submit(engine, ctx, peer, latest, old)
     except WitnessRefused as exc:
@@ -149,7 +149,7 @@ def log_signed_note(note: str) -> str:
     return format_note(Note(parsed.text, own or parsed.signatures))
 
 
-def last_cosigned_size(session: Session, peer: str, at_most: int) -> int:
+def last_cosigned_size(session: Session, *, peer: str, at_most: int) -> int:
     """The largest checkpoint size ``peer`` cosigned, as recorded here (0 if none)."""
     query = select(func.max(COSIGNATURES.c.checkpoint_size)).where(
         COSIGNATURES.c.peer == peer, COSIGNATURES.c.checkpoint_size <= at_most
@@ -206,7 +206,7 @@ def _keep(session: Session, peer: str, size: int, cosignature: Cosignature) -> N
     session.add(row)
 
 
-def already_cosigned(session: Session, peer: str, size: int) -> bool:
+def already_cosigned(session: Session, *, peer: str, size: int) -> bool:
     """Whether a cosignature by ``peer`` of checkpoint ``size`` is stored."""
     query = select(func.count()).where(
         COSIGNATURES.c.checkpoint_size == size, COSIGNATURES.c.peer == peer

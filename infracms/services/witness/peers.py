@@ -64,7 +64,7 @@ def active_peers(session: Session) -> list[WitnessedPeer]:
     return [_witnessed(session, peer) for peer in session.exec(query).all()]
 
 
-def active_peer(session: Session, name: str) -> WitnessedPeer | None:
+def active_peer(session: Session, *, name: str) -> WitnessedPeer | None:
     """The active peer called ``name``, if there is one."""
     query = select(Peer).where(Peer.name == name, Peer.status == PeerStatus.active)
     peer = session.exec(query).first()
@@ -72,7 +72,7 @@ def active_peer(session: Session, name: str) -> WitnessedPeer | None:
 
 
 def _witnessed(session: Session, peer: Peer) -> WitnessedPeer:
-    return WitnessedPeer(peer.name, peer.base_url, tuple(keys_of(session, peer)))
+    return WitnessedPeer(peer.name, peer.base_url, tuple(keys_of(session, peer=peer)))
 
 
 def witness_name(node_name: str) -> str:

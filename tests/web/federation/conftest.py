@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +21,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from infracms.app import create_app
 from infracms.config import Settings
 from infracms.db import make_engine, session_scope
 from infracms.models.run import RunStatus
@@ -33,6 +31,7 @@ from infracms.services.federation import consumer, instances, offerings, peering
 from infracms.services.federation.node import FederationContext
 from infracms.services.setup import initialise
 from tests.helpers import ADMIN
+from tests.support.apps import AppPool
 from tests.support.seed import seed_database
 from tests.web.conftest import ADMIN_PASSWORD, RecordingExecutor, Site
 
@@ -89,10 +88,12 @@ class Node:
         return FederationContext.load(self.settings, transport=self.network.transport())
 
 
-def node_settings(root: Path, name: str) -> Settings:
-    """A node called `name` at https://`name`, with cheap password hashing."""
-    return Settings(
-        data_dir=root / name,
+def node_settings(pool: AppPool, request: pytest.FixtureRequest, name: str) -> Settings:
+    """A node called `name` at https://`name`, with cheap password hashing, in a data
+    directory of the pool's."""
+    return pool.settings(
+        request,
+        name,
         node_name=name,
         base_url=f"https://{name}",
         argon2_time_cost=1,
@@ -107,9 +108,9 @@ def network() -> Network:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(app_pool: AppPool, request: pytest.FixtureRequest) -> Settings:
     """The node under test is b.test."""
-    return node_settings(tmp_path, CONSUMER)
+    return node_settings(app_pool, request, CONSUMER)
 
 
 @pytest.fixture
@@ -146,13 +147,19 @@ def other_site(site: Site, app: FastAPI) -> Iterator[Site]:
 
 
 @pytest.fixture
-def provider(tmp_path: Path, network: Network, plugins: Plugins, site: Site) -> Iterator[Node]:
+def provider(
+    app_pool: AppPool,
+    request: pytest.FixtureRequest,
+    network: Network,
+    plugins: Plugins,
+    site: Site,
+) -> Iterator[Node]:
     """a.test, serving on the network, with its admin signed in to its pages."""
-    settings = node_settings(tmp_path, PROVIDER)
+    settings = node_settings(app_pool, request, PROVIDER)
     seed_database(settings)
     engine = make_engine(settings)
     initialise(settings, engine)
-    app = create_app(settings, plugins=plugins)
+    app = app_pool.app(settings, plugins)
     app.state.federation_transport = network.transport()
     base = f"https://{PROVIDER}"
     with TestClient(app, base_url=base) as client:  # runs the app's lifespan, once
@@ -248,6 +255,6 @@ def provided(node: Node) -> uuid.UUID:
 def finish(node: Node, run_id: uuid.UUID, status: RunStatus = RunStatus.succeeded) -> None:
     """End a run on `node` as its executor would."""
     with session_scope(node.engine, write=True) as session:
-        assert runs.claim_run(session, run_id, "page-test") is not None
+        assert runs.claim_run(session, run_id=run_id, worker="page-test") is not None
     with session_scope(node.engine, write=True) as session:
-        runs.finish_run(session, run_id, status=status, rc=0, recap={}, stdout_sha256=None)
+        runs.finish_run(session, run_id=run_id, status=status, rc=0, recap={}, stdout_sha256=None)
