@@ -39,12 +39,9 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
     web.install(app)
     install_docs(app)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
-    # inside the guard (refusals need no place), outside everything that does work
-    app.add_middleware(
-        AdmissionMiddleware,
-        places=admission_places(app.state.engine),
-        exempt=frozenset({"/healthz"}),
-    )
+    places = admission_places(app.state.engine)
+    if places is not None:  # inside the guard (refusals need no place), outside the rest
+        app.add_middleware(AdmissionMiddleware, places=places, exempt=frozenset({"/healthz"}))
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -8,11 +8,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
 
 from infracms.app import create_app
 from infracms.config import Settings
 from infracms.db import admission_places
 from infracms.middleware import AdmissionMiddleware, Gate
+from tests.support.postgres import postgres_url
 
 
 def test_the_gate_lets_waiters_in_in_the_order_they_came() -> None:
@@ -213,3 +215,8 @@ def test_the_app_admits_a_few_requests_on_sqlite(settings: Settings) -> None:
     assert len(admission) == 1
     assert admission[0].kwargs["places"] == admission_places(app.state.engine) == 8
     app.state.engine.dispose()
+
+
+def test_postgresql_is_left_without_a_line() -> None:
+    engine = create_engine(postgres_url())  # nothing is connected
+    assert admission_places(engine) is None
