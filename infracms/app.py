@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from infracms import __version__, api, web
 from infracms.api import audit, broker, metrics, openapi, peer, problems, runs, witness
 from infracms.config import Settings
-from infracms.db import make_engine
-from infracms.middleware import BodyTooLarge, GuardMiddleware
+from infracms.db import admission_places, make_engine
+from infracms.middleware import AdmissionMiddleware, BodyTooLarge, GuardMiddleware
 from infracms.plugins import Plugins
 from infracms.web.docs import install_docs
 
@@ -40,6 +40,9 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> FastAPI:
     web.install(app)
     install_docs(app)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
+    places = admission_places(app.state.engine)
+    if places is not None:  # inside the guard (refusals need no place), outside the rest
+        app.add_middleware(AdmissionMiddleware, places=places, exempt=frozenset({"/healthz"}))
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

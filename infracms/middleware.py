@@ -1,9 +1,12 @@
-"""ASGI middleware: request ids, body size and content-type limits, security headers."""
+"""ASGI middleware: request ids, body size and content-type limits, security headers, and
+admission (how many requests are let in at once)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -136,3 +139,86 @@ class GuardMiddleware:
 
 class BodyTooLarge(Exception):
     """A streamed body went over the limit."""
+
+
+class Gate:
+    """A first-come, first-served gate of the event loop with `size` places: a place
+    given back goes straight to the longest waiter, so no newcomer passes the queue."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("a gate needs at least one place")
+        self.size = size
+        self.free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """How many wait for a place."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
+    async def enter(self) -> None:
+        """Take a place, waiting (on the loop, holding nothing) behind earlier comers."""
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.leave()  # handed a place just as it was cancelled: pass it on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def leave(self) -> None:
+        """Give a place back: to the next waiter if any, else to the free places."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
+class AdmissionMiddleware:
+    """Let at most `places` requests into the app at once; the others wait in arrival
+    order, on the event loop, holding no thread and no database connection. A request
+    holds its place until its answer starts (a stream of events does not keep one).
+    Paths in `exempt` (the health check) go straight in.
+
+    Why (docs/performance.md): one server process runs Python on one core at a time,
+    so more requests inside only share it thinner and answer later, in no order; and
+    the writer that holds SQLite's write lock shares it with all of them, so the lock
+    is held longer and every other writer waits longer. Readers and writers queue in
+    one line: the answers come back in the order the requests came."""
+
+    def __init__(self, app: ASGIApp, *, places: int, exempt: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.gate = Gate(places)
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        await self.gate.enter()
+        inside = True
+
+        def leave() -> None:
+            nonlocal inside
+            if inside:
+                inside = False
+                self.gate.leave()
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                leave()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            leave()

@@ -175,6 +175,8 @@ def _check_scopes(
     """Refuse a host update that breaks or widens a credential's scope: a newly attached
     credential must reach the host (in its new groups); new groups that bring the host
     into a scoped credential's reach need credential.use."""
+    if groups is None and attached is None:
+        return  # nothing changes reach: skip reading the whole organisation under the lock
     before = credential_scope.membership(session, organisation_id=org.id)
     after = before
     if groups is not None:
