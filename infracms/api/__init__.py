@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from infracms.api import (
     approvals,
@@ -18,11 +18,12 @@ from infracms.api import (
     secret_grants,
     witness,
 )
+from infracms.api.query import single_query_values
 
 
 def build_router() -> APIRouter:
     """All /api/v1 routes."""
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(single_query_values)])
     router.include_router(organisations.router)
     router.include_router(inventory.router)
     router.include_router(people.router)
@@ -30,7 +31,6 @@ def build_router() -> APIRouter:
     router.include_router(audit.router)
     router.include_router(runs.router)
     router.include_router(approvals.router)
-
     router.include_router(schedules.router)
     router.include_router(federation.router)
     router.include_router(witness.api_router)
