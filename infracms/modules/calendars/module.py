@@ -18,9 +18,6 @@ from infracms.hookspecs import hookimpl
 from infracms.modules.contract import Dependency, Module, ModuleSettings, SecretRef
 from infracms.modules.fields import AbsolutePath, Port, UnixName, refuse_duplicates
 
-# Where the role keeps what it manages; a backup of the host should hold these.
-DATA_PATHS = ("/var/lib/radicale/collections", "/etc/radicale")
-
 
 class CalendarUser(BaseModel):
     """A person who signs in to the calendar server."""
@@ -93,6 +90,7 @@ class Calendars(Module):
     settings = CalendarsSettings
     role = Path(__file__).parent / "role"
     requires = (Dependency("base", ">=1.0,<2"),)
+    data_paths = ("/var/lib/radicale/collections", "/etc/radicale")
 
 
 @hookimpl
