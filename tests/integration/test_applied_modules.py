@@ -93,7 +93,7 @@ def test_firewall_lets_the_web_in_and_keeps_postgresql_out(
     web = world.web
     ruleset = on_host(web, "nft list ruleset")
     assert "policy drop" in ruleset, ruleset
-    assert 'tcp dport { 80, 443 } accept comment "web"' in ruleset, ruleset
+    assert 'tcp dport { 80, 443, 5232 } accept comment "web"' in ruleset, ruleset
     assert "tcp dport 22 accept" in ruleset, ruleset
     assert on_host(web, "systemctl is-enabled nftables").strip() == "enabled"
     assert "0.0.0.0:5432" in on_host(web, "ss -ltn"), "postgresql does not listen everywhere"

@@ -381,7 +381,7 @@ PLAN_SERVER_NAME = "web.example.org"
 def plan_run(world: World, second_apply: Applied) -> Planned:
     """A plan after three settings changes (time zone, a firewall port, a server name)."""
     world.node.revise("base-web1", base_settings(PLAN_TIMEZONE))
-    world.node.revise("firewall-web1", firewall_settings([80, 443, PLAN_PORT]))
+    world.node.revise("firewall-web1", firewall_settings([80, 443, CALENDARS_PORT, PLAN_PORT]))
     world.node.revise(
         "site-www",
         {"name": "www", "server_names": ["www.example.org", PLAN_SERVER_NAME], "root": SITE_ROOT},
