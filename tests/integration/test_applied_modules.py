@@ -212,7 +212,8 @@ def test_calendars_as_their_users_use_them(world: World, first_apply: Applied) -
     # The certificate is the test's own, for another name: TLS is checked by its use.
     with httpx.Client(verify=False, timeout=30) as http:
         made = http.request("MKCOL", f"{base}/alice/board/", auth=alice, content=MKCALENDAR)
-        assert made.status_code == 201, made.text
+        log = "journalctl -u radicale --no-pager -n 60"
+        assert made.status_code == 201, made.text + on_host(web, log)
         put = http.put(
             f"{base}/alice/board/meeting.ics",
             auth=alice,
