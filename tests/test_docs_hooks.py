@@ -41,7 +41,9 @@ CONTRACT = {
     "The module's methods": lambda: _docstrings(Module, MODULE_METHODS),
     "The offering's methods": lambda: _docstrings(Offering, OFFERING_METHODS),
 }
-DECLARATIONS = {"The module's methods": {"offerings"}}  # attributes, documented beside
+DECLARATIONS = {
+    "The module's methods": {"offerings", "data_paths"}
+}  # attributes, documented beside
 
 
 def sections(part: str) -> dict[str, str]:

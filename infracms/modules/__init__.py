@@ -10,4 +10,5 @@ BUILTIN_MODULES = (
     "infracms.modules.postgresql.module",
     "infracms.modules.backup.module",
     "infracms.modules.wireguard.module",
+    "infracms.modules.calendars.module",
 )

@@ -115,6 +115,9 @@ class Module:
     infracms: ClassVar[str] = ""
     """The infracms versions this module works with (a PEP 440 range; empty: any)."""
     offerings: ClassVar[tuple[Offering, ...]] = ()
+    data_paths: ClassVar[tuple[str, ...]] = ()
+    """Where the module keeps what its users made (a calendar's events, a site's uploads):
+    the backup module adds these to what it backs up on a host the module applies to."""
     """The services this module offers to peers (an Offering subclass says what an
     instance's settings and connection details are)."""
 

@@ -181,11 +181,13 @@ def settle(
     found: Iterable[Shape],
     extra_variables: ExtraVariables | None = None,
     prepare: Prepare | None = None,
+    data_paths: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """{host: {module: settings, or a list for a multiple module}} with the modules' extra
     variables merged in. Equal values are one object, and so are equal host mappings;
-    `prepare` (e.g. resolving secret references) runs once per distinct value."""
-    sharing = _Sharing(extra_variables, prepare)
+    `prepare` (e.g. resolving secret references) runs once per distinct value;
+    `data_paths` ({module: paths}) tells extra_variables what each host's modules keep."""
+    sharing = _Sharing(extra_variables, prepare, data_paths or {})
     return {host.name: sharing.host(shape, host) for shape in found for host in shape.hosts}
 
 
@@ -193,15 +195,22 @@ class _Sharing:
     """Builds each value once: memoised by the identities of the parts it is made of
     (every object named by a key is kept in the memo, so no identity is reused)."""
 
-    def __init__(self, extra_variables: ExtraVariables | None, prepare: Prepare | None) -> None:
+    def __init__(
+        self,
+        extra_variables: ExtraVariables | None,
+        prepare: Prepare | None,
+        data_paths: Mapping[str, tuple[str, ...]],
+    ) -> None:
         self.extra_variables = extra_variables
         self.prepare = prepare
+        self.data_paths = data_paths
         self.made: dict[Hashable, Any] = {}
 
     def host(self, shape: Shape, host: HostRow) -> dict[str, Any]:
         facts = None  # built only for modules that derive variables
         if self.extra_variables is not None:
-            facts = HostFacts(host.name, host.variables, host.ssh_user, host.ssh_port)
+            kept = sorted({p for m in shape.winners for p in self.data_paths.get(m, ())})
+            facts = HostFacts(host.name, host.variables, host.ssh_user, host.ssh_port, tuple(kept))
         values = {module: self._value(module, w, facts) for module, w in shape.winners.items()}
         key = ("host", *((m, id(v)) for m, v in values.items()))
         shared: dict[str, Any] = self._once(key, values)

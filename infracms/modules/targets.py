@@ -35,6 +35,8 @@ class HostFacts:
     """The account infracms connects as."""
     ssh_port: int = 22
     """The port infracms connects to."""
+    data_paths: tuple[str, ...] = ()
+    """The `data_paths` of every module applying to the host, sorted."""
 
 
 @dataclass(frozen=True)

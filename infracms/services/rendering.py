@@ -77,7 +77,9 @@ def settings_of(
 ) -> dict[str, dict[str, Any]]:
     """{host: {module: settings}} with the modules' extra_variables merged in;
     equal values are shared objects (see modules.render.settle)."""
-    return settle(found, extra_variables_of(plugins), prepare)
+    modules = plugins.registry.modules.items()
+    data_paths = {name: module.data_paths for name, module in modules if module.data_paths}
+    return settle(found, extra_variables_of(plugins), prepare, data_paths)
 
 
 def extra_variables_of(plugins: Plugins) -> ExtraVariables | None:

@@ -64,6 +64,7 @@ BUILT_IN = (
     "postgresql",
     "backup",
     "wireguard",
+    "calendars",
 )
 RUN_TIMEOUT = 900  # seconds a run may take before ansible-runner stops it
 SERVER_READY = 30.0

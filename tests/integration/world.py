@@ -55,6 +55,7 @@ SITE_ROOT = "/srv/www"
 SITE_PAGE = "hello from infracms\n"
 CERT_PATH = "/etc/ssl/infracms-test/secure.pem"
 REPOSITORY = "/srv/restic"
+CALENDARS_PORT = 5232
 ALICE_HASH_VARIABLE = "INFRACMS_VAR_ALICE_HASH"
 
 
@@ -170,7 +171,7 @@ def web_definitions(world: World, alice_public: str) -> dict[str, tuple[str, dic
             "ssh_hardening",
             {"allow_users": ["root", "alice"], "max_auth_tries": 4, "client_alive_interval": 120},
         ),
-        "firewall-web1": ("firewall", firewall_settings([80, 443])),
+        "firewall-web1": ("firewall", firewall_settings([80, 443, CALENDARS_PORT])),
         "site-www": (
             "nginx_site",
             {"name": "www", "server_names": ["www.example.org"], "root": SITE_ROOT},
@@ -186,6 +187,19 @@ def web_definitions(world: World, alice_public: str) -> dict[str, tuple[str, dic
                 ],
                 "databases": [{"name": "appdb", "owner": "app"}],
                 "hba": [{"type": "host", "database": "appdb", "user": "app", "address": bridge}],
+            },
+        ),
+        "calendars-web1": (
+            "calendars",
+            {
+                "users": [
+                    {"name": "alice", "password": {"$credential": "cal-alice"}},
+                    {"name": "bob", "password": {"$credential": "cal-bob"}},
+                ],
+                "listen": "network",
+                "port": CALENDARS_PORT,
+                "tls_certificate_path": CERT_PATH,
+                "tls_key": {"$credential": "site-key"},
             },
         ),
         "backup-web1": (
@@ -273,8 +287,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, host_pool: HostPool) -> Iter
         "wg-private": wg_private,
         "alice-hash": alice_hash,
         "node-key": node.private_key_path.read_text(),
+        "cal-alice": f"cal 'a' \"{secrets.token_urlsafe(12)}\" $x",
+        "cal-bob": secrets.token_urlsafe(16),
     }
-    for name in ("restic", "app-db", "site-key", "wg-private"):
+    for name in ("restic", "app-db", "site-key", "wg-private", "cal-alice", "cal-bob"):
         node.add_credential(name, world_secrets[name])
     _prepare_hosts(node, web, vpn, certificate)
     node.add_host("web1", web)
@@ -365,7 +381,7 @@ PLAN_SERVER_NAME = "web.example.org"
 def plan_run(world: World, second_apply: Applied) -> Planned:
     """A plan after three settings changes (time zone, a firewall port, a server name)."""
     world.node.revise("base-web1", base_settings(PLAN_TIMEZONE))
-    world.node.revise("firewall-web1", firewall_settings([80, 443, PLAN_PORT]))
+    world.node.revise("firewall-web1", firewall_settings([80, 443, CALENDARS_PORT, PLAN_PORT]))
     world.node.revise(
         "site-www",
         {"name": "www", "server_names": ["www.example.org", PLAN_SERVER_NAME], "root": SITE_ROOT},

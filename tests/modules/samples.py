@@ -31,6 +31,8 @@ SECRETS: dict[str, str] = {
     "restic": "a long restic passphrase with $pecial \"chars\" \\ and 'quotes'",
     "s3-secret": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "wg-private": _key(1),
+    "cal-alice": "alice's calendar pass: with 'quotes', \"doubles\" and $dollars",
+    "cal-bob": "bob-calendar-password",
 }
 
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -92,6 +94,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "paths": ["/etc", "/srv/www"],
         "exclude": ["*.tmp", "/srv/www/cache"],
         "schedule": "*-*-* 02:30:00",
+    },
+    "calendars": {
+        "users": [
+            {"name": "alice", "password": {"$credential": "cal-alice"}},
+            {"name": "bob", "password": {"$credential": "cal-bob"}},
+        ],
+        "listen": "network",
+        "port": 5232,
+        "tls_certificate_path": "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+        "tls_key": {"$credential": "site-key"},
     },
     "wireguard": {
         "private_key": {"$credential": "wg-private"},

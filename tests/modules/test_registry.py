@@ -117,7 +117,9 @@ def test_methods_answer_for_their_module(registry: Registry, name: str) -> None:
     settings = module.settings.model_validate(SAMPLES[name])
     target = Target(kind="host", name="web1", organisation="coop", hosts=("web1",))
     assert module.validate_settings(settings=settings, target=target) == {}
-    host = HostFacts(name="web1", ssh_user="admin", ssh_port=2222)
+    host = HostFacts(
+        name="web1", ssh_user="admin", ssh_port=2222, data_paths=("/var/lib/radicale/collections",)
+    )
     extra = module.extra_variables(settings=settings.model_dump(mode="json"), host=host)
     assert isinstance(extra, dict) and bool(extra) == module.derives_variables()
     assert module.refuse_disable(organisation="coop", definitions=[]) is None
@@ -126,9 +128,9 @@ def test_methods_answer_for_their_module(registry: Registry, name: str) -> None:
     assert module.offering("nothing-of-this-name") is None
 
 
-def test_only_firewall_and_ssh_hardening_derive_variables(registry: Registry) -> None:
+def test_only_backup_firewall_and_ssh_hardening_derive_variables(registry: Registry) -> None:
     deriving = [name for name in NAMES if registry.modules[name].derives_variables()]
-    assert deriving == ["firewall", "ssh_hardening"]
+    assert deriving == ["backup", "firewall", "ssh_hardening"]
 
 
 @pytest.mark.parametrize("name", NAMES)

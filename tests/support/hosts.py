@@ -67,6 +67,9 @@ REPO_PACKAGES = (
     "unattended-upgrades",
     "tzdata",
     "curl",
+    "radicale",  # calendars
+    "python3-bcrypt",
+    "python3-passlib",
 )
 
 Init = Literal["systemd", "sshd"]

@@ -24,6 +24,7 @@ from infracms.hookspecs import hookimpl
 from infracms.modules.backup.offering import OFFERINGS
 from infracms.modules.backup.settings import BackupSettings
 from infracms.modules.contract import Module
+from infracms.modules.targets import HostFacts, Plain, PlainMapping
 
 __all__ = ["Backup", "BackupSettings", "register_modules"]
 
@@ -41,6 +42,23 @@ class Backup(Module):
     settings = BackupSettings
     role = Path(__file__).parent / "role"
     offerings = OFFERINGS
+
+    @classmethod
+    def extra_variables(cls, settings: PlainMapping, host: HostFacts) -> dict[str, Plain]:
+        """With a repository and `module_data`, add to `paths` the data paths of the host's
+        other modules that no listed path holds already."""
+        paths = settings.get("paths")
+        if not settings.get("repository") or not settings.get("module_data", True):
+            return {}
+        if not isinstance(paths, list) or not host.data_paths:
+            return {}
+        listed = [str(path) for path in paths]
+        missing = [path for path in host.data_paths if not _held(path, listed)]
+        return {"paths": [*listed, *missing]} if missing else {}
+
+
+def _held(path: str, listed: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in listed)
 
 
 @hookimpl

@@ -124,6 +124,11 @@ class BackupSettings(ModuleSettings):
         max_length=100,
         description="what to back up",
     )
+    module_data: bool = Field(
+        default=True,
+        description="also back up what the host's other modules keep (a calendar's events, "
+        "a site's uploads), where paths do not hold it already",
+    )
     exclude: list[Annotated[str, AfterValidator(_exclude)]] = Field(
         default_factory=lambda: ["/var/lib/apt", "/var/lib/docker", "*.tmp"],
         max_length=200,
