@@ -39,7 +39,7 @@ def test_docs_render_every_operation_without_a_csp_violation(page: Page, base_ur
     expect(hosts.first).to_be_visible()
     assert page.locator(".opblock").count() >= 50, "Swagger UI rendered few operations"
     page.locator(".opblock-summary", has=hosts.first).first.click()
-    expect(page.get_by_text("A page of the organisation's hosts, by name")).to_be_visible()
+    expect(page.get_by_text("A page of the organisation's hosts, narrowed by name")).to_be_visible()
     page.screenshot(path=str(SCREENSHOT), full_page=False)
     assert problems == [], f"the browser reported errors (a CSP violation?): {problems}"
     assert outside == [], f"the docs page reached outside the node: {outside}"
